@@ -1,0 +1,15 @@
+/* qtts command-line front end: one function per sub-command. Only the CLI
+ * chooses exit codes: 0 success, 1 runtime failure, 2 usage error. */
+#ifndef QTTS_CLI_H
+#define QTTS_CLI_H
+
+#include "util.h"
+
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+
+
+/* Print "qtts: <status>: <msg>" to stderr and return CLI_FAIL. */
+int cli_report(const char *cmd, const qtts_err *err);
+
+#endif

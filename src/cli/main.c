@@ -1,0 +1,52 @@
+/* qtts entry point: dispatches `qtts <command> ...` to src/cli/cmd_*.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static int cmd_version(int argc, char **argv) {
+#ifdef QTTS_HAVE_CUDA
+    printf("qtts 0.1.0 (backends: cpu, cuda)\n");
+#else
+    printf("qtts 0.1.0 (backends: cpu)\n");
+#endif
+    return CLI_OK;
+}
+
+typedef struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help;
+} cli_command;
+
+static const cli_command commands[] = {
+    {"version", cmd_version, "version                   print the version and the backends this build has"},
+};
+
+int cli_report(const char *cmd, const qtts_err *err) {
+    fprintf(stderr, "qtts %s: %s: %s\n", cmd, qtts_status_str(err->status), err->msg);
+    return CLI_FAIL;
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: qtts <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) fprintf(f, "  %s\n", commands[i].help);
+    fprintf(f, "\n`qtts <command> --help` describes each command's options.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (!strcmp(argv[1], "--version")) return cmd_version(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "qtts: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return CLI_USAGE;
+}
