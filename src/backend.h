@@ -1,0 +1,114 @@
+/* The op table: the few operations the forward passes (talker, code predictor,
+ * codec decoder) call. Model code is written once against it; the CPU backend
+ * implements each op as plain fp32 loops (+ OpenBLAS GEMM) and is the
+ * reference, the CUDA backend implements the same table with cuBLAS and fused
+ * kernels. All activation pointers are backend memory holding fp32; weights
+ * are qtts_tensor in the backend's storage dtype (CPU: F32; CUDA: BF16 for
+ * matrices). Every op is batch-first: LM ops take a ragged batch of tokens
+ * from many sequences, each token with its own KV slot and position. */
+#ifndef QTTS_BACKEND_H
+#define QTTS_BACKEND_H
+
+#include <stdint.h>
+
+#include "safetensors.h"
+#include "util.h"
+
+typedef struct qtts_backend qtts_backend;
+
+/* A weight in backend memory. */
+typedef struct qtts_tensor {
+    void *data;
+    qtts_dtype dtype;
+    int ndim;
+    int64_t shape[4];
+    int64_t numel;
+} qtts_tensor;
+
+/* KV cache of one decoder stack: [layer][slot][pos][kv_head][head_dim], fp32. */
+typedef struct qtts_kv_cache {
+    float *k, *v;
+    int n_layers, n_slots, max_len, n_kv_heads, head_dim;
+} qtts_kv_cache;
+
+/* A ragged batch of n tokens: token i belongs to KV slot slot[i] at position
+ * pos[i]. Device copies are what ops read; host copies are for scheduling. */
+typedef struct qtts_batch {
+    int n;
+    int32_t *slot, *pos;           /* backend memory, [n] */
+    const int32_t *h_slot, *h_pos; /* host mirrors, [n] */
+} qtts_batch;
+
+typedef struct qtts_ops {
+    const char *name;
+    /* memory */
+    void *(*alloc)(qtts_backend *be, size_t bytes);   /* zero-filled; NULL on failure */
+    void (*free)(qtts_backend *be, void *p);
+    void (*to_device)(qtts_backend *be, void *dst, const void *src, size_t bytes);
+    void (*to_host)(qtts_backend *be, void *dst, const void *src, size_t bytes);
+    void (*copy)(qtts_backend *be, void *dst, const void *src, size_t bytes); /* device to device */
+    void (*sync)(qtts_backend *be);
+    /* Upload a checkpoint tensor (F32/F16/BF16) into backend storage. */
+    qtts_status (*upload)(qtts_backend *be, const qtts_st_tensor *src, qtts_tensor *dst, qtts_err *err);
+    void (*release)(qtts_backend *be, qtts_tensor *t);
+
+    /* ---- LM ops; x is [n, dim] row-major ---- */
+    /* out[i,:] = table[ids[i],:]; ids in backend memory. */
+    void (*embed)(qtts_backend *be, const qtts_tensor *table, const int32_t *ids, int n, float *out);
+    /* y[n,out] = x[n,in] W[out,in]^T (+ bias[out]); y must not alias x. */
+    void (*matmul)(qtts_backend *be, const float *x, const qtts_tensor *w, const qtts_tensor *bias, float *y, int n);
+    /* y = x / sqrt(mean(x^2) + eps) * w over rows of width dim; y may alias x. */
+    void (*rmsnorm)(qtts_backend *be, const float *x, const qtts_tensor *w, float eps, float *y, int n, int dim);
+    /* y = a + b elementwise (len values); y may alias a or b. */
+    void (*add)(qtts_backend *be, const float *a, const float *b, float *y, int64_t len);
+    /* y[i,j] = silu(gu[i,j]) * gu[i, I + j] for gu [n, 2I] (gate | up); y [n, I]. */
+    void (*swiglu)(qtts_backend *be, const float *gu, float *y, int n, int inter);
+    /* in place: x = silu(x) */
+    void (*silu)(qtts_backend *be, float *x, int64_t len);
+    /* In place on q [n, n_heads*hd] and k [n, n_kv*hd]: optional per-head
+     * RMSNorm (qn/kn may be NULL) then NeoX rotate-half RoPE at pos[i]. */
+    void (*qk_norm_rope)(qtts_backend *be, float *q, float *k, const qtts_tensor *qn, const qtts_tensor *kn, float eps,
+                         const qtts_batch *b, int n_heads, int n_kv, int hd, float theta);
+    /* Store k, v rows [n, n_kv*hd] into layer `layer` of the cache at (slot, pos). */
+    void (*kv_store)(qtts_backend *be, qtts_kv_cache *c, int layer, const float *k, const float *v, const qtts_batch *b);
+    /* out[i] = softmax(q[i] K^T * scale) V over cache positions
+     * max(0, pos[i]-window+1) .. pos[i] of slot[i] (window 0 = unlimited);
+     * grouped-query: query head h reads kv head h / (n_heads / n_kv). */
+    void (*attention)(qtts_backend *be, const float *q, const qtts_kv_cache *c, int layer, const qtts_batch *b,
+                      int n_heads, float scale, int window, float *out);
+    /* y[i,:] = x[i,:] * s[:] (layer scale); y may alias x. */
+    void (*scale_rows)(qtts_backend *be, const float *x, const qtts_tensor *s, float *y, int n, int dim);
+
+    /* ---- codec decoder ops; x is [B, C, T] channel-major per item ---- */
+    /* Causal conv1d, stride 1: left pad (K-1)*dilation zeros; W [Cout, Cin/groups, K]. */
+    void (*conv1d)(qtts_backend *be, const float *x, const qtts_tensor *w, const qtts_tensor *bias, float *y, int B, int cin,
+                   int cout, int T, int dilation, int groups);
+    /* Transposed conv1d, W [Cin, Cout, K], stride s, trimmed right by K - s: y [B, Cout, T*s]. */
+    void (*conv_transpose1d)(qtts_backend *be, const float *x, const qtts_tensor *w, const qtts_tensor *bias, float *y, int B,
+                             int cin, int cout, int T, int stride);
+    /* SnakeBeta with alpha/beta already exponentiated: y = x + sin(alpha x)^2 / (beta + 1e-9). */
+    void (*snake)(qtts_backend *be, const float *x, const qtts_tensor *alpha, const qtts_tensor *beta, float *y, int B, int C, int T);
+    /* [B, R, S] -> [B, S, R] */
+    void (*transpose)(qtts_backend *be, const float *x, float *y, int B, int R, int S);
+    /* LayerNorm over rows of width dim with weight and bias. */
+    void (*layernorm)(qtts_backend *be, const float *x, const qtts_tensor *w, const qtts_tensor *b, float eps, float *y, int n, int dim);
+    /* in place exact (erf) GELU */
+    void (*gelu)(qtts_backend *be, float *x, int64_t len);
+    /* in place clamp to [lo, hi] */
+    void (*clamp)(qtts_backend *be, float *x, int64_t len, float lo, float hi);
+} qtts_ops;
+
+struct qtts_backend {
+    const qtts_ops *ops;
+    void *impl; /* backend private state (cuBLAS handle, streams, ...) */
+};
+
+/* CPU backend: always available. */
+qtts_status qtts_backend_cpu_init(qtts_backend *be, qtts_err *err);
+void qtts_backend_free(qtts_backend *be);
+
+/* Convenience: upload a checkpoint tensor checked by name/dtype/shape. */
+qtts_status qtts_tensor_load(qtts_backend *be, const qtts_safetensors *st, const char *name, int ndim, const int64_t *shape,
+                             qtts_tensor *dst, qtts_err *err);
+
+#endif

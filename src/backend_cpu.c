@@ -1,0 +1,372 @@
+/* CPU backend: the reference implementation of the op table. Plain fp32 loops,
+ * OpenBLAS sgemm for matmul and the 1x1/large convolutions, OpenMP over rows
+ * where the loop is independent. Weights are stored as F32. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "backend.h"
+
+static void *cpu_alloc(qtts_backend *be, size_t bytes) {
+    (void)be;
+    return calloc(1, bytes ? bytes : 1);
+}
+static void cpu_free(qtts_backend *be, void *p) { (void)be; free(p); }
+static void cpu_memcpy(qtts_backend *be, void *dst, const void *src, size_t bytes) {
+    (void)be;
+    if (bytes) memmove(dst, src, bytes);
+}
+static void cpu_sync(qtts_backend *be) { (void)be; }
+
+static qtts_status cpu_upload(qtts_backend *be, const qtts_st_tensor *src, qtts_tensor *dst, qtts_err *err) {
+    (void)be;
+    memset(dst, 0, sizeof *dst);
+    if (!(QTTS_DTM_FLOAT & QTTS_DTM(src->dtype)))
+        return qtts_fail(err, QTTS_ERR_DTYPE, "%s: cannot use %s as a float weight", src->name, qtts_dtype_name(src->dtype));
+    if (src->ndim > 4) return qtts_fail(err, QTTS_ERR_SHAPE, "%s: %d dims (max 4)", src->name, src->ndim);
+    float *f = qtts_malloc((size_t)src->numel * sizeof(float), err, src->name);
+    if (!f) return QTTS_ERR_OOM;
+    qtts_st_to_f32(src, f);
+    dst->data = f;
+    dst->dtype = QTTS_DT_F32;
+    dst->ndim = src->ndim;
+    for (int i = 0; i < src->ndim; i++) dst->shape[i] = src->shape[i];
+    dst->numel = src->numel;
+    return QTTS_OK;
+}
+
+static void cpu_release(qtts_backend *be, qtts_tensor *t) {
+    (void)be;
+    free(t->data);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---------------- LM ops ---------------- */
+
+static void cpu_embed(qtts_backend *be, const qtts_tensor *table, const int32_t *ids, int n, float *out) {
+    (void)be;
+    int64_t d = table->shape[1];
+    const float *w = table->data;
+    for (int i = 0; i < n; i++) memcpy(out + (int64_t)i * d, w + (int64_t)ids[i] * d, (size_t)d * sizeof(float));
+}
+
+static void cpu_matmul(qtts_backend *be, const float *x, const qtts_tensor *w, const qtts_tensor *bias, float *y, int n) {
+    (void)be;
+    int out = (int)w->shape[0], in = (int)w->shape[1];
+    const float *W = w->data;
+    if (n == 1) {
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, W, in, x, 1, 0.0f, y, 1);
+    } else {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, W, in, 0.0f, y, out);
+    }
+    if (bias) {
+        const float *b = bias->data;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < out; j++) y[(int64_t)i * out + j] += b[j];
+    }
+}
+
+static void cpu_rmsnorm(qtts_backend *be, const float *x, const qtts_tensor *w, float eps, float *y, int n, int dim) {
+    (void)be;
+    const float *g = w->data;
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (int64_t)i * dim;
+        float *yi = y + (int64_t)i * dim;
+        double ss = 0;
+        for (int j = 0; j < dim; j++) ss += (double)xi[j] * xi[j];
+        float r = 1.0f / sqrtf((float)(ss / dim) + eps);
+        for (int j = 0; j < dim; j++) yi[j] = xi[j] * r * g[j];
+    }
+}
+
+static void cpu_add(qtts_backend *be, const float *a, const float *b, float *y, int64_t len) {
+    (void)be;
+    for (int64_t i = 0; i < len; i++) y[i] = a[i] + b[i];
+}
+
+static inline float silu(float v) { return v / (1.0f + expf(-v)); }
+
+static void cpu_swiglu(qtts_backend *be, const float *gu, float *y, int n, int inter) {
+    (void)be;
+    for (int i = 0; i < n; i++) {
+        const float *g = gu + (int64_t)i * 2 * inter, *u = g + inter;
+        float *yi = y + (int64_t)i * inter;
+        for (int j = 0; j < inter; j++) yi[j] = silu(g[j]) * u[j];
+    }
+}
+
+static void cpu_silu(qtts_backend *be, float *x, int64_t len) {
+    (void)be;
+    for (int64_t i = 0; i < len; i++) x[i] = silu(x[i]);
+}
+
+/* NeoX rotate-half: halves a = x[0:hd/2], b = x[hd/2:hd];
+ * out_a = a cos - b sin, out_b = b cos + a sin, angle_j = pos * theta^(-2j/hd).
+ * Angles in double so that long positions keep fp32-exact cos/sin. */
+static void rope_head(float *x, int hd, int pos, float theta) {
+    int h = hd / 2;
+    for (int j = 0; j < h; j++) {
+        double inv = pow((double)theta, -2.0 * j / hd);
+        float inv_f = (float)inv; /* the reference computes inv_freq in fp32 */
+        float ang = (float)pos * inv_f;
+        float c = cosf(ang), s = sinf(ang);
+        float a = x[j], b = x[j + h];
+        x[j] = a * c - b * s;
+        x[j + h] = b * c + a * s;
+    }
+}
+
+static void head_rmsnorm(float *x, const float *w, int hd, float eps) {
+    double ss = 0;
+    for (int j = 0; j < hd; j++) ss += (double)x[j] * x[j];
+    float r = 1.0f / sqrtf((float)(ss / hd) + eps);
+    for (int j = 0; j < hd; j++) x[j] = x[j] * r * w[j];
+}
+
+static void cpu_qk_norm_rope(qtts_backend *be, float *q, float *k, const qtts_tensor *qn, const qtts_tensor *kn, float eps,
+                             const qtts_batch *b, int n_heads, int n_kv, int hd, float theta) {
+    (void)be;
+    for (int i = 0; i < b->n; i++) {
+        int pos = b->pos[i];
+        for (int h = 0; h < n_heads; h++) {
+            float *x = q + ((int64_t)i * n_heads + h) * hd;
+            if (qn) head_rmsnorm(x, qn->data, hd, eps);
+            rope_head(x, hd, pos, theta);
+        }
+        for (int h = 0; h < n_kv; h++) {
+            float *x = k + ((int64_t)i * n_kv + h) * hd;
+            if (kn) head_rmsnorm(x, kn->data, hd, eps);
+            rope_head(x, hd, pos, theta);
+        }
+    }
+}
+
+static inline int64_t kv_off(const qtts_kv_cache *c, int layer, int slot, int pos) {
+    return ((((int64_t)layer * c->n_slots + slot) * c->max_len + pos) * c->n_kv_heads) * c->head_dim;
+}
+
+static void cpu_kv_store(qtts_backend *be, qtts_kv_cache *c, int layer, const float *k, const float *v, const qtts_batch *b) {
+    (void)be;
+    size_t row = (size_t)c->n_kv_heads * c->head_dim;
+    for (int i = 0; i < b->n; i++) {
+        int64_t o = kv_off(c, layer, b->slot[i], b->pos[i]);
+        memcpy(c->k + o, k + (int64_t)i * row, row * sizeof(float));
+        memcpy(c->v + o, v + (int64_t)i * row, row * sizeof(float));
+    }
+}
+
+static void cpu_attention(qtts_backend *be, const float *q, const qtts_kv_cache *c, int layer, const qtts_batch *b, int n_heads,
+                          float scale, int window, float *out) {
+    (void)be;
+    int hd = c->head_dim, nkv = c->n_kv_heads, group = n_heads / nkv;
+    int maxp = 0;
+    for (int i = 0; i < b->n; i++) maxp = b->pos[i] + 1 > maxp ? b->pos[i] + 1 : maxp;
+    #pragma omp parallel
+    {
+        float *sc = malloc((size_t)(maxp ? maxp : 1) * sizeof(float));
+        #pragma omp for collapse(2) schedule(static)
+        for (int i = 0; i < b->n; i++) {
+            for (int h = 0; h < n_heads; h++) {
+                int pos = b->pos[i], slot = b->slot[i], kh = h / group;
+                int p0 = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
+                const float *qi = q + ((int64_t)i * n_heads + h) * hd;
+                float mx = -INFINITY;
+                for (int p = p0; p <= pos; p++) {
+                    const float *kp = c->k + kv_off(c, layer, slot, p) + (int64_t)kh * hd;
+                    float s = 0;
+                    for (int d = 0; d < hd; d++) s += qi[d] * kp[d];
+                    s *= scale;
+                    sc[p - p0] = s;
+                    if (s > mx) mx = s;
+                }
+                double sum = 0;
+                for (int p = p0; p <= pos; p++) {
+                    sc[p - p0] = expf(sc[p - p0] - mx);
+                    sum += sc[p - p0];
+                }
+                float *o = out + ((int64_t)i * n_heads + h) * hd;
+                for (int d = 0; d < hd; d++) o[d] = 0;
+                for (int p = p0; p <= pos; p++) {
+                    const float *vp = c->v + kv_off(c, layer, slot, p) + (int64_t)kh * hd;
+                    float w = (float)(sc[p - p0] / sum);
+                    for (int d = 0; d < hd; d++) o[d] += w * vp[d];
+                }
+            }
+        }
+        free(sc);
+    }
+}
+
+static void cpu_scale_rows(qtts_backend *be, const float *x, const qtts_tensor *s, float *y, int n, int dim) {
+    (void)be;
+    const float *g = s->data;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < dim; j++) y[(int64_t)i * dim + j] = x[(int64_t)i * dim + j] * g[j];
+}
+
+/* ---------------- codec decoder ops ---------------- */
+
+static void cpu_conv1d(qtts_backend *be, const float *x, const qtts_tensor *w, const qtts_tensor *bias, float *y, int B, int cin,
+                       int cout, int T, int dilation, int groups) {
+    (void)be;
+    int K = (int)w->shape[2], cpg_in = cin / groups, cpg_out = cout / groups, pad = (K - 1) * dilation;
+    const float *W = w->data, *bb = bias ? bias->data : NULL;
+    if (K == 1 && groups == 1) { /* pointwise: one GEMM per item, y[b] = W x[b] */
+        for (int bi = 0; bi < B; bi++) {
+            float *yb = y + (int64_t)bi * cout * T;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout, T, cin, 1.0f, W, cin, x + (int64_t)bi * cin * T, T, 0.0f, yb, T);
+            if (bb)
+                for (int o = 0; o < cout; o++)
+                    for (int t = 0; t < T; t++) yb[(int64_t)o * T + t] += bb[o];
+        }
+        return;
+    }
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int bi = 0; bi < B; bi++) {
+        for (int o = 0; o < cout; o++) {
+            int g = o / cpg_out;
+            float *yo = y + ((int64_t)bi * cout + o) * T;
+            float b0 = bb ? bb[o] : 0.0f;
+            for (int t = 0; t < T; t++) yo[t] = b0;
+            for (int ci = 0; ci < cpg_in; ci++) {
+                const float *xc = x + ((int64_t)bi * cin + (int64_t)g * cpg_in + ci) * T;
+                const float *wk = W + ((int64_t)o * cpg_in + ci) * K;
+                for (int k = 0; k < K; k++) {
+                    int shift = k * dilation - pad; /* input index = t + shift */
+                    float wv = wk[k];
+                    int t0 = shift < 0 ? -shift : 0;
+                    for (int t = t0; t < T; t++) yo[t] += wv * xc[t + shift];
+                }
+            }
+        }
+    }
+}
+
+static void cpu_conv_transpose1d(qtts_backend *be, const float *x, const qtts_tensor *w, const qtts_tensor *bias, float *y, int B,
+                                 int cin, int cout, int T, int stride) {
+    (void)be;
+    int K = (int)w->shape[2];
+    int64_t To = (int64_t)T * stride; /* full length (T-1)*s + K, trimmed right by K - s */
+    const float *W = w->data, *bb = bias ? bias->data : NULL;
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int bi = 0; bi < B; bi++) {
+        for (int o = 0; o < cout; o++) {
+            float *yo = y + ((int64_t)bi * cout + o) * To;
+            float b0 = bb ? bb[o] : 0.0f;
+            for (int64_t t = 0; t < To; t++) yo[t] = b0;
+            for (int ci = 0; ci < cin; ci++) {
+                const float *xc = x + ((int64_t)bi * cin + ci) * T;
+                const float *wk = W + ((int64_t)ci * cout + o) * K;
+                for (int t = 0; t < T; t++) {
+                    float xv = xc[t];
+                    for (int k = 0; k < K; k++) {
+                        int64_t ot = (int64_t)t * stride + k;
+                        if (ot < To) yo[ot] += xv * wk[k];
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void cpu_snake(qtts_backend *be, const float *x, const qtts_tensor *alpha, const qtts_tensor *beta, float *y, int B, int C,
+                      int T) {
+    (void)be;
+    const float *a = alpha->data, *bt = beta->data;
+    for (int bi = 0; bi < B; bi++)
+        for (int c = 0; c < C; c++) {
+            float av = a[c], inv = 1.0f / (bt[c] + 1e-9f);
+            const float *xc = x + ((int64_t)bi * C + c) * T;
+            float *yc = y + ((int64_t)bi * C + c) * T;
+            for (int t = 0; t < T; t++) {
+                float s = sinf(av * xc[t]);
+                yc[t] = xc[t] + inv * s * s;
+            }
+        }
+}
+
+static void cpu_transpose(qtts_backend *be, const float *x, float *y, int B, int R, int S) {
+    (void)be;
+    for (int bi = 0; bi < B; bi++) {
+        const float *xb = x + (int64_t)bi * R * S;
+        float *yb = y + (int64_t)bi * R * S;
+        for (int r = 0; r < R; r++)
+            for (int s = 0; s < S; s++) yb[(int64_t)s * R + r] = xb[(int64_t)r * S + s];
+    }
+}
+
+static void cpu_layernorm(qtts_backend *be, const float *x, const qtts_tensor *w, const qtts_tensor *b, float eps, float *y, int n,
+                          int dim) {
+    (void)be;
+    const float *g = w->data, *bb = b ? b->data : NULL;
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (int64_t)i * dim;
+        float *yi = y + (int64_t)i * dim;
+        double m = 0, v = 0;
+        for (int j = 0; j < dim; j++) m += xi[j];
+        m /= dim;
+        for (int j = 0; j < dim; j++) v += (xi[j] - m) * (xi[j] - m);
+        v /= dim;
+        float r = 1.0f / sqrtf((float)v + eps);
+        for (int j = 0; j < dim; j++) yi[j] = (float)(xi[j] - m) * r * g[j] + (bb ? bb[j] : 0.0f);
+    }
+}
+
+static void cpu_gelu(qtts_backend *be, float *x, int64_t len) {
+    (void)be;
+    for (int64_t i = 0; i < len; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
+static void cpu_clamp(qtts_backend *be, float *x, int64_t len, float lo, float hi) {
+    (void)be;
+    for (int64_t i = 0; i < len; i++) x[i] = x[i] < lo ? lo : x[i] > hi ? hi : x[i];
+}
+
+static const qtts_ops cpu_ops = {
+    .name = "cpu",
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .to_device = cpu_memcpy,
+    .to_host = cpu_memcpy,
+    .copy = cpu_memcpy,
+    .sync = cpu_sync,
+    .upload = cpu_upload,
+    .release = cpu_release,
+    .embed = cpu_embed,
+    .matmul = cpu_matmul,
+    .rmsnorm = cpu_rmsnorm,
+    .add = cpu_add,
+    .swiglu = cpu_swiglu,
+    .silu = cpu_silu,
+    .qk_norm_rope = cpu_qk_norm_rope,
+    .kv_store = cpu_kv_store,
+    .attention = cpu_attention,
+    .scale_rows = cpu_scale_rows,
+    .conv1d = cpu_conv1d,
+    .conv_transpose1d = cpu_conv_transpose1d,
+    .snake = cpu_snake,
+    .transpose = cpu_transpose,
+    .layernorm = cpu_layernorm,
+    .gelu = cpu_gelu,
+    .clamp = cpu_clamp,
+};
+
+qtts_status qtts_backend_cpu_init(qtts_backend *be, qtts_err *err) {
+    (void)err;
+    be->ops = &cpu_ops;
+    be->impl = NULL;
+    return QTTS_OK;
+}
+
+void qtts_backend_free(qtts_backend *be) {
+    be->ops = NULL;
+    be->impl = NULL;
+}
+
+qtts_status qtts_tensor_load(qtts_backend *be, const qtts_safetensors *st, const char *name, int ndim, const int64_t *shape,
+                             qtts_tensor *dst, qtts_err *err) {
+    const qtts_st_tensor *t;
+    qtts_status s = qtts_st_get(st, name, QTTS_DTM_FLOAT, ndim, shape, &t, err);
+    if (s) return s;
+    return be->ops->upload(be, t, dst, err);
+}
