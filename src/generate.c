@@ -1,0 +1,380 @@
+/* Batched frame generation (see generate.h). All per-slot buffers and the
+ * scratch of both decoder stacks are planned once in qtts_generator_init;
+ * steps allocate nothing. Logits come to the host for sampling: the CPU
+ * sampler is the reference the GPU sampler is checked against. */
+#include "generate.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+typedef struct {
+    qtts_seq_state state;
+    qtts_gen_params p;
+    int P;            /* prompt length */
+    int pos;          /* next talker position */
+    int n_frames;
+    int n_sampled;    /* c0 samples drawn (for min_new_tokens) */
+    int c0;           /* last sampled codebook-0 code */
+    int32_t *codes;   /* [max_frames][G] host */
+    uint8_t *seen;    /* [codec vocab] c0 values generated (repetition penalty) */
+    float *trailing;  /* [Q][H] backend */
+    int Q;
+} slot_state;
+
+struct qtts_generator {
+    const qtts_model *m;
+    qtts_backend *be;
+    int max_batch, max_ctx, G, H, Hp, V, Vp;
+    bool record;
+    qtts_kv_cache kv_talker, kv_pred;
+    qtts_lm_scratch s_talker, s_pred;
+    slot_state *slots;
+    /* backend buffers */
+    float *past_hidden; /* [max_batch][H] post-norm hidden of each slot */
+    float *x, *out;     /* [max_ctx][H] talker input / output */
+    float *px, *pout;   /* [2*max_batch][Hp] predictor input / output */
+    float *pe;          /* [2*max_batch][H] predictor embeddings before projection */
+    float *emb_tmp;     /* [max_batch][H] */
+    float *tts_pad;     /* [H] */
+    float *logits;      /* [max_batch][V] */
+    int32_t *ids_d;     /* [2*max_batch] */
+    int32_t *slot_d, *pos_d; /* [max(max_ctx, 2*max_batch)] */
+    /* host buffers */
+    int32_t *ids_h, *slot_h, *pos_h;
+    int *act;           /* active slot list for the current step */
+    float *logits_h;    /* [max_batch][max(V, Vp)] */
+    float *work_f;
+    int *work_i;
+    float *rec_talker;  /* [max_batch][V] */
+    float *rec_pred;    /* [max_batch][G-1][Vp] */
+    qtts_gen_timing t;
+};
+
+void qtts_gen_params_from_config(qtts_gen_params *p, const qtts_gen_config *g, bool greedy) {
+    memset(p, 0, sizeof *p);
+    p->talker = (qtts_sampler){.greedy = greedy || !g->do_sample, .temperature = g->temperature, .top_k = g->top_k,
+                               .top_p = g->top_p, .repetition_penalty = g->repetition_penalty};
+    p->predictor = (qtts_sampler){.greedy = greedy || !g->sub_do_sample, .temperature = g->sub_temperature,
+                                  .top_k = g->sub_top_k, .top_p = g->sub_top_p, .repetition_penalty = 1.0f};
+    /* the reference's max_new_tokens counts c0 samples: the last never gets its residual codes */
+    p->max_frames = g->max_new_tokens > 1 ? g->max_new_tokens - 1 : 1;
+    p->min_new_tokens = 2;
+    p->seed = 0;
+}
+
+static void *balloc(qtts_generator *g, size_t bytes, bool *ok) {
+    void *p = g->be->ops->alloc(g->be, bytes);
+    if (!p) *ok = false;
+    return p;
+}
+
+qtts_status qtts_generator_init(qtts_generator **out, const qtts_model *m, int max_batch, int max_ctx, bool record_logits,
+                                qtts_err *err) {
+    qtts_status st = QTTS_OK;
+    *out = NULL;
+    if (max_batch < 1 || max_ctx < 2) return qtts_fail(err, QTTS_ERR_INVALID_ARG, "generator: max_batch %d / max_ctx %d too small", max_batch, max_ctx);
+    qtts_generator *g = qtts_calloc(1, sizeof *g, err, "generator");
+    if (!g) return QTTS_ERR_OOM;
+    g->m = m;
+    g->be = m->be;
+    g->max_batch = max_batch;
+    g->max_ctx = max_ctx;
+    g->G = m->n_groups;
+    g->H = m->cfg.talker.hidden_size;
+    g->Hp = m->cfg.predictor.hidden_size;
+    g->V = m->cfg.talker.vocab_size;
+    g->Vp = m->cfg.predictor.vocab_size;
+    g->record = record_logits;
+    QTTS_TRY(qtts_kv_init(&g->kv_talker, g->be, &m->cfg.talker, max_batch, max_ctx, err));
+    QTTS_TRY(qtts_kv_init(&g->kv_pred, g->be, &m->cfg.predictor, max_batch, g->G, err));
+    QTTS_TRY(qtts_lm_scratch_init(&g->s_talker, g->be, &m->cfg.talker, max_ctx > max_batch ? max_ctx : max_batch, err));
+    QTTS_TRY(qtts_lm_scratch_init(&g->s_pred, g->be, &m->cfg.predictor, 2 * max_batch, err));
+    size_t B = (size_t)max_batch, H = (size_t)g->H, Hp = (size_t)g->Hp, f = sizeof(float);
+    size_t ntok = (size_t)(max_ctx > 2 * max_batch ? max_ctx : 2 * max_batch);
+    size_t vmax = (size_t)(g->V > g->Vp ? g->V : g->Vp);
+    bool ok = true;
+    g->past_hidden = balloc(g, B * H * f, &ok);
+    g->x = balloc(g, ntok * H * f, &ok);
+    g->out = balloc(g, ntok * H * f, &ok);
+    g->px = balloc(g, 2 * B * Hp * f, &ok);
+    g->pout = balloc(g, 2 * B * Hp * f, &ok);
+    g->pe = balloc(g, 2 * B * H * f, &ok);
+    g->emb_tmp = balloc(g, B * H * f, &ok);
+    g->tts_pad = balloc(g, H * f, &ok);
+    g->logits = balloc(g, B * vmax * f, &ok);
+    g->ids_d = balloc(g, 2 * B * sizeof(int32_t), &ok);
+    g->slot_d = balloc(g, ntok * sizeof(int32_t), &ok);
+    g->pos_d = balloc(g, ntok * sizeof(int32_t), &ok);
+    QTTS_CHECK(ok, err, QTTS_ERR_OOM, "generator buffers for %d slots x %d positions: out of memory", max_batch, max_ctx);
+    g->ids_h = qtts_calloc(2 * B, sizeof(int32_t), err, "generator");
+    g->slot_h = qtts_calloc(ntok, sizeof(int32_t), err, "generator");
+    g->pos_h = qtts_calloc(ntok, sizeof(int32_t), err, "generator");
+    g->act = qtts_calloc(B, sizeof(int), err, "generator");
+    g->logits_h = qtts_calloc(B * vmax, f, err, "generator");
+    g->work_f = qtts_calloc(vmax, f, err, "generator");
+    g->work_i = qtts_calloc(vmax, sizeof(int), err, "generator");
+    g->slots = qtts_calloc(B, sizeof *g->slots, err, "generator");
+    QTTS_CHECK(g->ids_h && g->slot_h && g->pos_h && g->act && g->logits_h && g->work_f && g->work_i && g->slots, err, QTTS_ERR_OOM,
+               "generator: out of memory");
+    if (record_logits) {
+        g->rec_talker = qtts_calloc(B * (size_t)g->V, f, err, "generator");
+        g->rec_pred = qtts_calloc(B * (size_t)(g->G - 1) * g->Vp, f, err, "generator");
+        QTTS_CHECK(g->rec_talker && g->rec_pred, err, QTTS_ERR_OOM, "generator: out of memory");
+    }
+    *out = g;
+    return QTTS_OK;
+cleanup:
+    qtts_generator_free(g);
+    return st;
+}
+
+void qtts_generator_release(qtts_generator *g, int slot) {
+    if (slot < 0 || slot >= g->max_batch) return;
+    slot_state *s = &g->slots[slot];
+    free(s->codes);
+    free(s->seen);
+    if (s->trailing) g->be->ops->free(g->be, s->trailing);
+    memset(s, 0, sizeof *s);
+}
+
+void qtts_generator_free(qtts_generator *g) {
+    if (!g) return;
+    qtts_backend *be = g->be;
+    if (g->slots)
+        for (int i = 0; i < g->max_batch; i++) qtts_generator_release(g, i);
+    qtts_kv_free(&g->kv_talker, be);
+    qtts_kv_free(&g->kv_pred, be);
+    qtts_lm_scratch_free(&g->s_talker, be);
+    qtts_lm_scratch_free(&g->s_pred, be);
+    void *dev[] = {g->past_hidden, g->x, g->out, g->px, g->pout, g->pe, g->emb_tmp, g->tts_pad, g->logits, g->ids_d, g->slot_d, g->pos_d};
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
+        if (dev[i]) be->ops->free(be, dev[i]);
+    free(g->ids_h);
+    free(g->slot_h);
+    free(g->pos_h);
+    free(g->act);
+    free(g->logits_h);
+    free(g->work_f);
+    free(g->work_i);
+    free(g->rec_talker);
+    free(g->rec_pred);
+    free(g->slots);
+    free(g);
+}
+
+static void set_batch(qtts_generator *g, qtts_batch *b, int n) {
+    g->be->ops->to_device(g->be, g->slot_d, g->slot_h, (size_t)n * sizeof(int32_t));
+    g->be->ops->to_device(g->be, g->pos_d, g->pos_h, (size_t)n * sizeof(int32_t));
+    b->n = n;
+    b->slot = g->slot_d;
+    b->pos = g->pos_d;
+    b->h_slot = g->slot_h;
+    b->h_pos = g->pos_h;
+}
+
+/* Sample codebook 0 for slot `slot` from host logits row; updates state. */
+static void sample_c0(qtts_generator *g, int slot, float *row) {
+    slot_state *s = &g->slots[slot];
+    const qtts_model_config *c = &g->m->cfg;
+    if (g->record) memcpy(g->rec_talker + (size_t)slot * g->V, row, (size_t)g->V * sizeof(float));
+    qtts_sample_penalize(row, g->V, s->seen, s->p.talker.repetition_penalty);
+    if (s->n_sampled < s->p.min_new_tokens || s->p.ignore_eos) row[c->codec_eos_id] = -INFINITY;
+    /* only real codes 0..V-1025 and EOS may be produced: the official
+     * generate suppresses the top 1024 ids of the codec vocabulary but EOS */
+    for (int i = g->V - 1024; i < g->V; i++)
+        if (i != c->codec_eos_id) row[i] = -INFINITY;
+    double u = qtts_rng_uniform(s->p.seed, (uint64_t)s->n_sampled * (uint64_t)g->G);
+    int tok = qtts_sample_pick(row, g->V, &s->p.talker, u, g->work_f, g->work_i);
+    s->n_sampled++;
+    if (tok < 0 || tok == c->codec_eos_id) {
+        s->state = QTTS_SEQ_EOS;
+        return;
+    }
+    s->c0 = tok;
+    s->seen[tok] = 1;
+}
+
+qtts_status qtts_generator_start(qtts_generator *g, int slot, const float *prompt, int P, const float *trailing, int Q,
+                                 const float *tts_pad, const qtts_gen_params *p, qtts_err *err) {
+    if (slot < 0 || slot >= g->max_batch) return qtts_fail(err, QTTS_ERR_INVALID_ARG, "slot %d out of range [0, %d)", slot, g->max_batch);
+    if (g->slots[slot].state != QTTS_SEQ_FREE) return qtts_fail(err, QTTS_ERR_INVALID_ARG, "slot %d is busy", slot);
+    if (P < 1 || p->max_frames < 1) return qtts_fail(err, QTTS_ERR_INVALID_ARG, "empty prompt or max_frames < 1");
+    if ((int64_t)P + p->max_frames + 1 > g->max_ctx)
+        return qtts_fail(err, QTTS_ERR_INVALID_ARG, "prompt %d + %d frames exceeds the context of %d positions", P, p->max_frames,
+                         g->max_ctx);
+    const qtts_ops *o = g->be->ops;
+    slot_state *s = &g->slots[slot];
+    size_t H = (size_t)g->H;
+    memset(s, 0, sizeof *s);
+    s->p = *p;
+    s->P = P;
+    s->Q = Q;
+    s->codes = qtts_calloc((size_t)p->max_frames, (size_t)g->G * sizeof(int32_t), err, "codes");
+    s->seen = qtts_calloc((size_t)g->V, 1, err, "codes");
+    s->trailing = o->alloc(g->be, (Q ? (size_t)Q : 1) * H * sizeof(float));
+    if (!s->codes || !s->seen || !s->trailing) {
+        qtts_generator_release(g, slot);
+        return qtts_fail(err, QTTS_ERR_OOM, "slot %d: out of memory for %d frames", slot, p->max_frames);
+    }
+    if (Q) o->to_device(g->be, s->trailing, trailing, (size_t)Q * H * sizeof(float));
+    o->to_device(g->be, g->tts_pad, tts_pad, H * sizeof(float));
+
+    double t0 = qtts_now();
+    o->to_device(g->be, g->x, prompt, (size_t)P * H * sizeof(float));
+    for (int i = 0; i < P; i++) {
+        g->slot_h[i] = slot;
+        g->pos_h[i] = i;
+    }
+    qtts_batch b;
+    set_batch(g, &b, P);
+    qtts_lm_forward(g->be, &g->m->talker, &g->kv_talker, &b, g->x, g->out, &g->s_talker, NULL);
+    o->copy(g->be, g->past_hidden + (size_t)slot * H, g->out + (size_t)(P - 1) * H, H * sizeof(float));
+    o->matmul(g->be, g->past_hidden + (size_t)slot * H, &g->m->codec_head, NULL, g->logits, 1);
+    o->to_host(g->be, g->logits_h, g->logits, (size_t)g->V * sizeof(float));
+    double t1 = qtts_now();
+    s->state = QTTS_SEQ_ACTIVE;
+    s->pos = P;
+    sample_c0(g, slot, g->logits_h);
+    g->t.prefill += t1 - t0;
+    g->t.sampling += qtts_now() - t1;
+    return QTTS_OK;
+}
+
+/* Code predictor for the n active slots in g->act: fills codes[1..G-1] of
+ * each slot's new frame (codes[0] = c0). */
+static void predict_residuals(qtts_generator *g, int n) {
+    const qtts_model *m = g->m;
+    const qtts_ops *o = g->be->ops;
+    size_t H = (size_t)g->H, Hp = (size_t)g->Hp;
+    /* step 1: two positions per slot, [past_hidden, C(c0)] */
+    for (int j = 0; j < n; j++) g->ids_h[j] = g->slots[g->act[j]].c0;
+    o->to_device(g->be, g->ids_d, g->ids_h, (size_t)n * sizeof(int32_t));
+    o->embed(g->be, &m->codec_embed, g->ids_d, n, g->emb_tmp);
+    for (int j = 0; j < n; j++) {
+        o->copy(g->be, g->pe + (2 * (size_t)j) * H, g->past_hidden + (size_t)g->act[j] * H, H * sizeof(float));
+        o->copy(g->be, g->pe + (2 * (size_t)j + 1) * H, g->emb_tmp + (size_t)j * H, H * sizeof(float));
+        g->slot_h[2 * j] = g->slot_h[2 * j + 1] = g->act[j];
+        g->pos_h[2 * j] = 0;
+        g->pos_h[2 * j + 1] = 1;
+    }
+    int ntok = 2 * n;
+    for (int k = 1; k < g->G; k++) {
+        qtts_batch b;
+        set_batch(g, &b, ntok);
+        if (m->has_mtp_proj) o->matmul(g->be, g->pe, &m->mtp_w, &m->mtp_b, g->px, ntok);
+        else o->copy(g->be, g->px, g->pe, (size_t)ntok * H * sizeof(float));
+        double t0 = qtts_now();
+        qtts_lm_forward(g->be, &m->predictor, &g->kv_pred, &b, g->px, g->pout, &g->s_pred, NULL);
+        /* the head reads the last position of each slot */
+        float *last = g->pout;
+        if (ntok != n)
+            for (int j = 0; j < n; j++) o->copy(g->be, g->px + (size_t)j * Hp, g->pout + (2 * (size_t)j + 1) * Hp, Hp * sizeof(float));
+        if (ntok != n) last = g->px;
+        o->matmul(g->be, last, &m->cp_head[k - 1], NULL, g->logits, n);
+        o->to_host(g->be, g->logits_h, g->logits, (size_t)n * g->Vp * sizeof(float));
+        double t1 = qtts_now();
+        g->t.predictor += t1 - t0;
+        for (int j = 0; j < n; j++) {
+            slot_state *s = &g->slots[g->act[j]];
+            float *row = g->logits_h + (size_t)j * g->Vp;
+            if (g->record) memcpy(g->rec_pred + ((size_t)g->act[j] * (g->G - 1) + (k - 1)) * g->Vp, row, (size_t)g->Vp * sizeof(float));
+            /* draw counter f*G + k for codebook k of frame f (c0 of frame f used f*G) */
+            double u = qtts_rng_uniform(s->p.seed, (uint64_t)s->n_frames * g->G + (uint64_t)k);
+            int tok = qtts_sample_pick(row, g->Vp, &s->p.predictor, u, g->work_f, g->work_i);
+            s->codes[(size_t)s->n_frames * g->G + k] = tok < 0 ? 0 : tok;
+            g->ids_h[j] = tok < 0 ? 0 : tok;
+            g->slot_h[j] = g->act[j];
+            g->pos_h[j] = k + 1;
+        }
+        g->t.sampling += qtts_now() - t1;
+        if (k + 1 < g->G) {
+            o->to_device(g->be, g->ids_d, g->ids_h, (size_t)n * sizeof(int32_t));
+            o->embed(g->be, &m->cp_embed[k - 1], g->ids_d, n, g->pe);
+            ntok = n;
+        }
+    }
+}
+
+qtts_status qtts_generator_step(qtts_generator *g, qtts_err *err) {
+    (void)err; /* steps allocate nothing; kept for backends whose launches can fail */
+    const qtts_ops *o = g->be->ops;
+    size_t H = (size_t)g->H;
+    int n = 0;
+    for (int i = 0; i < g->max_batch; i++)
+        if (g->slots[i].state == QTTS_SEQ_ACTIVE) g->act[n++] = i;
+    if (n == 0) return QTTS_OK;
+    for (int j = 0; j < n; j++) {
+        slot_state *s = &g->slots[g->act[j]];
+        s->codes[(size_t)s->n_frames * g->G] = s->c0;
+    }
+    predict_residuals(g, n);
+    /* frame complete: next talker input F(frame) = C(c0) + sum_k E_k(c_k), plus trailing text */
+    for (int k = 0; k < g->G; k++) {
+        for (int j = 0; j < n; j++) {
+            slot_state *s = &g->slots[g->act[j]];
+            g->ids_h[j] = s->codes[(size_t)s->n_frames * g->G + k];
+        }
+        o->to_device(g->be, g->ids_d, g->ids_h, (size_t)n * sizeof(int32_t));
+        if (k == 0) {
+            o->embed(g->be, &g->m->codec_embed, g->ids_d, n, g->x);
+        } else {
+            o->embed(g->be, &g->m->cp_embed[k - 1], g->ids_d, n, g->emb_tmp);
+            o->add(g->be, g->x, g->emb_tmp, g->x, (int64_t)n * g->H);
+        }
+    }
+    for (int j = 0; j < n; j++) {
+        slot_state *s = &g->slots[g->act[j]];
+        int step = s->n_frames;
+        const float *txt = step < s->Q ? s->trailing + (size_t)step * H : g->tts_pad;
+        o->add(g->be, g->x + (size_t)j * H, txt, g->x + (size_t)j * H, (int64_t)H);
+        s->n_frames++;
+        g->slot_h[j] = g->act[j];
+        g->pos_h[j] = s->pos++;
+    }
+    g->t.frames += n;
+    /* a slot that reached max_frames needs no further c0 */
+    double t0 = qtts_now();
+    qtts_batch b;
+    set_batch(g, &b, n);
+    qtts_lm_forward(g->be, &g->m->talker, &g->kv_talker, &b, g->x, g->out, &g->s_talker, NULL);
+    for (int j = 0; j < n; j++) o->copy(g->be, g->past_hidden + (size_t)g->act[j] * H, g->out + (size_t)j * H, H * sizeof(float));
+    o->matmul(g->be, g->out, &g->m->codec_head, NULL, g->logits, n);
+    o->to_host(g->be, g->logits_h, g->logits, (size_t)n * g->V * sizeof(float));
+    double t1 = qtts_now();
+    g->t.talker += t1 - t0;
+    for (int j = 0; j < n; j++) {
+        slot_state *s = &g->slots[g->act[j]];
+        if (s->n_frames >= s->p.max_frames) {
+            s->state = QTTS_SEQ_MAX;
+            continue;
+        }
+        sample_c0(g, g->act[j], g->logits_h + (size_t)j * g->V);
+    }
+    g->t.sampling += qtts_now() - t1;
+    return QTTS_OK;
+}
+
+qtts_seq_state qtts_generator_state(const qtts_generator *g, int slot) {
+    return slot >= 0 && slot < g->max_batch ? g->slots[slot].state : QTTS_SEQ_FREE;
+}
+
+const int32_t *qtts_generator_codes(const qtts_generator *g, int slot, int *n_frames) {
+    *n_frames = g->slots[slot].n_frames;
+    return g->slots[slot].codes;
+}
+
+int qtts_generator_active(const qtts_generator *g) {
+    int n = 0;
+    for (int i = 0; i < g->max_batch; i++) n += g->slots[i].state == QTTS_SEQ_ACTIVE;
+    return n;
+}
+
+const float *qtts_generator_talker_logits(const qtts_generator *g, int slot) {
+    return g->rec_talker ? g->rec_talker + (size_t)slot * g->V : NULL;
+}
+
+const float *qtts_generator_predictor_logits(const qtts_generator *g, int slot) {
+    return g->rec_pred ? g->rec_pred + (size_t)slot * (g->G - 1) * g->Vp : NULL;
+}
+
+qtts_gen_timing qtts_generator_timing(const qtts_generator *g) { return g->t; }

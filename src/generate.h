@@ -1,0 +1,70 @@
+/* Autoregressive generation of 16-codebook frames for many sequences at once.
+ * Each sequence owns a slot: a talker KV region, its position, its generated
+ * codes and its seed. A step advances every active slot by one frame:
+ *   code predictor (batched across slots): [proj(past_hidden), proj(C(c0))]
+ *     -> c1, then proj(E_{k-1}(c_{k-1})) -> c_k for k = 2..15;
+ *   talker (batched): F(frame) + trailing text (or tts_pad) -> past_hidden,
+ *     logits -> next c0; EOS (2150) ends the sequence without a frame. */
+#ifndef QTTS_GENERATE_H
+#define QTTS_GENERATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model.h"
+#include "sample.h"
+
+typedef struct qtts_gen_params {
+    qtts_sampler talker;    /* codebook 0 */
+    qtts_sampler predictor; /* codebooks 1..15 (no penalty, no suppression) */
+    int max_frames;         /* frames produced at most (the reference's max_new_tokens - 1) */
+    int min_new_tokens;     /* EOS banned for the first this-many c0 samples (official: 2) */
+    uint64_t seed;          /* per-sequence seed (qtts_seed_derive) */
+    bool ignore_eos;        /* benchmarks only: never stop on EOS */
+} qtts_gen_params;
+
+/* Parameters from generation_config.json; greedy turns both levels to argmax. */
+void qtts_gen_params_from_config(qtts_gen_params *p, const qtts_gen_config *g, bool greedy);
+
+typedef enum qtts_seq_state {
+    QTTS_SEQ_FREE = 0,
+    QTTS_SEQ_ACTIVE,
+    QTTS_SEQ_EOS,       /* sampled EOS */
+    QTTS_SEQ_MAX,       /* reached max_frames */
+} qtts_seq_state;
+
+typedef struct qtts_generator qtts_generator;
+
+/* max_batch slots; max_ctx = longest prompt + frames per slot. record_logits
+ * keeps each slot's last talker logits and last frame's predictor logits on
+ * the host (tests). */
+qtts_status qtts_generator_init(qtts_generator **g, const qtts_model *m, int max_batch, int max_ctx, bool record_logits,
+                                qtts_err *err);
+void qtts_generator_free(qtts_generator *g);
+
+/* Start a sequence in a free slot: prefill prompt [P, H] (host), keep the
+ * trailing text queue [Q, H] (host) and tts_pad [H] (host), sample its first
+ * c0. Fails if the slot is busy or P + max_frames + 1 exceeds max_ctx. */
+qtts_status qtts_generator_start(qtts_generator *g, int slot, const float *prompt, int P, const float *trailing, int Q,
+                                 const float *tts_pad, const qtts_gen_params *p, qtts_err *err);
+/* Advance every active slot by one frame. */
+qtts_status qtts_generator_step(qtts_generator *g, qtts_err *err);
+
+qtts_seq_state qtts_generator_state(const qtts_generator *g, int slot);
+/* Frames produced so far: codes [n][16] (valid until the slot is released). */
+const int32_t *qtts_generator_codes(const qtts_generator *g, int slot, int *n_frames);
+void qtts_generator_release(qtts_generator *g, int slot);
+int qtts_generator_active(const qtts_generator *g);
+/* With record_logits: last talker logits [3072] (before processors) and the
+ * last frame's predictor logits [15][2048]. */
+const float *qtts_generator_talker_logits(const qtts_generator *g, int slot);
+const float *qtts_generator_predictor_logits(const qtts_generator *g, int slot);
+
+/* Stage timings accumulated over the generator's life, seconds. */
+typedef struct qtts_gen_timing {
+    double prefill, talker, predictor, sampling;
+    int64_t frames;
+} qtts_gen_timing;
+qtts_gen_timing qtts_generator_timing(const qtts_generator *g);
+
+#endif

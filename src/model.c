@@ -1,0 +1,293 @@
+/* Model loading and the Qwen3 decoder stack shared by talker and code
+ * predictor: pre-norm layers, x += Wo·attn(rope(norm_h(Wq y)), rope(norm_h(Wk y)), Wv y)
+ * then x += Wdown·(silu(Wgate y) ⊙ Wup y), y = rmsnorm(x); final RMSNorm.
+ * Weight names and shapes are checked once here; the forward pass never
+ * looks anything up by name. */
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Upload `name` with the given shape; the message names the tensor. */
+static qtts_status load(qtts_model *m, const char *name, int ndim, int64_t d0, int64_t d1, qtts_tensor *dst, qtts_err *err) {
+    int64_t shape[2] = {d0, d1};
+    return qtts_tensor_load(m->be, &m->st, name, ndim, shape, dst, err);
+}
+
+/* Gate and up projections stacked into one [2I, H] weight, so the MLP needs
+ * one GEMM; both halves must share a dtype (they do in every checkpoint). */
+static qtts_status load_gate_up(qtts_model *m, const char *prefix /* < 256 chars */, int64_t I, int64_t H, qtts_tensor *dst, qtts_err *err) {
+    char gn[320], un[320];
+    snprintf(gn, sizeof gn, "%s.mlp.gate_proj.weight", prefix);
+    snprintf(un, sizeof un, "%s.mlp.up_proj.weight", prefix);
+    int64_t shape[2] = {I, H};
+    const qtts_st_tensor *g, *u;
+    qtts_status st = qtts_st_get(&m->st, gn, QTTS_DTM_FLOAT, 2, shape, &g, err);
+    if (!st) st = qtts_st_get(&m->st, un, QTTS_DTM_FLOAT, 2, shape, &u, err);
+    if (st) return st;
+    if (g->dtype != u->dtype)
+        return qtts_fail(err, QTTS_ERR_DTYPE, "%s: dtype %s differs from %s's %s", un, qtts_dtype_name(u->dtype), gn,
+                         qtts_dtype_name(g->dtype));
+    char *buf = qtts_malloc(g->nbytes * 2, err, gn);
+    if (!buf) return QTTS_ERR_OOM;
+    memcpy(buf, g->data, g->nbytes);
+    memcpy(buf + g->nbytes, u->data, u->nbytes);
+    qtts_st_tensor cat = *g;
+    cat.name = gn;
+    cat.shape[0] = 2 * I;
+    cat.numel = 2 * g->numel;
+    cat.data = buf;
+    cat.nbytes = 2 * g->nbytes;
+    st = m->be->ops->upload(m->be, &cat, dst, err);
+    free(buf);
+    return st;
+}
+
+static qtts_status load_lm(qtts_model *m, const char *prefix, const qtts_lm_config *c, qtts_lm *lm, qtts_err *err) {
+    qtts_status st = QTTS_OK;
+    char p[256], n[320];
+    int64_t H = c->hidden_size, I = c->intermediate_size, hd = c->head_dim;
+    lm->cfg = *c;
+    lm->layers = qtts_calloc((size_t)c->num_layers, sizeof *lm->layers, err, prefix);
+    if (!lm->layers) return QTTS_ERR_OOM;
+    for (int i = 0; i < c->num_layers; i++) {
+        qtts_lm_layer *L = &lm->layers[i];
+        snprintf(p, sizeof p, "%s.layers.%d", prefix, i);
+#define W(field, suffix, nd, a, b)                              \
+        snprintf(n, sizeof n, "%s.%s", p, suffix);              \
+        QTTS_TRY(load(m, n, nd, a, b, &L->field, err))
+        W(in_norm, "input_layernorm.weight", 1, H, 0);
+        W(wq, "self_attn.q_proj.weight", 2, c->num_heads * hd, H);
+        W(wk, "self_attn.k_proj.weight", 2, c->num_kv_heads * hd, H);
+        W(wv, "self_attn.v_proj.weight", 2, c->num_kv_heads * hd, H);
+        W(q_norm, "self_attn.q_norm.weight", 1, hd, 0);
+        W(k_norm, "self_attn.k_norm.weight", 1, hd, 0);
+        W(wo, "self_attn.o_proj.weight", 2, H, c->num_heads * hd);
+        W(post_norm, "post_attention_layernorm.weight", 1, H, 0);
+        W(w_down, "mlp.down_proj.weight", 2, H, I);
+#undef W
+        QTTS_TRY(load_gate_up(m, p, I, H, &L->w_gate_up, err));
+    }
+    snprintf(n, sizeof n, "%s.norm.weight", prefix);
+    QTTS_TRY(load(m, n, 1, H, 0, &lm->norm, err));
+cleanup:
+    return st;
+}
+
+static void free_lm(qtts_backend *be, qtts_lm *lm) {
+    if (!lm->layers) return;
+    for (int i = 0; i < lm->cfg.num_layers; i++) {
+        qtts_tensor *t = (qtts_tensor *)&lm->layers[i];
+        for (size_t k = 0; k < sizeof(qtts_lm_layer) / sizeof(qtts_tensor); k++)
+            if (t[k].data) be->ops->release(be, &t[k]);
+    }
+    free(lm->layers);
+    if (lm->norm.data) be->ops->release(be, &lm->norm);
+    lm->layers = NULL;
+}
+
+qtts_status qtts_model_load(qtts_model **out, qtts_backend *be, const char *dir, qtts_err *err) {
+    qtts_status st = QTTS_OK;
+    *out = NULL;
+    qtts_model *m = qtts_calloc(1, sizeof *m, err, "model");
+    if (!m) return QTTS_ERR_OOM;
+    m->be = be;
+    snprintf(m->dir, sizeof m->dir, "%s", dir);
+    QTTS_TRY(qtts_model_config_load(dir, &m->cfg, err));
+    QTTS_TRY(qtts_gen_config_load(dir, &m->gen, err));
+    QTTS_TRY(qtts_st_open(&m->st, dir, err));
+    const qtts_model_config *c = &m->cfg;
+    int64_t H = c->talker.hidden_size, Th = c->text_hidden_size, Hp = c->predictor.hidden_size;
+    int64_t shape[2] = {c->text_vocab_size, Th};
+    QTTS_TRY(qtts_st_get(&m->st, "talker.model.text_embedding.weight", QTTS_DTM_FLOAT, 2, shape, &m->text_embed, err));
+    QTTS_TRY(load(m, "talker.text_projection.linear_fc1.weight", 2, Th, Th, &m->text_fc1_w, err));
+    QTTS_TRY(load(m, "talker.text_projection.linear_fc1.bias", 1, Th, 0, &m->text_fc1_b, err));
+    QTTS_TRY(load(m, "talker.text_projection.linear_fc2.weight", 2, H, Th, &m->text_fc2_w, err));
+    QTTS_TRY(load(m, "talker.text_projection.linear_fc2.bias", 1, H, 0, &m->text_fc2_b, err));
+    QTTS_TRY(load(m, "talker.model.codec_embedding.weight", 2, c->talker.vocab_size, H, &m->codec_embed, err));
+    QTTS_TRY(load_lm(m, "talker.model", &c->talker, &m->talker, err));
+    QTTS_TRY(load(m, "talker.codec_head.weight", 2, c->talker.vocab_size, H, &m->codec_head, err));
+    QTTS_TRY(load_lm(m, "talker.code_predictor.model", &c->predictor, &m->predictor, err));
+    m->n_groups = c->num_code_groups;
+    QTTS_CHECK(m->n_groups >= 2 && m->n_groups <= 32, err, QTTS_ERR_CONFIG, "config.json: talker_config.num_code_groups: %d is out of range",
+               m->n_groups);
+    m->cp_embed = qtts_calloc((size_t)m->n_groups - 1, sizeof *m->cp_embed, err, "predictor embeddings");
+    m->cp_head = qtts_calloc((size_t)m->n_groups - 1, sizeof *m->cp_head, err, "predictor heads");
+    QTTS_CHECK(m->cp_embed && m->cp_head, err, QTTS_ERR_OOM, "out of memory");
+    for (int k = 0; k < m->n_groups - 1; k++) {
+        char n[256];
+        snprintf(n, sizeof n, "talker.code_predictor.model.codec_embedding.%d.weight", k);
+        QTTS_TRY(load(m, n, 2, c->predictor.vocab_size, H, &m->cp_embed[k], err));
+        snprintf(n, sizeof n, "talker.code_predictor.lm_head.%d.weight", k);
+        QTTS_TRY(load(m, n, 2, c->predictor.vocab_size, Hp, &m->cp_head[k], err));
+    }
+    /* the official module is Linear(H, Hp) when the widths differ, else Identity */
+    m->has_mtp_proj = Hp != H;
+    if (m->has_mtp_proj) {
+        QTTS_TRY(load(m, "talker.code_predictor.small_to_mtp_projection.weight", 2, Hp, H, &m->mtp_w, err));
+        QTTS_TRY(load(m, "talker.code_predictor.small_to_mtp_projection.bias", 1, Hp, 0, &m->mtp_b, err));
+    }
+    *out = m;
+    return QTTS_OK;
+cleanup:
+    qtts_model_free(m);
+    return st;
+}
+
+void qtts_model_free(qtts_model *m) {
+    if (!m) return;
+    qtts_backend *be = m->be;
+    qtts_tensor *single[] = {&m->text_fc1_w, &m->text_fc1_b, &m->text_fc2_w, &m->text_fc2_b, &m->codec_embed,
+                             &m->codec_head, &m->mtp_w, &m->mtp_b};
+    for (size_t i = 0; i < sizeof single / sizeof single[0]; i++)
+        if (single[i]->data) be->ops->release(be, single[i]);
+    for (int k = 0; k < m->n_groups - 1; k++) {
+        if (m->cp_embed && m->cp_embed[k].data) be->ops->release(be, &m->cp_embed[k]);
+        if (m->cp_head && m->cp_head[k].data) be->ops->release(be, &m->cp_head[k]);
+    }
+    free(m->cp_embed);
+    free(m->cp_head);
+    free_lm(be, &m->talker);
+    free_lm(be, &m->predictor);
+    qtts_st_close(&m->st);
+    free(m);
+}
+
+qtts_status qtts_lm_scratch_init(qtts_lm_scratch *s, qtts_backend *be, const qtts_lm_config *c, int max_tokens, qtts_err *err) {
+    memset(s, 0, sizeof *s);
+    size_t n = (size_t)max_tokens, H = (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
+    size_t qd = (size_t)c->num_heads * c->head_dim, kd = (size_t)c->num_kv_heads * c->head_dim;
+    s->max_tokens = max_tokens;
+    s->y = be->ops->alloc(be, n * H * sizeof(float));
+    s->q = be->ops->alloc(be, n * qd * sizeof(float));
+    s->k = be->ops->alloc(be, n * kd * sizeof(float));
+    s->v = be->ops->alloc(be, n * kd * sizeof(float));
+    s->att = be->ops->alloc(be, n * qd * sizeof(float));
+    s->gu = be->ops->alloc(be, n * 2 * I * sizeof(float));
+    s->mlp = be->ops->alloc(be, n * I * sizeof(float));
+    if (!s->y || !s->q || !s->k || !s->v || !s->att || !s->gu || !s->mlp) {
+        qtts_lm_scratch_free(s, be);
+        return qtts_fail(err, QTTS_ERR_OOM, "decoder scratch for %d tokens: out of memory", max_tokens);
+    }
+    return QTTS_OK;
+}
+
+void qtts_lm_scratch_free(qtts_lm_scratch *s, qtts_backend *be) {
+    float *p[] = {s->y, s->q, s->k, s->v, s->att, s->gu, s->mlp};
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
+        if (p[i]) be->ops->free(be, p[i]);
+    memset(s, 0, sizeof *s);
+}
+
+qtts_status qtts_kv_init(qtts_kv_cache *c, qtts_backend *be, const qtts_lm_config *cfg, int n_slots, int max_len, qtts_err *err) {
+    memset(c, 0, sizeof *c);
+    c->n_layers = cfg->num_layers;
+    c->n_slots = n_slots;
+    c->max_len = max_len;
+    c->n_kv_heads = cfg->num_kv_heads;
+    c->head_dim = cfg->head_dim;
+    size_t n = (size_t)c->n_layers * n_slots * max_len * c->n_kv_heads * c->head_dim;
+    c->k = be->ops->alloc(be, n * sizeof(float));
+    c->v = be->ops->alloc(be, n * sizeof(float));
+    if (!c->k || !c->v) {
+        qtts_kv_free(c, be);
+        return qtts_fail(err, QTTS_ERR_OOM, "KV cache (%d slots x %d positions, %.1f MB): out of memory", n_slots, max_len,
+                         2.0 * n * sizeof(float) / 1e6);
+    }
+    return QTTS_OK;
+}
+
+void qtts_kv_free(qtts_kv_cache *c, qtts_backend *be) {
+    if (c->k) be->ops->free(be, c->k);
+    if (c->v) be->ops->free(be, c->v);
+    memset(c, 0, sizeof *c);
+}
+
+void qtts_lm_forward(qtts_backend *be, const qtts_lm *lm, qtts_kv_cache *kv, const qtts_batch *b, float *x, float *out,
+                     qtts_lm_scratch *s, float *capture) {
+    const qtts_ops *o = be->ops;
+    const qtts_lm_config *c = &lm->cfg;
+    int n = b->n, H = c->hidden_size, hd = c->head_dim, nh = c->num_heads, nkv = c->num_kv_heads, I = c->intermediate_size;
+    float scale = 1.0f / sqrtf((float)hd);
+    size_t row = (size_t)n * H * sizeof(float);
+    for (int l = 0; l < c->num_layers; l++) {
+        const qtts_lm_layer *L = &lm->layers[l];
+        if (capture) o->copy(be, capture + (size_t)l * n * H, x, row);
+        o->rmsnorm(be, x, &L->in_norm, c->rms_norm_eps, s->y, n, H);
+        o->matmul(be, s->y, &L->wq, NULL, s->q, n);
+        o->matmul(be, s->y, &L->wk, NULL, s->k, n);
+        o->matmul(be, s->y, &L->wv, NULL, s->v, n);
+        o->qk_norm_rope(be, s->q, s->k, &L->q_norm, &L->k_norm, c->rms_norm_eps, b, nh, nkv, hd, c->rope_theta);
+        o->kv_store(be, kv, l, s->k, s->v, b);
+        o->attention(be, s->q, kv, l, b, nh, scale, 0, s->att);
+        o->matmul(be, s->att, &L->wo, NULL, s->y, n);
+        o->add(be, x, s->y, x, (int64_t)n * H);
+        o->rmsnorm(be, x, &L->post_norm, c->rms_norm_eps, s->y, n, H);
+        o->matmul(be, s->y, &L->w_gate_up, NULL, s->gu, n);
+        o->swiglu(be, s->gu, s->mlp, n, I);
+        o->matmul(be, s->mlp, &L->w_down, NULL, s->y, n);
+        o->add(be, x, s->y, x, (int64_t)n * H);
+    }
+    o->rmsnorm(be, x, &lm->norm, c->rms_norm_eps, out, n, H);
+    if (capture) o->copy(be, capture + (size_t)c->num_layers * n * H, out, row);
+}
+
+qtts_status qtts_model_text_embed(const qtts_model *m, const int32_t *ids, int n, float *out, qtts_err *err) {
+    qtts_backend *be = m->be;
+    int64_t Th = m->cfg.text_hidden_size, V = m->cfg.text_vocab_size;
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= V) return qtts_fail(err, QTTS_ERR_INVALID_ARG, "text token id %d out of range [0, %lld)", ids[i], (long long)V);
+    float *h = qtts_malloc((size_t)n * Th * sizeof(float), err, "text embedding rows");
+    if (!h) return QTTS_ERR_OOM;
+    float *d0 = be->ops->alloc(be, (size_t)n * Th * sizeof(float));
+    float *d1 = be->ops->alloc(be, (size_t)n * Th * sizeof(float));
+    if (!d0 || !d1) {
+        free(h);
+        if (d0) be->ops->free(be, d0);
+        if (d1) be->ops->free(be, d1);
+        return qtts_fail(err, QTTS_ERR_OOM, "text projection of %d tokens: out of memory", n);
+    }
+    for (int i = 0; i < n; i++) qtts_st_rows_to_f32(m->text_embed, ids[i], 1, h + (size_t)i * Th);
+    be->ops->to_device(be, d0, h, (size_t)n * Th * sizeof(float));
+    be->ops->matmul(be, d0, &m->text_fc1_w, &m->text_fc1_b, d1, n);
+    be->ops->silu(be, d1, (int64_t)n * Th);
+    be->ops->matmul(be, d1, &m->text_fc2_w, &m->text_fc2_b, out, n);
+    free(h);
+    be->ops->free(be, d0);
+    be->ops->free(be, d1);
+    return QTTS_OK;
+}
+
+qtts_status qtts_model_frame_embed(const qtts_model *m, const int32_t *codes, int n, float *out, qtts_err *err) {
+    qtts_backend *be = m->be;
+    int G = m->n_groups, H = m->cfg.talker.hidden_size;
+    int32_t *ids_h = qtts_malloc((size_t)n * sizeof(int32_t), err, "frame codes");
+    int32_t *ids_d = be->ops->alloc(be, (size_t)n * sizeof(int32_t));
+    float *tmp = be->ops->alloc(be, (size_t)n * H * sizeof(float));
+    qtts_status st = QTTS_OK;
+    if (!ids_h || !ids_d || !tmp) {
+        st = qtts_fail(err, QTTS_ERR_OOM, "frame embedding of %d frames: out of memory", n);
+        goto cleanup;
+    }
+    for (int g = 0; g < G; g++) {
+        int lim = g == 0 ? m->cfg.talker.vocab_size : m->cfg.predictor.vocab_size;
+        for (int i = 0; i < n; i++) {
+            ids_h[i] = codes[(size_t)i * G + g];
+            QTTS_CHECK(ids_h[i] >= 0 && ids_h[i] < lim, err, QTTS_ERR_INVALID_ARG, "frame %d codebook %d: code %d out of range [0, %d)",
+                       i, g, ids_h[i], lim);
+        }
+        be->ops->to_device(be, ids_d, ids_h, (size_t)n * sizeof(int32_t));
+        if (g == 0) {
+            be->ops->embed(be, &m->codec_embed, ids_d, n, out);
+        } else {
+            be->ops->embed(be, &m->cp_embed[g - 1], ids_d, n, tmp);
+            be->ops->add(be, out, tmp, out, (int64_t)n * H);
+        }
+    }
+cleanup:
+    free(ids_h);
+    if (ids_d) be->ops->free(be, ids_d);
+    if (tmp) be->ops->free(be, tmp);
+    return st;
+}
