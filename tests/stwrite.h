@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 typedef struct {
-    char name[192];
+    char name[512];
     const char *dtype; /* "BF16", "F32", ... */
     int ndim;
     int64_t shape[4];
