@@ -1,0 +1,208 @@
+/* Golden tests of the CPU talker and code predictor against the official
+ * implementation's dumps (tests/fixtures/cases/<case>/, see its README):
+ *   - per-layer hidden states of the prefill and the prefill logits:
+ *     relative L2 <= 1e-4 (fp32 vs fp32; differences are summation order);
+ *   - greedy generation: every frame's codes identical, the talker logits
+ *     of every step and the predictor logits of the first frames within 1e-4.
+ * Starting point is the reference's assembled prompt embeddings, so this
+ * test isolates the transformer and generation loop from prompt assembly. */
+#include <cJSON.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "generate.h"
+#include "model.h"
+#include "npy.h"
+#include "testutil.h"
+
+#define TOL 1e-4
+
+static char *read_text(const char *path) {
+    char *d = NULL;
+    size_t n;
+    qtts_err e = {0};
+    return qtts_read_file(path, &d, &n, &e) == QTTS_OK ? d : NULL;
+}
+
+/* Load dir/name(.npy or .npy.zst) as f32; NULL if absent. */
+static float *load_f32(const char *dir, const char *name, qtts_npy *shape) {
+    char p[1024];
+    const char *ext[] = {".npy", ".npy.zst"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(p, sizeof p, "%s/%s%s", dir, name, ext[i]);
+        if (!qtts_file_exists(p)) continue;
+        float *f = NULL;
+        qtts_err e = {0};
+        if (qtts_npy_load_f32(p, &f, NULL, shape, &e) != QTTS_OK) {
+            fprintf(stderr, "%s\n", e.msg);
+            return NULL;
+        }
+        return f;
+    }
+    return NULL;
+}
+
+typedef struct {
+    char name[64];
+    qtts_model *m;
+} loaded;
+
+static loaded models[8];
+static int n_models;
+
+static qtts_model *get_model(qtts_backend *be, const char *name) {
+    for (int i = 0; i < n_models; i++)
+        if (!strcmp(models[i].name, name)) return models[i].m;
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/fixtures/models/%s", QTTS_BINARY_DIR, name);
+    qtts_err e = {0};
+    qtts_model *m = NULL;
+    if (qtts_model_load(&m, be, dir, &e) != QTTS_OK) {
+        CHECK(0, "load %s: %s", dir, e.msg);
+        return NULL;
+    }
+    snprintf(models[n_models].name, sizeof models[n_models].name, "%s", name);
+    models[n_models++].m = m;
+    return m;
+}
+
+static void run_case(qtts_backend *be, const char *case_dir, const char *case_name) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/meta.json", case_dir);
+    char *txt = read_text(path);
+    cJSON *meta = txt ? cJSON_Parse(txt) : NULL;
+    free(txt);
+    if (!meta) {
+        CHECK(0, "%s: unreadable meta.json", case_name);
+        return;
+    }
+    const cJSON *jm = cJSON_GetObjectItem(meta, "model");
+    qtts_model *m = cJSON_IsString(jm) ? get_model(be, jm->valuestring) : NULL;
+    qtts_npy sp = {0}, st = {0}, sh = {0}, sl = {0}, sc = {0}, scp = {0}, spl = {0};
+    float *prompt = load_f32(case_dir, "prompt_embeds", &sp);
+    float *trailing = load_f32(case_dir, "trailing_text", &st);
+    float *hidden = load_f32(case_dir, "prefill_hidden", &sh);
+    float *plogits = load_f32(case_dir, "prefill_logits", &spl);
+    float *step_logits = load_f32(case_dir, "step_logits", &sl);
+    float *codes = load_f32(case_dir, "codes", &sc);
+    float *cp_logits = load_f32(case_dir, "cp_logits", &scp);
+    qtts_generator *g = NULL;
+    float *cap = NULL, *x = NULL, *out = NULL, *pad = NULL;
+    qtts_kv_cache kv = {0};
+    qtts_lm_scratch s = {0};
+    if (!m || !prompt || !trailing || !hidden || !codes || !step_logits) {
+        CHECK(0, "%s: missing model or fixture arrays", case_name);
+        goto done;
+    }
+    int P = (int)sp.shape[0], H = (int)sp.shape[1], Q = (int)st.shape[0], L = m->cfg.talker.num_layers;
+    CHECK(H == m->cfg.talker.hidden_size && sh.shape[0] == L + 1 && sh.shape[1] == P, "%s: fixture shapes", case_name);
+    qtts_err e = {0};
+
+    /* 1. prefill, layer by layer */
+    cap = calloc((size_t)(L + 1) * P * H, sizeof(float));
+    x = calloc((size_t)P * H, sizeof(float));
+    out = calloc((size_t)P * H, sizeof(float));
+    memcpy(x, prompt, (size_t)P * H * sizeof(float));
+    CHECK(qtts_kv_init(&kv, be, &m->cfg.talker, 1, P, &e) == QTTS_OK, "kv: %s", e.msg);
+    CHECK(qtts_lm_scratch_init(&s, be, &m->cfg.talker, P, &e) == QTTS_OK, "scratch: %s", e.msg);
+    int32_t slot[512] = {0}, pos[512];
+    for (int i = 0; i < P && i < 512; i++) pos[i] = i;
+    qtts_batch b = {.n = P, .slot = slot, .pos = pos, .h_slot = slot, .h_pos = pos};
+    qtts_lm_forward(be, &m->talker, &kv, &b, x, out, &s, cap);
+    for (int l = 0; l <= L; l++) {
+        char nm[128];
+        snprintf(nm, sizeof nm, "%s prefill hidden[%d]", case_name, l);
+        CHECK(tu_close(nm, cap + (size_t)l * P * H, hidden + (size_t)l * P * H, (size_t)P * H, TOL), "%s", nm);
+    }
+    if (plogits) {
+        float lg[4096];
+        be->ops->matmul(be, out + (size_t)(P - 1) * H, &m->codec_head, NULL, lg, 1);
+        CHECK(tu_close("prefill logits", lg, plogits, (size_t)m->cfg.talker.vocab_size, TOL), "%s prefill logits", case_name);
+    }
+
+    /* 2. greedy generation from the same prompt */
+    int F = (int)sc.shape[0], G = (int)sc.shape[1], V = m->cfg.talker.vocab_size;
+    const cJSON *eos = cJSON_GetObjectItem(meta, "eos_reached");
+    bool expect_eos = cJSON_IsTrue(eos);
+    qtts_gen_params gp;
+    qtts_gen_params_from_config(&gp, &m->gen, true);
+    gp.max_frames = expect_eos ? F + 8 : F;
+    pad = calloc((size_t)H, sizeof(float));
+    int32_t pad_id = m->cfg.tts_pad_id;
+    CHECK(qtts_model_text_embed(m, &pad_id, 1, pad, &e) == QTTS_OK, "tts_pad: %s", e.msg);
+    CHECK(qtts_generator_init(&g, m, 1, P + gp.max_frames + 2, true, &e) == QTTS_OK, "generator: %s", e.msg);
+    CHECK(qtts_generator_start(g, 0, prompt, P, trailing, Q, pad, &gp, &e) == QTTS_OK, "start: %s", e.msg);
+    int bad_logit_steps = 0, bad_cp = 0, step = 0;
+    int n_cp = scp.ndim ? (int)scp.shape[0] : 0;
+    while (qtts_generator_state(g, 0) == QTTS_SEQ_ACTIVE) {
+        if (step < (int)sl.shape[0] && !tu_close("step logits", qtts_generator_talker_logits(g, 0), step_logits + (size_t)step * V, (size_t)V, TOL)) {
+            if (bad_logit_steps++ == 0) fprintf(stderr, "  (%s: first bad talker step %d)\n", case_name, step);
+        }
+        CHECK(qtts_generator_step(g, &e) == QTTS_OK, "step: %s", e.msg);
+        if (step < n_cp) {
+            size_t nn = (size_t)(G - 1) * scp.shape[2];
+            if (!tu_close("cp logits", qtts_generator_predictor_logits(g, 0), cp_logits + (size_t)step * nn, nn, TOL)) bad_cp++;
+        }
+        step++;
+    }
+    CHECK(bad_logit_steps == 0, "%s: %d talker steps off", case_name, bad_logit_steps);
+    CHECK(bad_cp == 0, "%s: %d predictor frames off", case_name, bad_cp);
+    int nf = 0;
+    const int32_t *got = qtts_generator_codes(g, 0, &nf);
+    CHECK(nf == F, "%s: %d frames, reference %d", case_name, nf, F);
+    CHECK(qtts_generator_state(g, 0) == (expect_eos ? QTTS_SEQ_EOS : QTTS_SEQ_MAX), "%s: end state", case_name);
+    int mism = 0;
+    for (int f = 0; f < nf && f < F; f++)
+        for (int k = 0; k < G; k++)
+            if (got[f * G + k] != (int32_t)codes[f * G + k]) {
+                if (mism++ < 5) fprintf(stderr, "  %s frame %d codebook %d: got %d want %d\n", case_name, f, k, got[f * G + k], (int)codes[f * G + k]);
+            }
+    CHECK(mism == 0, "%s: %d codes differ from the reference", case_name, mism);
+    printf("%s: P=%d frames=%d codes %s\n", case_name, P, nf, mism ? "DIFFER" : "identical");
+done:
+    qtts_generator_free(g);
+    qtts_kv_free(&kv, be);
+    qtts_lm_scratch_free(&s, be);
+    free(cap);
+    free(x);
+    free(out);
+    free(pad);
+    free(prompt);
+    free(trailing);
+    free(hidden);
+    free(plogits);
+    free(step_logits);
+    free(codes);
+    free(cp_logits);
+    cJSON_Delete(meta);
+}
+
+int main(void) {
+    char root[1024];
+    snprintf(root, sizeof root, "%s/cases", tu_fixture_dir());
+    DIR *d = opendir(root);
+    if (!d) return tu_skip("no tests/fixtures/cases");
+    qtts_backend be;
+    qtts_err e = {0};
+    qtts_backend_cpu_init(&be, &e);
+    char names[64][128];
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) && n < 64)
+        if (de->d_name[0] != '.') snprintf(names[n++], sizeof names[0], "%s", de->d_name);
+    closedir(d);
+    for (int i = 0; i < n; i++) {
+        char dir[1200];
+        snprintf(dir, sizeof dir, "%s/%s", root, names[i]);
+        char mp[1300];
+        snprintf(mp, sizeof mp, "%s/prompt_embeds.npy", dir);
+        char mpz[1300];
+        snprintf(mpz, sizeof mpz, "%s/prompt_embeds.npy.zst", dir);
+        if (!qtts_file_exists(mp) && !qtts_file_exists(mpz)) continue; /* not a talker case */
+        run_case(&be, dir, names[i]);
+    }
+    for (int i = 0; i < n_models; i++) qtts_model_free(models[i].m);
+    qtts_backend_free(&be);
+    return tu_finish("test_talker");
+}
