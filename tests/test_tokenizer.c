@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testutil.h"
 #include "tokenizer.h"
@@ -171,6 +172,39 @@ static void test_threads(const qtts_tokenizer *tok) {
     CHECK(bad == 0, "%d mismatches under 4 concurrent threads", bad);
 }
 
+/* The CLI prints exactly the ids of the whole file as one text. */
+static void test_cli(const char *dir) {
+    char path[256], cmd[8192], out[1 << 16];
+    snprintf(path, sizeof path, "%s/tok_cli.%d.txt", QTTS_BINARY_DIR, (int)getpid());
+    FILE *f = fopen(path, "wb");
+    int pick[] = {0, 1, 5, 20, 40};
+    int32_t want[4096];
+    int nw = 0;
+    for (size_t k = 0; k < sizeof pick / sizeof pick[0]; k++) {
+        fputs(lines[pick[k]].text, f);
+        fputs("<|im_end|>", f); /* added tokens stop merges across the joins */
+    }
+    fclose(f);
+    for (size_t k = 0; k < sizeof pick / sizeof pick[0]; k++) {
+        memcpy(want + nw, lines[pick[k]].ids, (size_t)lines[pick[k]].n * sizeof *want);
+        nw += lines[pick[k]].n;
+        want[nw++] = 151645;
+    }
+    char expect[1 << 16];
+    size_t o = 0;
+    for (int i = 0; i < nw; i++) o += (size_t)snprintf(expect + o, sizeof expect - o, i ? " %d" : "%d", want[i]);
+    snprintf(expect + o, sizeof expect - o, "\n");
+    snprintf(cmd, sizeof cmd, "'%s' tokenize --tokenizer '%s' --file '%s'", QTTS_EXE, dir, path);
+    int rc = tu_run(cmd, out, sizeof out);
+    CHECK(rc == 0 && !strcmp(out, expect), "qtts tokenize: rc %d, output %.200s", rc, out);
+    f = fopen(path, "wb");
+    fputs("fine\xc3", f);
+    fclose(f);
+    rc = tu_run(cmd, out, sizeof out);
+    CHECK(rc == 1 && strstr(out, "offset 4"), "qtts tokenize on invalid UTF-8: rc %d, %s", rc, out);
+    remove(path);
+}
+
 static void test_load_errors(void) {
     qtts_tokenizer *tok = NULL;
     qtts_err err = {0};
@@ -197,6 +231,7 @@ int main(void) {
     test_corpus(tok);
     test_invalid_utf8(tok);
     test_threads(tok);
+    test_cli(dir);
     qtts_tokenizer_free(tok);
     for (int i = 0; i < n_lines; i++) free(lines[i].text), free(lines[i].nfc), free(lines[i].ids);
     free(lines);

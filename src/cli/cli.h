@@ -7,6 +7,8 @@
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
+int cmd_tokenize(int argc, char **argv);
+
 
 
 /* Print "qtts: <status>: <msg>" to stderr and return CLI_FAIL. */

@@ -21,6 +21,7 @@ typedef struct {
 
 static const cli_command commands[] = {
     {"version", cmd_version, "version                   print the version and the backends this build has"},
+    {"tokenize", cmd_tokenize, "tokenize --tokenizer DIR  print the Qwen2 token ids of a text (--file F or stdin)"},
 };
 
 int cli_report(const char *cmd, const qtts_err *err) {
