@@ -22,6 +22,7 @@ typedef struct {
 static const cli_command commands[] = {
     {"version", cmd_version, "version                   print the version and the backends this build has"},
     {"info", qtts_cmd_info, "info MODEL_DIR [--json]   describe a model folder: variant, speakers, languages, parameter counts"},
+    {"tokenize", cmd_tokenize, "tokenize --tokenizer DIR  print the Qwen2 token ids of a text (--file F or stdin)"},
 };
 
 int cli_report(const char *cmd, const qtts_err *err) {
