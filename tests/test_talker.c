@@ -12,6 +12,8 @@
 #include <stdlib.h>
 
 #include "generate.h"
+#include "synth.h"
+#include "tokenizer.h"
 #include "model.h"
 #include "npy.h"
 #include "testutil.h"
@@ -67,6 +69,73 @@ static qtts_model *get_model(qtts_backend *be, const char *name) {
     return m;
 }
 
+static const char *jstr(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItem(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Prompt assembly end to end: text -> ids -> per-position pairs -> summed
+ * embeddings, against the reference's prompt_embeds and trailing_text. */
+static void check_prompt(qtts_model *m, const cJSON *meta, const char *case_dir, const char *case_name, const float *ref_emb, int P,
+                         const float *ref_trail, int Q) {
+    qtts_tokenizer *tok = NULL;
+    qtts_err e = {0};
+    char tdir[1024];
+    snprintf(tdir, sizeof tdir, "%s/vocab.json", m->dir);
+    if (!qtts_file_exists(tdir)) {
+        printf("%s: prompt assembly not checked (no tokenizer files: ../shared absent)\n", case_name);
+        return;
+    }
+    if (qtts_tokenizer_load(&tok, m->dir, &e) != QTTS_OK) {
+        CHECK(0, "tokenizer: %s", e.msg);
+        return;
+    }
+    const char *mode = jstr(meta, "mode");
+    qtts_prompt_mode pm = QTTS_PROMPT_CUSTOM_VOICE;
+    if (mode && strstr(mode, "design")) pm = QTTS_PROMPT_VOICE_DESIGN;
+    else if (mode && strstr(mode, "icl")) pm = QTTS_PROMPT_BASE_ICL;
+    else if (mode && strstr(mode, "clone")) pm = QTTS_PROMPT_BASE_XVECTOR;
+    qtts_prompt_params pp = qtts_prompt_default_params(pm);
+    pp.text = jstr(meta, "text");
+    pp.speaker = jstr(meta, "speaker");
+    pp.instruct = jstr(meta, "instruct");
+    pp.language = jstr(meta, "language");
+    pp.non_streaming = cJSON_IsTrue(cJSON_GetObjectItem(meta, "non_streaming_mode"));
+    pp.ref_text = jstr(meta, "ref_text");
+    qtts_npy sx = {0}, sr = {0};
+    float *xv = load_f32(case_dir, "xvector", &sx);
+    float *rc = load_f32(case_dir, "ref_codes", &sr);
+    int32_t *ref = NULL;
+    int n_ref = rc ? (int)sr.shape[0] : 0;
+    if (rc) {
+        ref = calloc((size_t)sr.count, sizeof *ref);
+        for (int64_t i = 0; i < sr.count; i++) ref[i] = (int32_t)rc[i];
+    }
+    pp.n_ref_frames = n_ref;
+    pp.has_xvector = xv != NULL;
+    qtts_prompt pr = {0};
+    float *emb = NULL, *trail = NULL, *pad = NULL;
+    if (qtts_prompt_build(tok, &m->cfg, &pp, &pr, &e) != QTTS_OK) {
+        CHECK(0, "%s: prompt_build: %s", case_name, e.msg);
+    } else if (qtts_prompt_embed(m, &pr, xv, ref, n_ref, &emb, &trail, &pad, &e) != QTTS_OK) {
+        CHECK(0, "%s: prompt_embed: %s", case_name, e.msg);
+    } else {
+        int H = m->cfg.talker.hidden_size;
+        CHECK(pr.n_pos == P, "%s: prompt length %d, reference %d", case_name, pr.n_pos, P);
+        CHECK(pr.n_trailing == Q, "%s: trailing length %d, reference %d", case_name, pr.n_trailing, Q);
+        if (pr.n_pos == P) CHECK(tu_close("prompt embeds", emb, ref_emb, (size_t)P * H, 1e-6), "%s: prompt embeddings", case_name);
+        if (pr.n_trailing == Q && Q) CHECK(tu_close("trailing", trail, ref_trail, (size_t)Q * H, 1e-6), "%s: trailing text", case_name);
+    }
+    free(emb);
+    free(trail);
+    free(pad);
+    free(xv);
+    free(rc);
+    free(ref);
+    qtts_prompt_free(&pr);
+    qtts_tokenizer_free(tok);
+}
+
 static void run_case(qtts_backend *be, const char *case_dir, const char *case_name) {
     char path[1024];
     snprintf(path, sizeof path, "%s/meta.json", case_dir);
@@ -98,6 +167,7 @@ static void run_case(qtts_backend *be, const char *case_dir, const char *case_na
     int P = (int)sp.shape[0], H = (int)sp.shape[1], Q = (int)st.shape[0], L = m->cfg.talker.num_layers;
     CHECK(H == m->cfg.talker.hidden_size && sh.shape[0] == L + 1 && sh.shape[1] == P, "%s: fixture shapes", case_name);
     qtts_err e = {0};
+    check_prompt(m, meta, case_dir, case_name, prompt, P, trailing, Q);
 
     /* 1. prefill, layer by layer */
     cap = calloc((size_t)(L + 1) * P * H, sizeof(float));
