@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 shift || true
-pkgs="build-essential cmake pkg-config libsndfile1-dev libcjson-dev libzstd-dev libutf8proc-dev libsoxr-dev libopenblas-dev"
+pkgs="build-essential cmake pkg-config libsndfile1-dev libcjson-dev libzstd-dev libutf8proc-dev libsoxr-dev libopenblas-dev zstd"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
