@@ -32,6 +32,10 @@ typedef struct qtts_lm_config {
     float rms_norm_eps, rope_theta;
     int vocab_size;
     int max_position_embeddings;
+    /* rope_scaling (talker): multimodal RoPE sections over head_dim/2 frequency
+     * pairs, interleaved or not; all zero for plain RoPE (code predictor). */
+    int mrope_section[3];
+    bool rope_interleaved;
 } qtts_lm_config;
 
 typedef struct qtts_model_config {
@@ -64,6 +68,7 @@ typedef struct qtts_codec_config {
     int upsample_rates[8], n_upsample_rates;       /* [8,5,4,3] */
     int upsampling_ratios[8], n_upsampling_ratios; /* [2,2] */
     int decoder_dim;
+    int max_position_embeddings;
     int output_sample_rate, decode_upsample_rate;  /* 24000, 1920 */
     int encoder_valid_num_quantizers;
 } qtts_codec_config;

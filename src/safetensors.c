@@ -76,8 +76,18 @@ qtts_status qtts_st_parse(const void *buf, size_t size, const char *name, int sh
     if (!hjson) return QTTS_ERR_OOM;
     memcpy(hjson, b + 8, (size_t)hlen);
     hjson[hlen] = 0;
-    root = cJSON_ParseWithLength(hjson, (size_t)hlen);
-    QTTS_CHECK(root && cJSON_IsObject(root), err, QTTS_ERR_FORMAT, "%s: header is not a JSON object", name);
+    /* The header must be exactly one JSON object, optionally padded with spaces
+     * (writers align the data block to 8 bytes). cJSON_ParseWithLength alone
+     * ignores trailing bytes, so a length field that overstates the header
+     * would silently shift the data block. */
+    const char *hend = NULL;
+    root = cJSON_ParseWithLengthOpts(hjson, (size_t)hlen, &hend, false);
+    QTTS_CHECK(root && cJSON_IsObject(root), err, QTTS_ERR_FORMAT, "%s: header (%llu bytes) is not a JSON object", name,
+               (unsigned long long)hlen);
+    for (const char *q = hend; q < hjson + hlen; q++)
+        QTTS_CHECK(*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r', err, QTTS_ERR_FORMAT,
+                   "%s: header length field says %llu bytes but the JSON object ends at byte %zu (header length lies?)", name,
+                   (unsigned long long)hlen, (size_t)(hend - hjson));
 
     size_t data_start = 8 + (size_t)hlen, data_size = size - data_start;
     int n = 0;
@@ -256,6 +266,10 @@ qtts_status qtts_st_open(qtts_safetensors *st_out, const char *path, qtts_err *e
     char buf[4096];
     char **paths = NULL;
     int n_paths = 0;
+    /* per-shard tables, merged into s.tensors; freed on every path */
+    qtts_st_tensor **tabs = NULL;
+    int *counts = NULL;
+    char **name_blocks = NULL;
     memset(st_out, 0, sizeof *st_out);
     struct stat sb;
     if (stat(path, &sb) != 0) return qtts_fail(err, QTTS_ERR_MISSING, "%s: %s", path, strerror(errno));
@@ -284,9 +298,9 @@ qtts_status qtts_st_open(qtts_safetensors *st_out, const char *path, qtts_err *e
     s.map_sizes = qtts_calloc((size_t)n_paths, sizeof *s.map_sizes, err, "shards");
     QTTS_CHECK(s.maps && s.map_sizes, err, QTTS_ERR_OOM, "out of memory");
     /* parse each shard, then merge the per-shard tables into one sorted table */
-    qtts_st_tensor **tabs = qtts_calloc((size_t)n_paths, sizeof *tabs, err, "shards");
-    int *counts = qtts_calloc((size_t)n_paths, sizeof *counts, err, "shards");
-    char **name_blocks = qtts_calloc((size_t)n_paths, sizeof *name_blocks, err, "shards");
+    tabs = qtts_calloc((size_t)n_paths, sizeof *tabs, err, "shards");
+    counts = qtts_calloc((size_t)n_paths, sizeof *counts, err, "shards");
+    name_blocks = qtts_calloc((size_t)n_paths, sizeof *name_blocks, err, "shards");
     QTTS_CHECK(tabs && counts && name_blocks, err, QTTS_ERR_OOM, "out of memory");
     size_t total = 0, names_total = 0;
     for (int i = 0; i < n_paths && st == QTTS_OK; i++) {
@@ -319,6 +333,10 @@ qtts_status qtts_st_open(qtts_safetensors *st_out, const char *path, qtts_err *e
                 st = qtts_fail(err, QTTS_ERR_FORMAT, "%s: tensor %s appears in two shards (%s and %s)", path, s.tensors[i].name,
                                s.shard_paths[s.tensors[i - 1].shard], s.shard_paths[s.tensors[i].shard]);
     }
+    if (st != QTTS_OK) goto cleanup;
+    *st_out = s;
+    memset(&s, 0, sizeof s);
+cleanup:
     for (int i = 0; i < n_paths; i++) {
         if (tabs) free(tabs[i]);
         if (name_blocks) free(name_blocks[i]);
@@ -326,10 +344,6 @@ qtts_status qtts_st_open(qtts_safetensors *st_out, const char *path, qtts_err *e
     free(tabs);
     free(counts);
     free(name_blocks);
-    if (st != QTTS_OK) goto cleanup;
-    *st_out = s;
-    return QTTS_OK;
-cleanup:
     if (paths) {
         for (int i = 0; i < n_paths; i++) free(paths[i]);
         free(paths);
@@ -399,15 +413,25 @@ void qtts_st_rows_to_f32(const qtts_st_tensor *t, int64_t row0, int64_t nrows, f
     int64_t row = t->ndim >= 2 ? t->numel / (t->shape[0] ? t->shape[0] : 1) : 1;
     int64_t i0 = row0 * row, n = nrows * row;
     switch (t->dtype) {
-    case QTTS_DT_F32: memcpy(dst, (const float *)t->data + i0, (size_t)n * 4); break;
+    case QTTS_DT_F32: memcpy(dst, (const unsigned char *)t->data + i0 * 4, (size_t)n * 4); break;
+    /* The data block starts at 8 + header length, which need not be even:
+     * read halves through memcpy rather than through a uint16_t pointer. */
     case QTTS_DT_BF16: {
-        const uint16_t *p = (const uint16_t *)t->data + i0;
-        for (int64_t i = 0; i < n; i++) dst[i] = qtts_bf16_to_f32(p[i]);
+        const unsigned char *p = (const unsigned char *)t->data + i0 * 2;
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, p + i * 2, 2);
+            dst[i] = qtts_bf16_to_f32(h);
+        }
         break;
     }
     case QTTS_DT_F16: {
-        const uint16_t *p = (const uint16_t *)t->data + i0;
-        for (int64_t i = 0; i < n; i++) dst[i] = qtts_f16_to_f32(p[i]);
+        const unsigned char *p = (const unsigned char *)t->data + i0 * 2;
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, p + i * 2, 2);
+            dst[i] = qtts_f16_to_f32(h);
+        }
         break;
     }
     default:

@@ -21,6 +21,7 @@ typedef struct {
 
 static const cli_command commands[] = {
     {"version", cmd_version, "version                   print the version and the backends this build has"},
+    {"info", qtts_cmd_info, "info MODEL_DIR [--json]   describe a model folder: variant, speakers, languages, parameter counts"},
 };
 
 int cli_report(const char *cmd, const qtts_err *err) {
