@@ -6,8 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include <cjson/cJSON.h>
-
 #include "codec.h"
 
 #define MAX_LAYERS 32
@@ -86,81 +84,6 @@ typedef struct codec_scratch {
     size_t big;
     qtts_kv_cache kv;         /* [layers][B][T][kv_heads][hd] */
 } codec_scratch;
-
-/* ------------------------------------------------------------------ config */
-
-/* TEMPORARY: reads the few speech_tokenizer/config.json keys the decoder
- * needs until qtts_codec_config_load (src/config.c, branch `loader`) lands;
- * delete after merging it. */
-static qtts_status tmp_json_int(const cJSON *o, const char *key, int *out, bool required, qtts_err *err) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!v) return required ? qtts_fail(err, QTTS_ERR_CONFIG, "config.json: decoder_config.%s: missing", key) : QTTS_OK;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble)
-        return qtts_fail(err, QTTS_ERR_CONFIG, "config.json: %s: expected integer", key);
-    *out = (int)v->valuedouble;
-    return QTTS_OK;
-}
-static qtts_status tmp_json_float(const cJSON *o, const char *key, float *out, qtts_err *err) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!v) return qtts_fail(err, QTTS_ERR_CONFIG, "config.json: decoder_config.%s: missing", key);
-    if (!cJSON_IsNumber(v)) return qtts_fail(err, QTTS_ERR_CONFIG, "config.json: %s: expected number", key);
-    *out = (float)v->valuedouble;
-    return QTTS_OK;
-}
-static qtts_status tmp_json_ints(const cJSON *o, const char *key, int *out, int *n, int max, qtts_err *err) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsArray(v)) return qtts_fail(err, QTTS_ERR_CONFIG, "config.json: decoder_config.%s: missing or not an array", key);
-    int k = cJSON_GetArraySize(v);
-    if (k < 1 || k > max) return qtts_fail(err, QTTS_ERR_CONFIG, "config.json: %s: %d entries (1..%d supported)", key, k, max);
-    for (int i = 0; i < k; i++) {
-        const cJSON *e = cJSON_GetArrayItem(v, i);
-        if (!cJSON_IsNumber(e) || e->valuedouble < 1)
-            return qtts_fail(err, QTTS_ERR_CONFIG, "config.json: %s[%d]: expected positive integer", key, i);
-        out[i] = (int)e->valuedouble;
-    }
-    *n = k;
-    return QTTS_OK;
-}
-static qtts_status tmp_codec_config_load(const char *dir, qtts_codec_config *cfg, qtts_err *err) {
-    char path[4096];
-    char *json = NULL;
-    size_t len = 0;
-    cJSON *root = NULL;
-    qtts_status st = QTTS_OK;
-    memset(cfg, 0, sizeof *cfg);
-    QTTS_TRY(qtts_path_join(path, sizeof path, dir, "config.json", err));
-    QTTS_TRY(qtts_read_file(path, &json, &len, err));
-    root = cJSON_ParseWithLength(json, len);
-    QTTS_CHECK(root, err, QTTS_ERR_FORMAT, "%s: not valid JSON", path);
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "decoder_config");
-    QTTS_CHECK(cJSON_IsObject(d), err, QTTS_ERR_CONFIG, "%s: decoder_config: missing", path);
-    QTTS_TRY(tmp_json_int(d, "codebook_size", &cfg->codebook_size, true, err));
-    QTTS_TRY(tmp_json_int(d, "codebook_dim", &cfg->codebook_dim, true, err));
-    QTTS_TRY(tmp_json_int(d, "latent_dim", &cfg->latent_dim, true, err));
-    QTTS_TRY(tmp_json_int(d, "hidden_size", &cfg->hidden_size, true, err));
-    QTTS_TRY(tmp_json_int(d, "intermediate_size", &cfg->intermediate_size, true, err));
-    QTTS_TRY(tmp_json_int(d, "num_hidden_layers", &cfg->num_layers, true, err));
-    QTTS_TRY(tmp_json_int(d, "num_attention_heads", &cfg->num_heads, true, err));
-    QTTS_TRY(tmp_json_int(d, "num_key_value_heads", &cfg->num_kv_heads, true, err));
-    cfg->head_dim = cfg->num_heads > 0 ? cfg->hidden_size / cfg->num_heads : 0; /* the code's getattr fallback */
-    QTTS_TRY(tmp_json_int(d, "head_dim", &cfg->head_dim, false, err));
-    QTTS_TRY(tmp_json_float(d, "rms_norm_eps", &cfg->rms_norm_eps, err));
-    QTTS_TRY(tmp_json_float(d, "rope_theta", &cfg->rope_theta, err));
-    QTTS_TRY(tmp_json_int(d, "sliding_window", &cfg->sliding_window, true, err));
-    QTTS_TRY(tmp_json_int(d, "num_quantizers", &cfg->num_quantizers, true, err));
-    cfg->num_semantic_quantizers = 1;
-    QTTS_TRY(tmp_json_int(d, "num_semantic_quantizers", &cfg->num_semantic_quantizers, false, err));
-    QTTS_TRY(tmp_json_ints(d, "upsample_rates", cfg->upsample_rates, &cfg->n_upsample_rates, 8, err));
-    QTTS_TRY(tmp_json_ints(d, "upsampling_ratios", cfg->upsampling_ratios, &cfg->n_upsampling_ratios, 8, err));
-    QTTS_TRY(tmp_json_int(d, "decoder_dim", &cfg->decoder_dim, true, err));
-    cfg->output_sample_rate = 24000;
-    QTTS_TRY(tmp_json_int(root, "output_sample_rate", &cfg->output_sample_rate, false, err));
-    QTTS_TRY(tmp_json_int(root, "decode_upsample_rate", &cfg->decode_upsample_rate, true, err));
-cleanup:
-    cJSON_Delete(root);
-    free(json);
-    return st;
-}
 
 /* -------------------------------------------------------------------- load */
 
@@ -294,7 +217,7 @@ qtts_status qtts_codec_load(qtts_codec **out, qtts_backend *be, const char *code
     qtts_codec *c = qtts_calloc(1, sizeof *c, err, "codec");
     if (!c) return QTTS_ERR_OOM;
     c->be = be;
-    QTTS_TRY(tmp_codec_config_load(codec_dir, &c->cfg, err));
+    QTTS_TRY(qtts_codec_config_load(codec_dir, &c->cfg, err));
     const qtts_codec_config *g = &c->cfg;
     QTTS_TRY(codec_check_config(g, err));
     c->nq = g->num_quantizers;
