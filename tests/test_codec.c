@@ -3,7 +3,8 @@
  * loops written here, seeded random inputs at odd shapes, rel-L2 1e-5 (fp32
  * GEMM summation order only). (2) A tiny random decoder written to a temp
  * safetensors file: batch and padding invariance, chunked decode against a
- * by-hand replay of the official chunked_decode, bad codes, bad checkpoints.
+ * by-hand replay of the official chunked_decode, bad codes, bad checkpoints;
+ * the official decoder class itself with a tiny config (tests/data/codec_tiny).
  * (3) Golden waveforms from the official package when the fixtures exist:
  * SNR >= 60 dB for the full and the chunked decode. */
 #include <dirent.h>
@@ -429,6 +430,47 @@ static void test_tiny(qtts_backend *be) {
     n_wts = 0;
 }
 
+
+/* The official decoder class with a tiny config and random weights
+ * (scripts/gen_codec_tiny_ref.py, outputs committed in tests/data/codec_tiny):
+ * checks every structural choice (weight layouts, RoPE, window, snake, trims)
+ * without the full-size fixtures. fp32 both sides: SNR >= 60 dB. */
+static void test_official_tiny(qtts_backend *be) {
+    char dir[1024], p[1100];
+    qtts_err err = {0};
+    qtts_npy codes = {0};
+    qtts_codec *c = NULL;
+    float *full = NULL, *chunked = NULL, *w[1] = {NULL}, *wc[1] = {NULL};
+    int64_t nf = 0, nc = 0;
+    snprintf(dir, sizeof dir, "%s/tests/data/codec_tiny", QTTS_SOURCE_DIR);
+    snprintf(p, sizeof p, "%s/codes.npy", dir);
+    CHECK(qtts_npy_load(p, &codes, &err) == QTTS_OK && codes.dtype == QTTS_NPY_I64 && codes.ndim == 2, "%s: %s", p, err.msg);
+    snprintf(p, sizeof p, "%s/wav_full.npy", dir);
+    CHECK(qtts_npy_load_f32(p, &full, &nf, NULL, &err) == QTTS_OK, "%s: %s", p, err.msg);
+    snprintf(p, sizeof p, "%s/wav_chunked.npy", dir);
+    CHECK(qtts_npy_load_f32(p, &chunked, &nc, NULL, &err) == QTTS_OK, "%s: %s", p, err.msg);
+    CHECK(qtts_codec_load(&c, be, dir, &err) == QTTS_OK, "load %s: %s", dir, err.msg);
+    if (!c || !full || !chunked || !codes.data) goto done;
+    int T = (int)codes.shape[0], nq = (int)codes.shape[1], spf = qtts_codec_samples_per_frame(c);
+    int32_t *ci = malloc((size_t)T * nq * sizeof(int32_t));
+    for (int i = 0; i < T * nq; i++) ci[i] = (int32_t)((int64_t *)codes.data)[i];
+    CHECK(nf == (int64_t)T * spf && nc == nf, "reference lengths %lld %lld, expected %d", (long long)nf, (long long)nc, T * spf);
+    CHECK(qtts_codec_decode(c, ci, &T, 1, w, &err) == QTTS_OK, "decode: %s", err.msg);
+    CHECK(qtts_codec_decode_chunked(c, ci, &T, 1, 10, 3, wc, &err) == QTTS_OK, "chunked: %s", err.msg);
+    if (w[0] && wc[0] && nf == (int64_t)T * spf && nc == nf) {
+        double sf = tu_snr_db(w[0], full, (size_t)nf), sc = tu_snr_db(wc[0], chunked, (size_t)nc);
+        printf("official tiny decoder (%d frames): full SNR %.1f dB, chunked (10/3) SNR %.1f dB, max |diff| %.2g / %.2g\n", T, sf, sc,
+               max_abs_diff(w[0], full, (size_t)nf), max_abs_diff(wc[0], chunked, (size_t)nc));
+        CHECK(sf >= 60.0, "full decode vs official: %.1f dB", sf);
+        CHECK(sc >= 60.0, "chunked decode vs official: %.1f dB", sc);
+    }
+    free(ci);
+done:
+    free(w[0]), free(wc[0]), free(full), free(chunked);
+    qtts_npy_free(&codes);
+    qtts_codec_free(c);
+}
+
 /* ------------------------------------------------------------ golden test */
 
 /* Fixture model: tests/fixtures/models/<variant>/speech_tokenizer, decompressed
@@ -535,6 +577,7 @@ int main(void) {
     if (qtts_backend_cpu_init(&be, &err) != QTTS_OK) return tu_skip("no CPU backend");
     test_ops(&be);
     test_tiny(&be);
+    test_official_tiny(&be);
     test_golden(&be, &golden);
     qtts_backend_free(&be);
     return tu_finish(golden ? "codec (ops, tiny model, golden)" : "codec (ops, tiny model; golden fixtures absent)");
