@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <cJSON.h>
+
 #include "backend.h"
 #include "codec.h"
 #include "npy.h"
@@ -550,14 +552,26 @@ static void test_golden(qtts_backend *be, bool *ran) {
         free(ref), ref = NULL;
     }
     float *wc[1] = {NULL};
+    /* meta.json names the chunking the reference used (official default 300/25) */
+    int chunk = QTTS_CODEC_CHUNK_DEFAULT, lctx = QTTS_CODEC_CONTEXT_DEFAULT;
+    char *mj = NULL;
+    size_t ml = 0;
+    snprintf(p, sizeof p, "%s/codec/meta.json", tu_fixture_dir());
+    if (qtts_read_file(p, &mj, &ml, &err) == QTTS_OK) {
+        cJSON *m = cJSON_ParseWithLength(mj, ml);
+        const cJSON *cs = cJSON_GetObjectItemCaseSensitive(m, "chunk_size"), *lc = cJSON_GetObjectItemCaseSensitive(m, "left_context");
+        if (cJSON_IsNumber(cs)) chunk = cs->valueint;
+        if (cJSON_IsNumber(lc)) lctx = lc->valueint;
+        cJSON_Delete(m);
+        free(mj);
+    }
     if (load_wave("wav_chunked", &ref, &nref)) {
-        CHECK(qtts_codec_decode_chunked(c, ci, &T, 1, QTTS_CODEC_CHUNK_DEFAULT, QTTS_CODEC_CONTEXT_DEFAULT, wc, &err) == QTTS_OK,
-              "chunked decode: %s", err.msg);
+        CHECK(qtts_codec_decode_chunked(c, ci, &T, 1, chunk, lctx, wc, &err) == QTTS_OK, "chunked decode: %s", err.msg);
         if (wc[0]) {
             int64_t n = nref < (int64_t)T * spf ? nref : (int64_t)T * spf;
             CHECK(nref == (int64_t)T * spf, "wav_chunked has %lld samples, expected %lld", (long long)nref, (long long)T * spf);
             double snr = tu_snr_db(wc[0], ref, (size_t)n);
-            printf("golden chunked decode (chunk 300, context 25): SNR %.2f dB\n", snr);
+            printf("golden chunked decode (chunk %d, context %d): SNR %.2f dB\n", chunk, lctx, snr);
             CHECK(snr >= 60.0, "chunked decode SNR %.2f dB < 60", snr);
             if (w[0])
                 printf("chunked vs full decode (ours), %d frames: SNR %.2f dB\n", T, tu_snr_db(wc[0], w[0], (size_t)T * spf));
