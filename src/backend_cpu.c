@@ -206,21 +206,44 @@ static void cpu_scale_rows(qtts_backend *be, const float *x, const qtts_tensor *
 
 /* ---------------- codec decoder ops ---------------- */
 
+/* Causal conv1d. groups == 1 runs as K GEMMs, one per tap: the tap-k weights
+ * are repacked to a contiguous [cout][cin] matrix and multiply the input
+ * shifted by k*dilation - pad, accumulating into the output columns that tap
+ * reaches (columns before it see only left zero padding). Grouped convs
+ * (the depthwise ConvNeXt conv) use the direct loop. */
 static void cpu_conv1d(qtts_backend *be, const float *x, const qtts_tensor *w, const qtts_tensor *bias, float *y, int B, int cin,
                        int cout, int T, int dilation, int groups) {
     (void)be;
     int K = (int)w->shape[2], cpg_in = cin / groups, cpg_out = cout / groups, pad = (K - 1) * dilation;
     const float *W = w->data, *bb = bias ? bias->data : NULL;
-    if (K == 1 && groups == 1) { /* pointwise: one GEMM per item, y[b] = W x[b] */
-        for (int bi = 0; bi < B; bi++) {
-            float *yb = y + (int64_t)bi * cout * T;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout, T, cin, 1.0f, W, cin, x + (int64_t)bi * cin * T, T, 0.0f, yb, T);
-            if (bb)
-                for (int o = 0; o < cout; o++)
-                    for (int t = 0; t < T; t++) yb[(int64_t)o * T + t] += bb[o];
+    if (groups == 1) {
+        float *wk = NULL;
+        if (K > 1) {
+            wk = malloc((size_t)K * cout * cin * sizeof(float));
+            if (!wk) goto direct; /* no memory for the repack: the direct loop needs none */
+            #pragma omp parallel for schedule(static)
+            for (int o = 0; o < cout; o++)
+                for (int ci = 0; ci < cin; ci++)
+                    for (int k = 0; k < K; k++) wk[((int64_t)k * cout + o) * cin + ci] = W[((int64_t)o * cin + ci) * K + k];
         }
+        for (int bi = 0; bi < B; bi++) {
+            const float *xb = x + (int64_t)bi * cin * T;
+            float *yb = y + (int64_t)bi * cout * T;
+            for (int o = 0; o < cout; o++) {
+                float b0 = bb ? bb[o] : 0.0f;
+                for (int t = 0; t < T; t++) yb[(int64_t)o * T + t] = b0;
+            }
+            for (int k = 0; k < K; k++) {
+                int t0 = pad - k * dilation; /* first output column this tap reaches */
+                if (t0 >= T) continue;
+                const float *A = K > 1 ? wk + (int64_t)k * cout * cin : W;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout, T - t0, cin, 1.0f, A, cin, xb, T, 1.0f, yb + t0, T);
+            }
+        }
+        free(wk);
         return;
     }
+direct:
     #pragma omp parallel for collapse(2) schedule(static)
     for (int bi = 0; bi < B; bi++) {
         for (int o = 0; o < cout; o++) {
@@ -242,31 +265,53 @@ static void cpu_conv1d(qtts_backend *be, const float *x, const qtts_tensor *w, c
     }
 }
 
+/* Transposed conv1d as GEMM + scatter: W [cin][cout*K] is used as is,
+ * Z[cout*K][t] = sum_ci W[ci][o*K+k] x[ci][t] over a tile of input columns,
+ * then y[o][t*s+k] += Z[o*K+k][t] for the outputs kept after the right trim. */
 static void cpu_conv_transpose1d(qtts_backend *be, const float *x, const qtts_tensor *w, const qtts_tensor *bias, float *y, int B,
                                  int cin, int cout, int T, int stride) {
     (void)be;
     int K = (int)w->shape[2];
     int64_t To = (int64_t)T * stride; /* full length (T-1)*s + K, trimmed right by K - s */
+    int64_t rows = (int64_t)cout * K;
     const float *W = w->data, *bb = bias ? bias->data : NULL;
-    #pragma omp parallel for collapse(2) schedule(static)
+    int tile = (int)((1 << 23) / rows);
+    tile = tile < 1 ? 1 : tile > T ? T : tile;
+    float *Z = malloc((size_t)rows * tile * sizeof(float));
     for (int bi = 0; bi < B; bi++) {
+        const float *xb = x + (int64_t)bi * cin * T;
+        float *yb = y + (int64_t)bi * cout * To;
         for (int o = 0; o < cout; o++) {
-            float *yo = y + ((int64_t)bi * cout + o) * To;
             float b0 = bb ? bb[o] : 0.0f;
-            for (int64_t t = 0; t < To; t++) yo[t] = b0;
-            for (int ci = 0; ci < cin; ci++) {
-                const float *xc = x + ((int64_t)bi * cin + ci) * T;
-                const float *wk = W + ((int64_t)ci * cout + o) * K;
-                for (int t = 0; t < T; t++) {
-                    float xv = xc[t];
-                    for (int k = 0; k < K; k++) {
-                        int64_t ot = (int64_t)t * stride + k;
-                        if (ot < To) yo[ot] += xv * wk[k];
+            for (int64_t t = 0; t < To; t++) yb[(int64_t)o * To + t] = b0;
+        }
+        if (!Z) { /* no memory for the tile: direct accumulation */
+            for (int o = 0; o < cout; o++)
+                for (int ci = 0; ci < cin; ci++)
+                    for (int t = 0; t < T; t++)
+                        for (int k = 0; k < K; k++) {
+                            int64_t ot = (int64_t)t * stride + k;
+                            if (ot < To) yb[(int64_t)o * To + ot] += xb[(int64_t)ci * T + t] * W[((int64_t)ci * cout + o) * K + k];
+                        }
+            continue;
+        }
+        for (int t0 = 0; t0 < T; t0 += tile) {
+            int nt = T - t0 < tile ? T - t0 : tile;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, nt, cin, 1.0f, W, (int)rows, xb + t0, T, 0.0f, Z, nt);
+            #pragma omp parallel for schedule(static)
+            for (int o = 0; o < cout; o++) {
+                float *yo = yb + (int64_t)o * To;
+                for (int k = 0; k < K; k++) {
+                    const float *zr = Z + ((int64_t)o * K + k) * nt;
+                    for (int t = 0; t < nt; t++) {
+                        int64_t ot = (int64_t)(t0 + t) * stride + k;
+                        if (ot < To) yo[ot] += zr[t];
                     }
                 }
             }
         }
     }
+    free(Z);
 }
 
 static void cpu_snake(qtts_backend *be, const float *x, const qtts_tensor *alpha, const qtts_tensor *beta, float *y, int B, int C,

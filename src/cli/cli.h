@@ -11,6 +11,9 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 int qtts_cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 
+/* qtts decode --model DIR --codes FILE.npy --out FILE: speech-tokenizer decode to audio. */
+int qtts_cmd_decode(int argc, char **argv);
+
 /* Print "qtts: <status>: <msg>" to stderr and return CLI_FAIL. */
 int cli_report(const char *cmd, const qtts_err *err);
 
