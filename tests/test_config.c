@@ -114,7 +114,17 @@ static void test_bad_model(void) {
     expect_bad("\"english\": 2050", "\"english\": 5000", "talker_config.codec_language_id.english: id 5000 is outside");
     expect_bad("\"num_key_value_heads\": 8,  \"position_id", "\"num_key_value_heads\": 5,  \"position_id",
                "talker_config.num_attention_heads: 16 is not a multiple of num_key_value_heads 5");
-    expect_bad("[24, 20, 20]", "[24, 20, 21]", "talker_config.rope_scaling.mrope_section: expected 3 sections");
+    expect_bad("[24, 20, 20]", "\"24\"", "talker_config.rope_scaling.mrope_section");
+    {
+        /* sections need not sum to head_dim/2: TTS positions are identical in
+         * the three M-RoPE streams, and the official code runs such configs
+         * (the tiny fixtures keep [24, 20, 20] with head_dim 16) */
+        qtts_model_config mc;
+        qtts_err err = {0};
+        mf_config_json(cfg, sizeof cfg, true, "custom_voice");
+        CHECK(edit("[24, 20, 20]", "[24, 20, 21]"), "fixture lacks mrope_section");
+        CHECK(parse(&mc, &err) == QTTS_OK && mc.talker.mrope_section[2] == 21, "mrope sections not summing to head_dim/2: %s", err.msg);
+    }
     expect_bad("\"num_code_groups\": 16, \"num_hidden_layers\": 5", "\"num_code_groups\": 32, \"num_hidden_layers\": 5",
                "code_predictor_config.num_code_groups: 32 differs");
     expect_bad("\"code_predictor_config\": {", "\"code_predictor_config\": [], \"x\": {", "talker_config.code_predictor_config: expected an object, got array");
