@@ -7,6 +7,11 @@
 
 #include "backend.h"
 
+/* Parallel regions cost tens of microseconds to wake threads that OpenBLAS's
+ * own pool competes with: below this many multiply-adds a loop runs serially
+ * (the code predictor's per-step attention is far below it). */
+#define PAR_MIN_WORK (1 << 18)
+
 static void *cpu_alloc(qtts_backend *be, size_t bytes) {
     (void)be;
     return calloc(1, bytes ? bytes : 1);
@@ -155,45 +160,44 @@ static void cpu_kv_store(qtts_backend *be, qtts_kv_cache *c, int layer, const fl
     }
 }
 
+/* Online softmax (one pass, running max and sum): no score buffer, so the
+ * op allocates nothing whatever the context length. */
 static void cpu_attention(qtts_backend *be, const float *q, const qtts_kv_cache *c, int layer, const qtts_batch *b, int n_heads,
                           float scale, int window, float *out) {
     (void)be;
     int hd = c->head_dim, nkv = c->n_kv_heads, group = n_heads / nkv;
     int maxp = 0;
     for (int i = 0; i < b->n; i++) maxp = b->pos[i] + 1 > maxp ? b->pos[i] + 1 : maxp;
-    #pragma omp parallel
-    {
-        float *sc = malloc((size_t)(maxp ? maxp : 1) * sizeof(float));
-        #pragma omp for collapse(2) schedule(static)
-        for (int i = 0; i < b->n; i++) {
-            for (int h = 0; h < n_heads; h++) {
-                int pos = b->pos[i], slot = b->slot[i], kh = h / group;
-                int p0 = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
-                const float *qi = q + ((int64_t)i * n_heads + h) * hd;
-                float mx = -INFINITY;
-                for (int p = p0; p <= pos; p++) {
-                    const float *kp = c->k + kv_off(c, layer, slot, p) + (int64_t)kh * hd;
-                    float s = 0;
-                    for (int d = 0; d < hd; d++) s += qi[d] * kp[d];
-                    s *= scale;
-                    sc[p - p0] = s;
-                    if (s > mx) mx = s;
+    int64_t work = (int64_t)b->n * n_heads * maxp * hd;
+    #pragma omp parallel for collapse(2) schedule(static) if (work > PAR_MIN_WORK)
+    for (int i = 0; i < b->n; i++) {
+        for (int h = 0; h < n_heads; h++) {
+            int pos = b->pos[i], slot = b->slot[i], kh = h / group;
+            int p0 = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
+            const float *qi = q + ((int64_t)i * n_heads + h) * hd;
+            float *o = out + ((int64_t)i * n_heads + h) * hd;
+            for (int d = 0; d < hd; d++) o[d] = 0;
+            float mx = -INFINITY;
+            double sum = 0;
+            for (int p = p0; p <= pos; p++) {
+                const float *kp = c->k + kv_off(c, layer, slot, p) + (int64_t)kh * hd;
+                const float *vp = c->v + kv_off(c, layer, slot, p) + (int64_t)kh * hd;
+                float s = 0;
+                for (int d = 0; d < hd; d++) s += qi[d] * kp[d];
+                s *= scale;
+                if (s > mx) { /* rescale what was accumulated under the old max */
+                    float r = expf(mx - s);
+                    sum *= r;
+                    for (int d = 0; d < hd; d++) o[d] *= r;
+                    mx = s;
                 }
-                double sum = 0;
-                for (int p = p0; p <= pos; p++) {
-                    sc[p - p0] = expf(sc[p - p0] - mx);
-                    sum += sc[p - p0];
-                }
-                float *o = out + ((int64_t)i * n_heads + h) * hd;
-                for (int d = 0; d < hd; d++) o[d] = 0;
-                for (int p = p0; p <= pos; p++) {
-                    const float *vp = c->v + kv_off(c, layer, slot, p) + (int64_t)kh * hd;
-                    float w = (float)(sc[p - p0] / sum);
-                    for (int d = 0; d < hd; d++) o[d] += w * vp[d];
-                }
+                float w = expf(s - mx);
+                sum += w;
+                for (int d = 0; d < hd; d++) o[d] += w * vp[d];
             }
+            float inv = (float)(1.0 / sum);
+            for (int d = 0; d < hd; d++) o[d] *= inv;
         }
-        free(sc);
     }
 }
 
@@ -221,7 +225,7 @@ static void cpu_conv1d(qtts_backend *be, const float *x, const qtts_tensor *w, c
         if (K > 1) {
             wk = malloc((size_t)K * cout * cin * sizeof(float));
             if (!wk) goto direct; /* no memory for the repack: the direct loop needs none */
-            #pragma omp parallel for schedule(static)
+            #pragma omp parallel for schedule(static) if ((int64_t)K * cout * cin > PAR_MIN_WORK)
             for (int o = 0; o < cout; o++)
                 for (int ci = 0; ci < cin; ci++)
                     for (int k = 0; k < K; k++) wk[((int64_t)k * cout + o) * cin + ci] = W[((int64_t)o * cin + ci) * K + k];
@@ -244,7 +248,7 @@ static void cpu_conv1d(qtts_backend *be, const float *x, const qtts_tensor *w, c
         return;
     }
 direct:
-    #pragma omp parallel for collapse(2) schedule(static)
+    #pragma omp parallel for collapse(2) schedule(static) if ((int64_t)B * cout * cpg_in * K * T > PAR_MIN_WORK)
     for (int bi = 0; bi < B; bi++) {
         for (int o = 0; o < cout; o++) {
             int g = o / cpg_out;
@@ -298,7 +302,7 @@ static void cpu_conv_transpose1d(qtts_backend *be, const float *x, const qtts_te
         for (int t0 = 0; t0 < T; t0 += tile) {
             int nt = T - t0 < tile ? T - t0 : tile;
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, nt, cin, 1.0f, W, (int)rows, xb + t0, T, 0.0f, Z, nt);
-            #pragma omp parallel for schedule(static)
+            #pragma omp parallel for schedule(static) if ((int64_t)cout * K * nt > PAR_MIN_WORK)
             for (int o = 0; o < cout; o++) {
                 float *yo = yb + (int64_t)o * To;
                 for (int k = 0; k < K; k++) {
