@@ -32,6 +32,8 @@ static void usage(FILE *f) {
             "  --codes-out FILE.npy also write the codes, int64 [frames, 16]\n"
             "  --backend cpu        compute backend (this build: cpu)\n"
             "  --quiet              no progress on stderr\n"
+            "  --stats-json FILE    write timings and sizes as JSON (benchmarks)\n"
+            "  --ignore-eos         benchmarks only: always generate --max-frames frames\n"
             "The output format follows the extension of --out: .wav, .flac or .ogg.\n");
 }
 
@@ -50,10 +52,11 @@ static qtts_status check_output_path(const char *path, qtts_err *err) {
 
 int qtts_cmd_synth(int argc, char **argv) {
     const char *model_dir = NULL, *text = NULL, *out = NULL, *speaker = NULL, *instruct = NULL, *language = NULL;
-    const char *xvec_path = NULL, *codes_out = NULL, *backend = "cpu";
+    const char *xvec_path = NULL, *codes_out = NULL, *backend = "cpu", *stats_path = NULL;
+    int ignore_eos = 0;
     long long seed = 0;
     int greedy = 0, max_frames = 0, quiet = 0, text_mode = -1, chunk = QTTS_CODEC_CHUNK_DEFAULT, context = QTTS_CODEC_CONTEXT_DEFAULT;
-    enum { O_SPEAKER = 256, O_INSTRUCT, O_LANG, O_XVEC, O_SEED, O_GREEDY, O_MAXF, O_STREAM, O_NONSTREAM, O_CHUNK, O_CTX, O_CODES, O_BACKEND, O_QUIET };
+    enum { O_SPEAKER = 256, O_INSTRUCT, O_LANG, O_XVEC, O_SEED, O_GREEDY, O_MAXF, O_STREAM, O_NONSTREAM, O_CHUNK, O_CTX, O_CODES, O_BACKEND, O_QUIET, O_STATS, O_NOEOS };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},      {"text", required_argument, 0, 't'},
         {"out", required_argument, 0, 'o'},        {"speaker", required_argument, 0, O_SPEAKER},
@@ -64,6 +67,7 @@ int qtts_cmd_synth(int argc, char **argv) {
         {"chunk", required_argument, 0, O_CHUNK},  {"context", required_argument, 0, O_CTX},
         {"codes-out", required_argument, 0, O_CODES}, {"backend", required_argument, 0, O_BACKEND},
         {"quiet", no_argument, 0, O_QUIET},        {"help", no_argument, 0, 'h'},
+        {"stats-json", required_argument, 0, O_STATS}, {"ignore-eos", no_argument, 0, O_NOEOS},
         {0, 0, 0, 0}};
     optind = 1;
     int c;
@@ -86,6 +90,8 @@ int qtts_cmd_synth(int argc, char **argv) {
         case O_CODES: codes_out = optarg; break;
         case O_BACKEND: backend = optarg; break;
         case O_QUIET: quiet = 1; break;
+        case O_STATS: stats_path = optarg; break;
+        case O_NOEOS: ignore_eos = 1; break;
         case 'h': usage(stdout); return CLI_OK;
         default: usage(stderr); return CLI_USAGE;
         }
@@ -166,6 +172,7 @@ int qtts_cmd_synth(int argc, char **argv) {
     qtts_gen_params_from_config(&gp, &m->gen, greedy);
     if (max_frames > 0) gp.max_frames = max_frames;
     gp.seed = qtts_seed_derive((uint64_t)seed, 0, 0, 0);
+    gp.ignore_eos = ignore_eos;
     QTTS_TRY(qtts_generator_init(&g, m, 1, pr.n_pos + gp.max_frames + 1, false, &err));
     double t_gen = qtts_now();
     QTTS_TRY(qtts_generator_start(g, 0, emb, pr.n_pos, trail, pr.n_trailing, pad, &gp, &err));
@@ -196,6 +203,22 @@ int qtts_cmd_synth(int argc, char **argv) {
     int64_t ns = (int64_t)nf * qtts_codec_samples_per_frame(codec);
     QTTS_TRY(qtts_audio_write(out, wav, ns, qtts_codec_sample_rate(codec), &err));
     double t_end = qtts_now();
+    if (stats_path) {
+        qtts_gen_timing tm = qtts_generator_timing(g);
+        double audio_s = (double)ns / qtts_codec_sample_rate(codec);
+        char js[2048];
+        int jn = snprintf(js, sizeof js,
+                          "{\"backend\": \"%s\", \"model\": \"%s\", \"variant\": \"%s\", \"talker_hidden\": %d, "
+                          "\"prompt_tokens\": %d, \"frames\": %d, \"audio_seconds\": %.4f, \"wall_clock_ms\": %.3f, "
+                          "\"time_to_first_frame_ms\": %.3f, \"frames_per_second\": %.4f, \"realtime_factor\": %.4f, "
+                          "\"stages\": {\"load_ms\": %.3f, \"prefill_ms\": %.3f, \"talker_ms\": %.3f, \"code_predictor_ms\": %.3f, "
+                          "\"sampling_ms\": %.3f, \"decoder_ms\": %.3f}, \"decoder_chunk\": %d, \"decoder_context\": %d}\n",
+                          backend, model_dir, qtts_variant_name(cfg->variant), H, pr.n_pos, nf, audio_s, (t_end - t_start) * 1e3,
+                          (tm.prefill + (nf ? (tm.talker + tm.predictor + tm.sampling) / nf : 0)) * 1e3,
+                          nf / (t_dec - t_gen), audio_s / (t_end - t_gen), (t_gen - t_start) * 1e3, tm.prefill * 1e3, tm.talker * 1e3,
+                          tm.predictor * 1e3, tm.sampling * 1e3, (t_end - t_dec) * 1e3, chunk, context);
+        QTTS_TRY(qtts_write_file_atomic(stats_path, js, (size_t)jn, &err));
+    }
     if (!quiet) {
         double audio_s = (double)ns / qtts_codec_sample_rate(codec);
         qtts_gen_timing tm = qtts_generator_timing(g);
