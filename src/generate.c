@@ -47,6 +47,7 @@ struct qtts_generator {
     int *work_i;
     float *rec_talker;  /* [max_batch][V] */
     float *rec_pred;    /* [max_batch][G-1][Vp] */
+    float *rec_hidden;  /* [max_batch][H] */
     qtts_gen_timing t;
 };
 
@@ -119,7 +120,8 @@ qtts_status qtts_generator_init(qtts_generator **out, const qtts_model *m, int m
     if (record_logits) {
         g->rec_talker = qtts_calloc(B * (size_t)g->V, f, err, "generator");
         g->rec_pred = qtts_calloc(B * (size_t)(g->G - 1) * g->Vp, f, err, "generator");
-        QTTS_CHECK(g->rec_talker && g->rec_pred, err, QTTS_ERR_OOM, "generator: out of memory");
+        g->rec_hidden = qtts_calloc(B * H, f, err, "generator");
+        QTTS_CHECK(g->rec_talker && g->rec_pred && g->rec_hidden, err, QTTS_ERR_OOM, "generator: out of memory");
     }
     *out = g;
     return QTTS_OK;
@@ -158,6 +160,7 @@ void qtts_generator_free(qtts_generator *g) {
     free(g->work_i);
     free(g->rec_talker);
     free(g->rec_pred);
+    free(g->rec_hidden);
     free(g->slots);
     free(g);
 }
@@ -176,7 +179,10 @@ static void set_batch(qtts_generator *g, qtts_batch *b, int n) {
 static void sample_c0(qtts_generator *g, int slot, float *row) {
     slot_state *s = &g->slots[slot];
     const qtts_model_config *c = &g->m->cfg;
-    if (g->record) memcpy(g->rec_talker + (size_t)slot * g->V, row, (size_t)g->V * sizeof(float));
+    if (g->record) {
+        memcpy(g->rec_talker + (size_t)slot * g->V, row, (size_t)g->V * sizeof(float));
+        g->be->ops->to_host(g->be, g->rec_hidden + (size_t)slot * g->H, g->past_hidden + (size_t)slot * g->H, (size_t)g->H * sizeof(float));
+    }
     qtts_sample_penalize(row, g->V, s->seen, s->p.talker.repetition_penalty);
     if (s->n_sampled < s->p.min_new_tokens || s->p.ignore_eos) row[c->codec_eos_id] = -INFINITY;
     /* only real codes 0..V-1025 and EOS may be produced: the official
@@ -375,6 +381,10 @@ const float *qtts_generator_talker_logits(const qtts_generator *g, int slot) {
 
 const float *qtts_generator_predictor_logits(const qtts_generator *g, int slot) {
     return g->rec_pred ? g->rec_pred + (size_t)slot * (g->G - 1) * g->Vp : NULL;
+}
+
+const float *qtts_generator_hidden(const qtts_generator *g, int slot) {
+    return g->rec_hidden ? g->rec_hidden + (size_t)slot * g->H : NULL;
 }
 
 qtts_gen_timing qtts_generator_timing(const qtts_generator *g) { return g->t; }

@@ -59,6 +59,8 @@ int qtts_generator_active(const qtts_generator *g);
  * last frame's predictor logits [15][2048]. */
 const float *qtts_generator_talker_logits(const qtts_generator *g, int slot);
 const float *qtts_generator_predictor_logits(const qtts_generator *g, int slot);
+/* With record_logits: the slot's last post-norm talker hidden state [H]. */
+const float *qtts_generator_hidden(const qtts_generator *g, int slot);
 
 /* Stage timings accumulated over the generator's life, seconds. */
 typedef struct qtts_gen_timing {

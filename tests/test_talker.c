@@ -248,6 +248,63 @@ done:
     cJSON_Delete(meta);
 }
 
+/* EOS and min_new_tokens, which no fixture reaches: with an all-zero codec
+ * head every logit ties at 0, so greedy picks code 0 and the trajectory up to
+ * step 2 does not depend on the head. Run 1 records the hidden state h2 at
+ * step 2; run 2 sets the EOS row to h2, so EOS has logit |h2|^2 > 0 at step 2
+ * and must stop the sequence there with exactly 2 frames, while its logits
+ * at steps 0 and 1 (whatever their sign) are banned by min_new_tokens. */
+static void test_eos(qtts_backend *be) {
+    qtts_model *m = get_model(be, "custom_voice");
+    if (!m) return;
+    int H = m->cfg.talker.hidden_size, V = m->cfg.talker.vocab_size, eos = m->cfg.codec_eos_id;
+    float *head = m->codec_head.data; /* CPU backend: host fp32 [V][H] */
+    float *saved = malloc((size_t)V * H * sizeof(float));
+    memcpy(saved, head, (size_t)V * H * sizeof(float));
+    memset(head, 0, (size_t)V * H * sizeof(float));
+    float *prompt = calloc((size_t)4 * H, sizeof(float)), *pad = calloc((size_t)H, sizeof(float));
+    for (int i = 0; i < 4 * H; i++) prompt[i] = (float)((i * 7919) % 13) / 13.0f - 0.5f;
+    qtts_gen_params gp;
+    qtts_gen_params_from_config(&gp, &m->gen, true);
+    gp.max_frames = 10;
+    float h2[4096];
+    qtts_err e = {0};
+    for (int run = 0; run < 2; run++) {
+        qtts_generator *g = NULL;
+        CHECK(qtts_generator_init(&g, m, 1, 32, true, &e) == QTTS_OK, "%s", e.msg);
+        CHECK(qtts_generator_start(g, 0, prompt, 4, NULL, 0, pad, &gp, &e) == QTTS_OK, "%s", e.msg);
+        for (int s = 0; s < 2 && qtts_generator_state(g, 0) == QTTS_SEQ_ACTIVE; s++) qtts_generator_step(g, &e);
+        int nf;
+        if (run == 0) {
+            CHECK(qtts_generator_state(g, 0) == QTTS_SEQ_ACTIVE, "zero head: still active after 2 frames");
+            memcpy(h2, qtts_generator_hidden(g, 0), (size_t)H * sizeof(float));
+            const int32_t *c = qtts_generator_codes(g, 0, &nf);
+            CHECK(nf == 2 && c[0] == 0 && c[16] == 0, "zero head: code 0 chosen on ties");
+            memcpy(head + (size_t)eos * H, h2, (size_t)H * sizeof(float));
+        } else {
+            qtts_generator_codes(g, 0, &nf);
+            CHECK(qtts_generator_state(g, 0) == QTTS_SEQ_EOS, "EOS row = h2: state %d", qtts_generator_state(g, 0));
+            CHECK(nf == 2, "EOS row = h2: %d frames, want 2 (EOS sampled at step 2 ends without a frame)", nf);
+            CHECK(!memcmp(qtts_generator_hidden(g, 0), h2, (size_t)H * sizeof(float)), "trajectory independent of the head");
+        }
+        qtts_generator_free(g);
+    }
+    /* ignore_eos (benchmarks) keeps going to max_frames */
+    qtts_generator *g = NULL;
+    gp.ignore_eos = true;
+    CHECK(qtts_generator_init(&g, m, 1, 32, false, &e) == QTTS_OK, "%s", e.msg);
+    CHECK(qtts_generator_start(g, 0, prompt, 4, NULL, 0, pad, &gp, &e) == QTTS_OK, "%s", e.msg);
+    while (qtts_generator_state(g, 0) == QTTS_SEQ_ACTIVE) qtts_generator_step(g, &e);
+    int nf;
+    qtts_generator_codes(g, 0, &nf);
+    CHECK(qtts_generator_state(g, 0) == QTTS_SEQ_MAX && nf == 10, "ignore_eos: %d frames", nf);
+    qtts_generator_free(g);
+    memcpy(head, saved, (size_t)V * H * sizeof(float));
+    free(saved);
+    free(prompt);
+    free(pad);
+}
+
 int main(void) {
     char root[1024];
     snprintf(root, sizeof root, "%s/cases", tu_fixture_dir());
@@ -272,6 +329,7 @@ int main(void) {
         if (!qtts_file_exists(mp) && !qtts_file_exists(mpz)) continue; /* not a talker case */
         run_case(&be, dir, names[i]);
     }
+    test_eos(&be);
     for (int i = 0; i < n_models; i++) qtts_model_free(models[i].m);
     qtts_backend_free(&be);
     return tu_finish("test_talker");
