@@ -536,7 +536,7 @@ typedef struct enc_ctx {
     size_t cap_sym, cap_heap, n_heap;
     /* word cache: open-addressed (hash, word bytes) → ids */
     struct cache_slot { uint64_t h; uint32_t woff, wlen, ioff, ilen; } *slots;
-    uint32_t n_slots_used;
+    uint32_t n_slots_used, slot_mask; /* table sized to the text: short texts stay cheap */
     char *cwords;
     size_t n_cwords, cap_cwords;
     int32_t *cids;
@@ -544,7 +544,7 @@ typedef struct enc_ctx {
     qtts_err *err;
 } enc_ctx;
 
-#define CACHE_SLOTS 65536u
+#define CACHE_SLOTS_MAX 65536u
 #define CACHE_MAX_WORD 64
 
 static bool grow(void **p, size_t *cap, size_t need, size_t elem) {
@@ -645,8 +645,8 @@ static qtts_status bpe_word(enc_ctx *e, const uint8_t *w, size_t n) {
 static qtts_status encode_word(enc_ctx *e, const uint8_t *w, size_t n) {
     if (n > CACHE_MAX_WORD) return bpe_word(e, w, n);
     uint64_t h = hash_bytes((const char *)w, n);
-    uint32_t s = (uint32_t)h & (CACHE_SLOTS - 1);
-    for (;; s = (s + 1) & (CACHE_SLOTS - 1)) {
+    uint32_t s = (uint32_t)h & (e->slot_mask);
+    for (;; s = (s + 1) & (e->slot_mask)) {
         struct cache_slot *sl = &e->slots[s];
         if (!sl->wlen) break;
         if (sl->h == h && sl->wlen == n && !memcmp(e->cwords + sl->woff, w, n))
@@ -656,11 +656,11 @@ static qtts_status encode_word(enc_ctx *e, const uint8_t *w, size_t n) {
     qtts_status st = bpe_word(e, w, n);
     if (st) return st;
     size_t k = e->n_ids - before;
-    if (e->n_slots_used >= CACHE_SLOTS / 2) { /* full: start over rather than probe long chains */
-        memset(e->slots, 0, CACHE_SLOTS * sizeof *e->slots);
+    if (e->n_slots_used >= (e->slot_mask + 1) / 2) { /* full: start over rather than probe long chains */
+        memset(e->slots, 0, (e->slot_mask + 1) * sizeof *e->slots);
         e->n_slots_used = 0;
         e->n_cwords = e->n_cids = 0;
-        for (s = (uint32_t)h & (CACHE_SLOTS - 1); e->slots[s].wlen; s = (s + 1) & (CACHE_SLOTS - 1)) {}
+        for (s = (uint32_t)h & (e->slot_mask); e->slots[s].wlen; s = (s + 1) & (e->slot_mask)) {}
     }
     if (!grow((void **)&e->cwords, &e->cap_cwords, e->n_cwords + n, 1) ||
         !grow((void **)&e->cids, &e->cap_cids, e->n_cids + k, sizeof *e->cids))
@@ -813,7 +813,10 @@ static qtts_status encode_impl(const qtts_tokenizer *t, const char *text, size_t
         return qtts_fail(err, QTTS_ERR_TEXT, "text is not valid UTF-8: byte 0x%02x at offset %zu",
                          (unsigned)(uint8_t)text[bad], bad);
     if (len > (size_t)INT32_MAX / 2) return qtts_fail(err, QTTS_ERR_TEXT, "text too long (%zu bytes)", len);
-    e.slots = qtts_calloc(CACHE_SLOTS, sizeof *e.slots, err, "tokenizer word cache");
+    uint32_t n_slots = 64;
+    while (n_slots < CACHE_SLOTS_MAX && n_slots < len / 4) n_slots <<= 1;
+    e.slot_mask = n_slots - 1;
+    e.slots = qtts_calloc(n_slots, sizeof *e.slots, err, "tokenizer word cache");
     QTTS_CHECK(e.slots, err, QTTS_ERR_OOM, "tokenizer word cache");
     const uint8_t *s = (const uint8_t *)text;
     size_t pos = 0, ms, me;
