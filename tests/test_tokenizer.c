@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -205,6 +206,55 @@ static void test_cli(const char *dir) {
     remove(path);
 }
 
+/* A tiny tokenizer.json (no vocab.json): both merge spellings ("a b" and ["ab","c"]) and
+ * added tokens with lstrip/rstrip and normalized=true, expectations derived by hand. */
+static void test_tokenizer_json(void) {
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/tokjson.%d", QTTS_BINARY_DIR, (int)getpid());
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "{\"added_tokens\": [\n"
+               " {\"id\": 300, \"content\": \"<X>\", \"single_word\": false, \"lstrip\": true, \"rstrip\": true,"
+               " \"normalized\": false, \"special\": true},\n"
+               " {\"id\": 301, \"content\": \"\u00e9!\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false,"
+               " \"normalized\": true, \"special\": false}],\n"
+               "\"model\": {\"type\": \"BPE\", \"vocab\": {");
+    int extra = 0;
+    for (int b = 0; b < 256; b++) { /* GPT-2 byte → code point */
+        bool keep = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+        fprintf(f, "\"\\u%04x\": %d, ", keep ? b : 256 + extra++, b);
+    }
+    fprintf(f, "\"ab\": 256, \"abc\": 257, \"\u0120a\": 258, \"\u0120\u0120\": 259},\n"
+               "\"merges\": [\"a b\", [\"ab\", \"c\"], \"\u0120 a\", [\"\u0120\", \"\u0120\"]]}}\n");
+    fclose(f);
+    qtts_tokenizer *tok = NULL;
+    qtts_err err = {0};
+    CHECK(qtts_tokenizer_load(&tok, dir, &err) == QTTS_OK, "tokenizer.json load: %s", err.msg);
+    if (tok) {
+        static const struct { const char *in; int32_t want[8]; int n; } cases[] = {
+            {"abc ab<X> a", {257, 32, 256, 300, 97}, 5},  /* rstrip eats the space after <X> */
+            {"a <X>b", {97, 300, 98}, 3},                  /* lstrip eats the space before it */
+            {"xe\xcc\x81!y", {120, 301, 121}, 3},         /* normalized token matched after NFC */
+            {"  a", {32, 258}, 2},                         /* \s+(?!\S) leaves the last space to " a" */
+            {"a  ", {97, 259}, 2},                         /* ...but takes the whole run at the end */
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            int32_t *ids;
+            int n;
+            bool ok = qtts_tokenizer_encode(tok, cases[i].in, strlen(cases[i].in), &ids, &n, &err) == QTTS_OK &&
+                      n == cases[i].n && !memcmp(ids, cases[i].want, (size_t)n * sizeof *ids);
+            if (!ok) print_ids("got", ids, n);
+            CHECK(ok, "tokenizer.json case %zu", i);
+            free(ids);
+        }
+        CHECK(qtts_tokenizer_n_vocab(tok) == 302 && qtts_tokenizer_token_id(tok, "<X>") == 300, "added ids");
+        qtts_tokenizer_free(tok);
+    }
+    remove(path);
+    rmdir(dir);
+}
+
 static void test_load_errors(void) {
     qtts_tokenizer *tok = NULL;
     qtts_err err = {0};
@@ -216,6 +266,7 @@ int main(void) {
     snprintf(dir, sizeof dir, "%s/data/qwen2-tokenizer", tu_shared_dir());
     snprintf(corpus, sizeof corpus, "%s/tests/data/tokenizer_corpus.jsonl", QTTS_SOURCE_DIR);
     test_load_errors();
+    test_tokenizer_json();
     if (!qtts_file_exists(dir)) return tu_skip("no shared/data/qwen2-tokenizer");
     qtts_tokenizer *tok;
     qtts_err err = {0};
