@@ -15,8 +15,8 @@
 
 typedef struct line {
     char *text, *nfc;
-    int32_t *ids;
-    int n;
+    int32_t *ids, *ids_fix; /* plain Qwen2; as the official processor tokenizes (fix_mistral_regex) */
+    int n, n_fix;
 } line;
 
 static line *lines;
@@ -46,6 +46,11 @@ static int load_corpus(const char *path) {
         l->n = cJSON_GetArraySize(ids);
         l->ids = malloc(((size_t)l->n + 1) * sizeof *l->ids);
         for (int i = 0; i < l->n; i++) l->ids[i] = cJSON_GetArrayItem(ids, i)->valueint;
+        const cJSON *fx = cJSON_GetObjectItem(j, "ids_fix");
+        if (!fx) fx = ids;
+        l->n_fix = cJSON_GetArraySize(fx);
+        l->ids_fix = malloc(((size_t)l->n_fix + 1) * sizeof *l->ids_fix);
+        for (int i = 0; i < l->n_fix; i++) l->ids_fix[i] = cJSON_GetArrayItem(fx, i)->valueint;
         cJSON_Delete(j);
     }
     free(buf);
@@ -58,10 +63,11 @@ static void print_ids(const char *what, const int32_t *ids, int n) {
     fprintf(stderr, n > 40 ? " ...\n" : "\n");
 }
 
-static void test_corpus(const qtts_tokenizer *tok) {
+static void test_corpus(const qtts_tokenizer *tok, bool fix) {
     int bad = 0, bad_rt = 0;
     for (int i = 0; i < n_lines; i++) {
-        line *l = &lines[i];
+        line L = lines[i], *l = &L;
+        if (fix) l->ids = l->ids_fix, l->n = l->n_fix;
         int32_t *ids;
         int n;
         qtts_err err = {0};
@@ -85,9 +91,10 @@ static void test_corpus(const qtts_tokenizer *tok) {
             free(ids);
         }
     }
-    CHECK(bad == 0, "%d of %d corpus lines differ from Hugging Face", bad, n_lines);
-    CHECK(bad_rt == 0, "%d lines: decode(encode(x)) != NFC(x) or count != encode", bad_rt);
-    printf("corpus: %d lines compared\n", n_lines);
+    const char *what = fix ? "official processor (fix_mistral_regex pattern)" : "plain Qwen2TokenizerFast";
+    CHECK(bad == 0, "%d of %d corpus lines differ from Hugging Face, %s", bad, n_lines, what);
+    CHECK(bad_rt == 0, "%d lines: decode(encode(x)) != NFC(x) or count != encode (%s)", bad_rt, what);
+    printf("corpus: %d lines compared against %s\n", n_lines, what);
 }
 
 static void test_invalid_utf8(const qtts_tokenizer *tok) {
@@ -255,6 +262,48 @@ static void test_tokenizer_json(void) {
     rmdir(dir);
 }
 
+/* AUTO reproduces transformers 4.57.3 _patch_mistral_regex(fix_mistral_regex=True) from the
+ * folder's config.json. */
+static void test_pretok_auto(const char *src) {
+    static const struct { const char *cfg; qtts_pretok want; } cases[] = {
+        {NULL, QTTS_PRETOK_QWEN2},
+        {"{\"model_type\": \"qwen3_tts\", \"transformers_version\": \"4.57.3\"}", QTTS_PRETOK_MISTRAL_FIX},
+        {"{\"model_type\": \"qwen3_tts\", \"transformers_version\": \"4.57.2\"}", QTTS_PRETOK_QWEN2},
+        {"{\"model_type\": \"mistral\", \"transformers_version\": \"4.50.0\"}", QTTS_PRETOK_MISTRAL_FIX},
+        {"{\"model_type\": \"qwen3_tts\", \"transformers_version\": \"5.0.0\"}", QTTS_PRETOK_QWEN2},
+        {"{\"model_type\": \"qwen3_tts\"}", QTTS_PRETOK_MISTRAL_FIX},
+    };
+    char dir[512], path[700], target[4200];
+    snprintf(dir, sizeof dir, "%s/pretok.%d", QTTS_BINARY_DIR, (int)getpid());
+    mkdir(dir, 0755);
+    static const char *const files[] = {"vocab.json", "merges.txt", "tokenizer_config.json"};
+    for (int f = 0; f < 3; f++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[f]);
+        snprintf(target, sizeof target, "%s/%s", src, files[f]);
+        CHECK(symlink(target, path) == 0, "symlink %s", path);
+    }
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        remove(path);
+        if (cases[i].cfg) {
+            FILE *f = fopen(path, "w");
+            fputs(cases[i].cfg, f);
+            fclose(f);
+        }
+        qtts_tokenizer *tok = NULL;
+        qtts_err err = {0};
+        CHECK(qtts_tokenizer_load(&tok, dir, &err) == QTTS_OK && qtts_tokenizer_pretok(tok) == cases[i].want,
+              "auto pattern, config %s: %s", cases[i].cfg ? cases[i].cfg : "(none)", err.msg);
+        qtts_tokenizer_free(tok);
+    }
+    remove(path);
+    for (int f = 0; f < 3; f++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[f]);
+        remove(path);
+    }
+    rmdir(dir);
+}
+
 static void test_load_errors(void) {
     qtts_tokenizer *tok = NULL;
     qtts_err err = {0};
@@ -279,12 +328,17 @@ int main(void) {
     printf("load: %.3f s\n", qtts_now() - t0);
     CHECK(load_corpus(corpus) > 1000, "corpus %s", corpus);
     test_api(tok);
-    test_corpus(tok);
+    test_corpus(tok, false);
+    qtts_tokenizer *tok_fix;
+    CHECK(qtts_tokenizer_load_with(&tok_fix, dir, QTTS_PRETOK_MISTRAL_FIX, &err) == QTTS_OK, "load: %s", err.msg);
+    test_corpus(tok_fix, true);
+    qtts_tokenizer_free(tok_fix);
+    test_pretok_auto(dir);
     test_invalid_utf8(tok);
     test_threads(tok);
     test_cli(dir);
     qtts_tokenizer_free(tok);
-    for (int i = 0; i < n_lines; i++) free(lines[i].text), free(lines[i].nfc), free(lines[i].ids);
+    for (int i = 0; i < n_lines; i++) free(lines[i].text), free(lines[i].nfc), free(lines[i].ids), free(lines[i].ids_fix);
     free(lines);
     return tu_finish("tokenizer");
 }
