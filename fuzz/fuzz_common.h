@@ -10,9 +10,10 @@
 
 #include "tokenizer.h"
 
-static const qtts_tokenizer *fuzz_tokenizer(void) {
-    static qtts_tokenizer *tok;
-    if (tok) return tok;
+/* which: 0 = plain Qwen2 split pattern, 1 = the official processor's (fix_mistral_regex). */
+static const qtts_tokenizer *fuzz_tokenizer_pattern(int which) {
+    static qtts_tokenizer *toks[2];
+    if (toks[which]) return toks[which];
     char dir[4096];
     const char *env = getenv("QTTS_FUZZ_TOKENIZER");
     if (env) {
@@ -24,11 +25,13 @@ static const qtts_tokenizer *fuzz_tokenizer(void) {
         strncat(dir, "/../../shared/data/qwen2-tokenizer", sizeof dir - strlen(dir) - 1);
     }
     qtts_err err = {0};
-    if (qtts_tokenizer_load(&tok, dir, &err)) {
+    if (qtts_tokenizer_load_with(&toks[which], dir, which ? QTTS_PRETOK_MISTRAL_FIX : QTTS_PRETOK_QWEN2, &err)) {
         fprintf(stderr, "fuzz: cannot load tokenizer from %s: %s (set QTTS_FUZZ_TOKENIZER)\n", dir, err.msg);
         abort();
     }
-    return tok;
+    return toks[which];
 }
+
+static const qtts_tokenizer *fuzz_tokenizer(void) { return fuzz_tokenizer_pattern(0); }
 
 #endif

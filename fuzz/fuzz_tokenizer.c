@@ -1,6 +1,6 @@
 /* libFuzzer target for the tokenizer: any bytes. Valid UTF-8 must encode, count the same,
  * and decode back to text whose NFC equals NFC(input); invalid UTF-8 must be rejected with
- * QTTS_ERR_TEXT at the first bad offset. Crashes, leaks and UB are caught by the sanitizers. */
+ * QTTS_ERR_TEXT at the first bad offset. Both split patterns (Qwen2, official processor). Crashes, leaks and UB are caught by the sanitizers. */
 #include <utf8proc.h>
 
 #include "fuzz_common.h"
@@ -11,8 +11,7 @@ static void nfc(const uint8_t *s, size_t n, uint8_t **out, size_t *on) {
     *on = (size_t)r;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    const qtts_tokenizer *tok = fuzz_tokenizer();
+static int one(const qtts_tokenizer *tok, const uint8_t *data, size_t size) {
     int32_t *ids = NULL;
     int n = 0, n2 = -1;
     qtts_err err = {0};
@@ -39,4 +38,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     free(txt);
     free(ids);
     return 0;
+}
+
+/* Both split patterns on every input. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    one(fuzz_tokenizer_pattern(0), data, size);
+    return one(fuzz_tokenizer_pattern(1), data, size);
 }
