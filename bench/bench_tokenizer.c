@@ -136,10 +136,10 @@ int main(int argc, char **argv) {
     char json[2048];
     snprintf(json, sizeof json,
              "{\n  \"bench\": \"tokenizer\",\n  \"commit\": \"%s\",\n  \"machine\": \"%s\",\n  \"cpu\": \"%s\",\n"
-             "  \"threads\": 1,\n  \"load_s\": %.3f,\n"
+             "  \"threads\": 1,\n  \"pattern\": \"%s\",\n  \"load_s\": %.3f,\n"
              "  \"english\": {\"bytes\": %zu, \"tokens\": %d, \"seconds\": %.4f, \"mb_per_s\": %.2f, \"tokens_per_s\": %.0f},\n"
              "  \"chinese\": {\"bytes\": %zu, \"tokens\": %d, \"seconds\": %.4f, \"mb_per_s\": %.2f, \"tokens_per_s\": %.0f}\n}\n",
-             commit, machine, cpu, load_s, en_n, en_tok, en_s, en_n / en_s / 1e6, en_tok / en_s, zh_n, zh_tok, zh_s,
+             commit, machine, cpu, qtts_tokenizer_pretok(tok) == QTTS_PRETOK_QWEN2 ? "qwen2" : "mistral-fix", load_s, en_n, en_tok, en_s, en_n / en_s / 1e6, en_tok / en_s, zh_n, zh_tok, zh_s,
              zh_n / zh_s / 1e6, zh_tok / zh_s);
     fputs(json, stdout);
     if (!out) {
