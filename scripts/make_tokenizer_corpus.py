@@ -3,6 +3,12 @@
 Qwen2TokenizerFast gives them (add_special_tokens=False), the reference that
 tests/test_tokenizer.c compares src/tokenizer.c against line by line.
 
+Two references per line: "ids" from plain Qwen2TokenizerFast, and "ids_fix" (written only
+where it differs) from the tokenizer as the official qwen_tts processor gets it:
+from_pretrained(fix_mistral_regex=True) on a folder whose config.json is a Qwen3-TTS one
+(model_type qwen3_tts, transformers_version 4.57.3). transformers 4.57.3 then swaps the
+pre-tokenizer pattern (tokenization_utils_base.py, _patch_mistral_regex).
+
 usage: /work/pyref/venv/bin/python scripts/make_tokenizer_corpus.py \
            [--tokenizer ../shared/data/qwen2-tokenizer] [--out tests/data/tokenizer_corpus.jsonl]
 The corpus is seeded and deterministic; rerunning it rewrites the same file."""
@@ -98,7 +104,9 @@ def texts(rng):
                 "'s", "'S", "''s", " 's", "n't", "it's'", "'", "''", "a'", "'ll've", "'ſ", "'\u212a", "it'ſ", "can't won't shan't",
                 "hello\n\n\nworld", "x \n y", "x  \n\n  y", "end.   ", "\n  \n", "a\u200db", "\ufeffbom",
                 "a" * 300, "ab" * 400, "😀" * 50, "中" * 500, "1" * 100, " " * 100, "\n" * 40,
-                "antidisestablishmentarianism" * 10, "https://" + "x" * 200 + ".com"])
+                "antidisestablishmentarianism" * 10, "HelloWorld", "camelCaseWordsHere", "HTTPServerError",
+                "iPhone", "McDonald's", "ABCdef", "aBC", "ǅungla", "ʰello", "a/b/c", "x!/\n/y", "e\u0301\u0301x",
+                "\u0301abc", " \u0301", "क\u093eम", "'\u0301s", "https://" + "x" * 200 + ".com"])
     for _ in range(1000):
         n = rng.randint(1, 12)
         out.append("".join(rand_word(rng) + (rng.choice(WS) if rng.random() < 0.6 else "") for _ in range(n)))
@@ -110,29 +118,35 @@ def main():
     ap.add_argument("--tokenizer", default=os.path.join(HERE, "..", "..", "..", "shared", "data", "qwen2-tokenizer"))
     ap.add_argument("--out", default=os.path.join(HERE, "..", "tests", "data", "tokenizer_corpus.jsonl"))
     a = ap.parse_args()
+    import shutil
+    import tempfile
     from transformers import Qwen2TokenizerFast
     tok = Qwen2TokenizerFast.from_pretrained(a.tokenizer)
-    # The official processor passes fix_mistral_regex=True; check it changes nothing here.
-    try:
-        tok2 = Qwen2TokenizerFast.from_pretrained(a.tokenizer, fix_mistral_regex=True)
-    except TypeError:
-        tok2 = None
+    tmp = tempfile.mkdtemp()
+    for f in ("vocab.json", "merges.txt", "tokenizer_config.json"):
+        shutil.copy(os.path.join(a.tokenizer, f), tmp)
+    with open(os.path.join(tmp, "config.json"), "w") as f:
+        json.dump({"model_type": "qwen3_tts", "transformers_version": "4.57.3"}, f)
+    tok2 = Qwen2TokenizerFast.from_pretrained(tmp, fix_mistral_regex=True)
+    shutil.rmtree(tmp)
+    assert "Lu" in str(tok2.backend_tokenizer.pre_tokenizer), "fix_mistral_regex did not patch the pattern"
     rng = random.Random(20240611)
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     n = diff = 0
     with open(a.out, "w", encoding="utf-8") as f:
         for t in texts(rng):
             ids = tok.encode(t, add_special_tokens=False)
-            if tok2 is not None and tok2.encode(t, add_special_tokens=False) != ids:
-                diff += 1
             rec = {"text": t, "ids": ids}
+            ids2 = tok2.encode(t, add_special_tokens=False)
+            if ids2 != ids:
+                diff += 1
+                rec["ids_fix"] = ids2
             nfc = unicodedata.normalize("NFC", t)
             if nfc != t:  # decode(encode(text)) must give this back
                 rec["nfc"] = nfc
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
             n += 1
-    print(f"{n} lines -> {a.out}; fix_mistral_regex differs on {diff} lines"
-          + (" (kwarg not accepted)" if tok2 is None else ""))
+    print(f"{n} lines -> {a.out}; the official (fix_mistral_regex) tokenizer differs on {diff} lines")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ struct qtts_tokenizer {
     int32_t byte_id[256]; /* id of each single byte token */
     int n_added;
     added_token *added;
+    bool mistral_split; /* pre-tokenize with the pattern of transformers' fix_mistral_regex */
 };
 
 /* ---- GPT-2 byte ↔ unicode mapping ---- */
@@ -196,7 +197,58 @@ static qtts_status alloc_merges(qtts_tokenizer *t, size_t n, qtts_err *err) {
     return QTTS_OK;
 }
 
+/* "4.57.3" → 4057003; missing parts count as 0. */
+static long version_num(const char *v) {
+    long part[3] = {0, 0, 0};
+    for (int i = 0; i < 3 && *v; i++) {
+        part[i] = strtol(v, (char **)&v, 10);
+        if (*v != '.') break;
+        v++;
+    }
+    return part[0] * 1000000 + part[1] * 1000 + part[2];
+}
+
+/* transformers 4.57.3 PreTrainedTokenizerBase._patch_mistral_regex with fix_mistral_regex=True
+ * (what the official processor passes) for a local folder: no config.json → unchanged; a
+ * config.json whose transformers_version is <= 4.57.2 with a non-Mistral model_type, or
+ * >= 5.0.0 → unchanged; anything else (the released Qwen3-TTS configs say 4.57.3) → the
+ * pre-tokenizer pattern is replaced. */
+static qtts_status detect_mistral_split(const char *dir, bool *on, qtts_err *err) {
+    qtts_status st = QTTS_OK;
+    char path[4096], *txt = NULL;
+    size_t n;
+    cJSON *doc = NULL;
+    *on = false;
+    QTTS_TRY(qtts_path_join(path, sizeof path, dir, "config.json", err));
+    if (!qtts_file_exists(path)) return QTTS_OK;
+    QTTS_TRY(qtts_read_file(path, &txt, &n, err));
+    doc = cJSON_ParseWithLength(txt, n);
+    QTTS_CHECK(cJSON_IsObject(doc), err, QTTS_ERR_FORMAT, "%s: not a JSON object", path);
+    const cJSON *tv = cJSON_GetObjectItemCaseSensitive(doc, "transformers_version");
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(doc, "model_type");
+    const char *ver = cJSON_IsString(tv) && tv->valuestring[0] ? tv->valuestring : NULL;
+    const char *type = cJSON_IsString(mt) ? mt->valuestring : NULL;
+    static const char *const mistral[] = {"mistral", "mistral3", "voxtral", "ministral", "pixtral"};
+    bool is_mistral = false;
+    for (size_t i = 0; type && i < sizeof mistral / sizeof *mistral; i++) is_mistral |= !strcmp(type, mistral[i]);
+    if (ver && version_num(ver) <= version_num("4.57.2")) *on = !type || is_mistral;
+    else if (ver && version_num(ver) >= version_num("5.0.0")) *on = false;
+    else *on = true;
+cleanup:
+    cJSON_Delete(doc);
+    free(txt);
+    return st;
+}
+
 qtts_status qtts_tokenizer_load(qtts_tokenizer **out, const char *dir, qtts_err *err) {
+    return qtts_tokenizer_load_with(out, dir, QTTS_PRETOK_AUTO, err);
+}
+
+qtts_pretok qtts_tokenizer_pretok(const qtts_tokenizer *t) {
+    return t && t->mistral_split ? QTTS_PRETOK_MISTRAL_FIX : QTTS_PRETOK_QWEN2;
+}
+
+qtts_status qtts_tokenizer_load_with(qtts_tokenizer **out, const char *dir, qtts_pretok pretok, qtts_err *err) {
     qtts_status st = QTTS_OK;
     char path[4096];
     char *vocab_txt = NULL, *merges_txt = NULL, *cfg_txt = NULL, *tj_txt = NULL;
@@ -360,6 +412,8 @@ qtts_status qtts_tokenizer_load(qtts_tokenizer **out, const char *dir, qtts_err 
             rank++;
         }
     }
+    if (pretok == QTTS_PRETOK_AUTO) QTTS_TRY(detect_mistral_split(dir, &t->mistral_split, err));
+    else t->mistral_split = pretok == QTTS_PRETOK_MISTRAL_FIX;
     *out = t;
     t = NULL;
 cleanup:
@@ -512,6 +566,86 @@ static int pretok_match(const uint32_t *cp, const uint8_t *cl, int i, int n) {
     return end - i;
 }
 
+/* Pattern installed by transformers' fix_mistral_regex:
+ *   [^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+
+ *  |[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*
+ *  |\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+
+ * No contraction alternative; words split at lower→upper case changes; marks (\p{M}) join
+ * words yet still count as "not a letter" for the optional prefix. Per-char flags: */
+enum { MF_L = 1, MF_N = 2, MF_SP = 4, MF_NL = 8, MF_U = 16 /* Lu Lt Lm Lo M */, MF_W = 32 /* Ll Lm Lo M */ };
+
+static inline uint8_t mistral_flags(uint32_t cp) {
+    if (cp < 0x80) {
+        if (cp >= 'a' && cp <= 'z') return MF_L | MF_W;
+        if (cp >= 'A' && cp <= 'Z') return MF_L | MF_U;
+        if (cp >= '0' && cp <= '9') return MF_N;
+        if (cp == '\r' || cp == '\n') return MF_SP | MF_NL;
+        if (cp == ' ' || (cp >= 9 && cp <= 13)) return MF_SP;
+        return 0;
+    }
+    if (cp == 0x85) return MF_SP;
+    switch (utf8proc_category((utf8proc_int32_t)cp)) {
+    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LT: return MF_L | MF_U;
+    case UTF8PROC_CATEGORY_LL: return MF_L | MF_W;
+    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO: return MF_L | MF_U | MF_W;
+    case UTF8PROC_CATEGORY_MN: case UTF8PROC_CATEGORY_MC: case UTF8PROC_CATEGORY_ME: return MF_U | MF_W;
+    case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_NO: return MF_N;
+    case UTF8PROC_CATEGORY_ZS: case UTF8PROC_CATEGORY_ZL: case UTF8PROC_CATEGORY_ZP: return MF_SP;
+    default: return 0;
+    }
+}
+
+static inline bool mf_prefix(uint8_t f) { return !(f & (MF_L | MF_N | MF_NL)); }
+static inline bool mf_other(uint8_t f) { return !(f & (MF_L | MF_N | MF_SP)); }
+
+/* U* W+ from s with backtracking: the greedy U run, then a W run; failing that, U* gives
+ * back characters until one that is also W, which W+ then takes alone. -1 = no match. */
+static int mistral_alt_a(const uint8_t *f, int s, int n) {
+    int e1 = s;
+    while (e1 < n && (f[e1] & MF_U)) e1++;
+    if (e1 < n && (f[e1] & MF_W)) {
+        while (e1 < n && (f[e1] & MF_W)) e1++;
+        return e1;
+    }
+    for (int k = e1 - 1; k >= s; k--)
+        if (f[k] & MF_W) return k + 1;
+    return -1;
+}
+
+static int mistral_alt_b(const uint8_t *f, int s, int n) {
+    int e = s;
+    while (e < n && (f[e] & MF_U)) e++;
+    if (e == s) return -1;
+    while (e < n && (f[e] & MF_W)) e++;
+    return e;
+}
+
+static int pretok_match_mistral(const uint32_t *cp, const uint8_t *f, int i, int n) {
+    int r;
+    bool pre = mf_prefix(f[i]) && i + 1 < n;
+    if (pre && (r = mistral_alt_a(f, i + 1, n)) > 0) return r - i;
+    if ((r = mistral_alt_a(f, i, n)) > 0) return r - i;
+    if (pre && (r = mistral_alt_b(f, i + 1, n)) > 0) return r - i;
+    if ((r = mistral_alt_b(f, i, n)) > 0) return r - i;
+    if (f[i] & MF_N) return 1;
+    {
+        int j = i;
+        if (cp[j] == ' ' && j + 1 < n && mf_other(f[j + 1])) j++;
+        if (mf_other(f[j])) {
+            while (j < n && mf_other(f[j])) j++;
+            while (j < n && ((f[j] & MF_NL) || cp[j] == '/')) j++;
+            return j - i;
+        }
+    }
+    int end = i;
+    while (end < n && (f[end] & MF_SP)) end++;
+    for (int k = end - 1; k >= i; k--)
+        if (f[k] & MF_NL) return k + 1 - i;
+    if (end == n) return end - i;
+    if (end - i >= 2) return end - 1 - i;
+    return end - i;
+}
+
 /* ---- BPE ---- */
 
 typedef struct bpe_cand {
@@ -536,7 +670,7 @@ typedef struct enc_ctx {
     size_t cap_sym, cap_heap, n_heap;
     /* word cache: open-addressed (hash, word bytes) → ids */
     struct cache_slot { uint64_t h; uint32_t woff, wlen, ioff, ilen; } *slots;
-    uint32_t n_slots_used;
+    uint32_t n_slots_used, slot_mask; /* table sized to the text: short texts stay cheap */
     char *cwords;
     size_t n_cwords, cap_cwords;
     int32_t *cids;
@@ -544,7 +678,7 @@ typedef struct enc_ctx {
     qtts_err *err;
 } enc_ctx;
 
-#define CACHE_SLOTS 65536u
+#define CACHE_SLOTS_MAX 65536u
 #define CACHE_MAX_WORD 64
 
 static bool grow(void **p, size_t *cap, size_t need, size_t elem) {
@@ -645,8 +779,8 @@ static qtts_status bpe_word(enc_ctx *e, const uint8_t *w, size_t n) {
 static qtts_status encode_word(enc_ctx *e, const uint8_t *w, size_t n) {
     if (n > CACHE_MAX_WORD) return bpe_word(e, w, n);
     uint64_t h = hash_bytes((const char *)w, n);
-    uint32_t s = (uint32_t)h & (CACHE_SLOTS - 1);
-    for (;; s = (s + 1) & (CACHE_SLOTS - 1)) {
+    uint32_t s = (uint32_t)h & (e->slot_mask);
+    for (;; s = (s + 1) & (e->slot_mask)) {
         struct cache_slot *sl = &e->slots[s];
         if (!sl->wlen) break;
         if (sl->h == h && sl->wlen == n && !memcmp(e->cwords + sl->woff, w, n))
@@ -656,11 +790,11 @@ static qtts_status encode_word(enc_ctx *e, const uint8_t *w, size_t n) {
     qtts_status st = bpe_word(e, w, n);
     if (st) return st;
     size_t k = e->n_ids - before;
-    if (e->n_slots_used >= CACHE_SLOTS / 2) { /* full: start over rather than probe long chains */
-        memset(e->slots, 0, CACHE_SLOTS * sizeof *e->slots);
+    if (e->n_slots_used >= (e->slot_mask + 1) / 2) { /* full: start over rather than probe long chains */
+        memset(e->slots, 0, (e->slot_mask + 1) * sizeof *e->slots);
         e->n_slots_used = 0;
         e->n_cwords = e->n_cids = 0;
-        for (s = (uint32_t)h & (CACHE_SLOTS - 1); e->slots[s].wlen; s = (s + 1) & (CACHE_SLOTS - 1)) {}
+        for (s = (uint32_t)h & (e->slot_mask); e->slots[s].wlen; s = (s + 1) & (e->slot_mask)) {}
     }
     if (!grow((void **)&e->cwords, &e->cap_cwords, e->n_cwords + n, 1) ||
         !grow((void **)&e->cids, &e->cap_cids, e->n_cids + k, sizeof *e->cids))
@@ -693,12 +827,12 @@ static qtts_status encode_plain(enc_ctx *e, const uint8_t *s, size_t len) {
     for (size_t i = 0; i < len;) {
         e->off[n] = (uint32_t)i;
         i += (size_t)utf8_next(s + i, &e->cp[n]);
-        e->cl[n] = (uint8_t)char_class(e->cp[n]);
+        e->cl[n] = e->t->mistral_split ? mistral_flags(e->cp[n]) : (uint8_t)char_class(e->cp[n]);
         n++;
     }
     e->off[n] = (uint32_t)len;
     for (int i = 0; i < n;) {
-        int m = pretok_match(e->cp, e->cl, i, n);
+        int m = e->t->mistral_split ? pretok_match_mistral(e->cp, e->cl, i, n) : pretok_match(e->cp, e->cl, i, n);
         qtts_status st = encode_word(e, s + e->off[i], e->off[i + m] - e->off[i]);
         if (st) return st;
         i += m;
@@ -813,7 +947,10 @@ static qtts_status encode_impl(const qtts_tokenizer *t, const char *text, size_t
         return qtts_fail(err, QTTS_ERR_TEXT, "text is not valid UTF-8: byte 0x%02x at offset %zu",
                          (unsigned)(uint8_t)text[bad], bad);
     if (len > (size_t)INT32_MAX / 2) return qtts_fail(err, QTTS_ERR_TEXT, "text too long (%zu bytes)", len);
-    e.slots = qtts_calloc(CACHE_SLOTS, sizeof *e.slots, err, "tokenizer word cache");
+    uint32_t n_slots = 64;
+    while (n_slots < CACHE_SLOTS_MAX && n_slots < len / 4) n_slots <<= 1;
+    e.slot_mask = n_slots - 1;
+    e.slots = qtts_calloc(n_slots, sizeof *e.slots, err, "tokenizer word cache");
     QTTS_CHECK(e.slots, err, QTTS_ERR_OOM, "tokenizer word cache");
     const uint8_t *s = (const uint8_t *)text;
     size_t pos = 0, ms, me;

@@ -12,11 +12,25 @@
 
 typedef struct qtts_tokenizer qtts_tokenizer;
 
+/* Which pre-tokenizer split pattern to use. The official Qwen3-TTS processor loads its
+ * tokenizer with fix_mistral_regex=True, and transformers 4.57.3 then REPLACES the Qwen2
+ * pattern by a Mistral one for any folder whose config.json says transformers_version
+ * 4.57.3 (the released checkpoints do): AUTO reproduces that decision from the folder's
+ * config.json. QWEN2 is plain Qwen2TokenizerFast. */
+typedef enum qtts_pretok {
+    QTTS_PRETOK_AUTO = 0,
+    QTTS_PRETOK_QWEN2,
+    QTTS_PRETOK_MISTRAL_FIX,
+} qtts_pretok;
+
 /* Load from a folder holding vocab.json + merges.txt, or tokenizer.json (used when
  * vocab.json is absent). Added tokens come from tokenizer_config.json
  * `added_tokens_decoder` when that file exists, else from tokenizer.json `added_tokens`.
- * Errors name the file and what was wrong with it. */
+ * Errors name the file and what was wrong with it. qtts_tokenizer_load = AUTO. */
 qtts_status qtts_tokenizer_load(qtts_tokenizer **tok, const char *dir, qtts_err *err);
+qtts_status qtts_tokenizer_load_with(qtts_tokenizer **tok, const char *dir, qtts_pretok pretok, qtts_err *err);
+/* The pattern in use (never AUTO). */
+qtts_pretok qtts_tokenizer_pretok(const qtts_tokenizer *tok);
 void qtts_tokenizer_free(qtts_tokenizer *tok);
 
 /* Tokenize len bytes of UTF-8 (need not be NUL-terminated). *ids is malloc'd (caller

@@ -2,10 +2,13 @@
  * the official generate()/generate_icl_prompt(): every mode, both arrangements, the dialect
  * rule, the 0.6B instruct rule, and the error cases. The config is filled by hand with the
  * released 1.7B ids (spec §2); needs ../shared/data/qwen2-tokenizer for the text ids. */
+#include <cjson/cJSON.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "npy.h"
 #include "prompt.h"
 #include "testutil.h"
 
@@ -317,6 +320,153 @@ static void test_errors(const qtts_tokenizer *tok) {
     CHECK(build(tok, &c, &p, &pr, &err) == QTTS_ERR_INVALID_ARG, "speaker on Base: %s", err.msg);
 }
 
+/* ---- reference dumps (tests/fixtures/cases, official qwen-tts 0.1.1) ---- */
+
+static bool ids_equal_npy(const char *dir, const char *file, const int32_t *ids, int n) {
+    char path[8192];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    qtts_npy a;
+    qtts_err err = {0};
+    if (qtts_npy_load(path, &a, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return false;
+    }
+    bool ok = a.dtype == QTTS_NPY_I64 && a.ndim == 1 && a.count == n;
+    for (int i = 0; ok && i < n; i++) ok = ((const int64_t *)a.data)[i] == ids[i];
+    if (!ok) {
+        fprintf(stderr, "%s: %lld ids in file, %d computed\n  file:", path, (long long)a.count, n);
+        for (int64_t i = 0; i < a.count && a.dtype == QTTS_NPY_I64; i++) fprintf(stderr, " %lld", (long long)((const int64_t *)a.data)[i]);
+        fprintf(stderr, "\n  ours:");
+        for (int i = 0; i < n; i++) fprintf(stderr, " %d", ids[i]);
+        fprintf(stderr, "\n");
+    }
+    qtts_npy_free(&a);
+    return ok;
+}
+
+static bool tmpl_matches(const qtts_tokenizer *tok, const char *dir, const char *file, const char *pre, const char *body,
+                         const char *suf) {
+    char buf[8192];
+    snprintf(buf, sizeof buf, "%s%s%s", pre, body, suf);
+    int32_t *ids;
+    int n;
+    qtts_err err = {0};
+    if (qtts_tokenizer_encode(tok, buf, strlen(buf), &ids, &n, &err)) return false;
+    bool ok = ids_equal_npy(dir, file, ids, n);
+    free(ids);
+    return ok;
+}
+
+/* Without the weights the embeddings cannot be recomputed here, but the arrangement can be
+ * checked: two prompt rows are (numerically) equal exactly when our positions carry the same
+ * (text id, codec term). Catches swapped, shifted or mislabelled positions. */
+static bool same_structure(const char *dir, const qtts_prompt *pr) {
+    char path[8192];
+    snprintf(path, sizeof path, "%s/prompt_embeds.npy", dir);
+    qtts_npy a;
+    qtts_err err = {0};
+    if (qtts_npy_load(path, &a, &err) || a.dtype != QTTS_NPY_F32 || a.ndim != 2 || a.shape[0] != pr->n_pos) {
+        fprintf(stderr, "%s: %s\n", path, err.msg);
+        return false;
+    }
+    int D = (int)a.shape[1], bad = 0;
+    const float *x = a.data;
+    for (int i = 0; i < pr->n_pos; i++)
+        for (int j = i + 1; j < pr->n_pos; j++) {
+            const qtts_prompt_pos *p = &pr->pos[i], *q = &pr->pos[j];
+            bool key = p->text_id == q->text_id && p->codec_kind == q->codec_kind && p->codec_val == q->codec_val;
+            float md = 0, mx = 0;
+            for (int k = 0; k < D; k++) {
+                float dd = x[(size_t)i * D + k] - x[(size_t)j * D + k];
+                md = dd < 0 ? (-dd > md ? -dd : md) : (dd > md ? dd : md);
+                float v = x[(size_t)i * D + k] < 0 ? -x[(size_t)i * D + k] : x[(size_t)i * D + k];
+                mx = v > mx ? v : mx;
+            }
+            bool eq = md <= 1e-5f * (mx > 1 ? mx : 1);
+            if (eq != key && bad++ < 3)
+                fprintf(stderr, "%s: rows %d and %d are %s but our positions are %s\n", dir, i, j, eq ? "equal" : "different",
+                        key ? "the same" : "different");
+        }
+    qtts_npy_free(&a);
+    return bad == 0;
+}
+
+static const char *jstr(const cJSON *m, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void test_fixtures(const qtts_tokenizer *tok) {
+    char root[4096];
+    snprintf(root, sizeof root, "%s/cases", tu_fixture_dir());
+    DIR *d = opendir(root);
+    if (!d) {
+        printf("no fixtures at %s: reference-dump checks skipped\n", root);
+        return;
+    }
+    struct dirent *e;
+    int cases = 0;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char dir[4096 + 256], path[4096 + 300];
+        snprintf(dir, sizeof dir, "%s/%s", root, e->d_name);
+        snprintf(path, sizeof path, "%s/meta.json", dir);
+        char *txt;
+        size_t len;
+        qtts_err err = {0};
+        if (qtts_read_file(path, &txt, &len, &err)) continue;
+        cJSON *m = cJSON_ParseWithLength(txt, len);
+        free(txt);
+        const char *model = jstr(m, "model"), *mode = jstr(m, "mode");
+        if (!model || !mode) {
+            CHECK(0, "%s: meta.json without model/mode", e->d_name);
+            cJSON_Delete(m);
+            continue;
+        }
+        cases++;
+        qtts_model_config c;
+        qtts_prompt_mode pm = !strcmp(mode, "custom_voice")      ? QTTS_PROMPT_CUSTOM_VOICE
+                              : !strcmp(mode, "voice_design")    ? QTTS_PROMPT_VOICE_DESIGN
+                              : !strcmp(mode, "voice_clone_icl") ? QTTS_PROMPT_BASE_ICL
+                                                                 : QTTS_PROMPT_BASE_XVECTOR;
+        fill_config(&c, pm == QTTS_PROMPT_CUSTOM_VOICE   ? QTTS_VARIANT_CUSTOM_VOICE
+                        : pm == QTTS_PROMPT_VOICE_DESIGN ? QTTS_VARIANT_VOICE_DESIGN
+                                                         : QTTS_VARIANT_BASE,
+                    strcmp(model, "base") ? "1b7" : "0b6");
+        qtts_prompt_params p = qtts_prompt_default_params(pm);
+        p.text = jstr(m, "text");
+        p.speaker = jstr(m, "speaker");
+        p.instruct = jstr(m, "instruct");
+        p.language = jstr(m, "language");
+        p.ref_text = jstr(m, "ref_text");
+        p.non_streaming = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "non_streaming_mode"));
+        const cJSON *tref = cJSON_GetObjectItemCaseSensitive(m, "t_ref");
+        p.n_ref_frames = cJSON_IsNumber(tref) ? tref->valueint : 0;
+        CHECK(tmpl_matches(tok, dir, "text_ids.npy", "<|im_start|>assistant\n", p.text,
+                           "<|im_end|>\n<|im_start|>assistant\n"),
+              "%s: text_ids.npy", e->d_name);
+        if (p.instruct)
+            CHECK(tmpl_matches(tok, dir, "instruct_ids.npy", "<|im_start|>user\n", p.instruct, "<|im_end|>\n"),
+                  "%s: instruct_ids.npy", e->d_name);
+        if (p.ref_text)
+            CHECK(tmpl_matches(tok, dir, "ref_ids.npy", "<|im_start|>assistant\n", p.ref_text, "<|im_end|>\n"),
+                  "%s: ref_ids.npy", e->d_name);
+        qtts_prompt pr;
+        qtts_status st = qtts_prompt_build(tok, &c, &p, &pr, &err);
+        const cJSON *pl = cJSON_GetObjectItemCaseSensitive(m, "prefill_len"),
+                    *tl = cJSON_GetObjectItemCaseSensitive(m, "trailing_len");
+        CHECK(st == QTTS_OK && pr.n_pos == pl->valueint && pr.n_trailing == tl->valueint,
+              "%s: prefill %d (want %d), queue %d (want %d) %s", e->d_name, pr.n_pos, pl->valueint, pr.n_trailing,
+              tl->valueint, err.msg);
+        if (st == QTTS_OK) CHECK(same_structure(dir, &pr), "%s: prompt_embeds.npy row structure", e->d_name);
+        qtts_prompt_free(&pr);
+        cJSON_Delete(m);
+    }
+    closedir(d);
+    CHECK(cases >= 13, "%d fixture cases found", cases);
+    printf("fixtures: %d cases compared\n", cases);
+}
+
 int main(void) {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/data/qwen2-tokenizer", tu_shared_dir());
@@ -331,6 +481,7 @@ int main(void) {
     test_voice_design(tok);
     test_base(tok);
     test_errors(tok);
+    test_fixtures(tok);
     qtts_tokenizer_free(tok);
     return tu_finish("prompt");
 }

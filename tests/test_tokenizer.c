@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -14,8 +15,8 @@
 
 typedef struct line {
     char *text, *nfc;
-    int32_t *ids;
-    int n;
+    int32_t *ids, *ids_fix; /* plain Qwen2; as the official processor tokenizes (fix_mistral_regex) */
+    int n, n_fix;
 } line;
 
 static line *lines;
@@ -45,6 +46,11 @@ static int load_corpus(const char *path) {
         l->n = cJSON_GetArraySize(ids);
         l->ids = malloc(((size_t)l->n + 1) * sizeof *l->ids);
         for (int i = 0; i < l->n; i++) l->ids[i] = cJSON_GetArrayItem(ids, i)->valueint;
+        const cJSON *fx = cJSON_GetObjectItem(j, "ids_fix");
+        if (!fx) fx = ids;
+        l->n_fix = cJSON_GetArraySize(fx);
+        l->ids_fix = malloc(((size_t)l->n_fix + 1) * sizeof *l->ids_fix);
+        for (int i = 0; i < l->n_fix; i++) l->ids_fix[i] = cJSON_GetArrayItem(fx, i)->valueint;
         cJSON_Delete(j);
     }
     free(buf);
@@ -57,10 +63,11 @@ static void print_ids(const char *what, const int32_t *ids, int n) {
     fprintf(stderr, n > 40 ? " ...\n" : "\n");
 }
 
-static void test_corpus(const qtts_tokenizer *tok) {
+static void test_corpus(const qtts_tokenizer *tok, bool fix) {
     int bad = 0, bad_rt = 0;
     for (int i = 0; i < n_lines; i++) {
-        line *l = &lines[i];
+        line L = lines[i], *l = &L;
+        if (fix) l->ids = l->ids_fix, l->n = l->n_fix;
         int32_t *ids;
         int n;
         qtts_err err = {0};
@@ -84,9 +91,10 @@ static void test_corpus(const qtts_tokenizer *tok) {
             free(ids);
         }
     }
-    CHECK(bad == 0, "%d of %d corpus lines differ from Hugging Face", bad, n_lines);
-    CHECK(bad_rt == 0, "%d lines: decode(encode(x)) != NFC(x) or count != encode", bad_rt);
-    printf("corpus: %d lines compared\n", n_lines);
+    const char *what = fix ? "official processor (fix_mistral_regex pattern)" : "plain Qwen2TokenizerFast";
+    CHECK(bad == 0, "%d of %d corpus lines differ from Hugging Face, %s", bad, n_lines, what);
+    CHECK(bad_rt == 0, "%d lines: decode(encode(x)) != NFC(x) or count != encode (%s)", bad_rt, what);
+    printf("corpus: %d lines compared against %s\n", n_lines, what);
 }
 
 static void test_invalid_utf8(const qtts_tokenizer *tok) {
@@ -205,6 +213,97 @@ static void test_cli(const char *dir) {
     remove(path);
 }
 
+/* A tiny tokenizer.json (no vocab.json): both merge spellings ("a b" and ["ab","c"]) and
+ * added tokens with lstrip/rstrip and normalized=true, expectations derived by hand. */
+static void test_tokenizer_json(void) {
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/tokjson.%d", QTTS_BINARY_DIR, (int)getpid());
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "{\"added_tokens\": [\n"
+               " {\"id\": 300, \"content\": \"<X>\", \"single_word\": false, \"lstrip\": true, \"rstrip\": true,"
+               " \"normalized\": false, \"special\": true},\n"
+               " {\"id\": 301, \"content\": \"\u00e9!\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false,"
+               " \"normalized\": true, \"special\": false}],\n"
+               "\"model\": {\"type\": \"BPE\", \"vocab\": {");
+    int extra = 0;
+    for (int b = 0; b < 256; b++) { /* GPT-2 byte → code point */
+        bool keep = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+        fprintf(f, "\"\\u%04x\": %d, ", keep ? b : 256 + extra++, b);
+    }
+    fprintf(f, "\"ab\": 256, \"abc\": 257, \"\u0120a\": 258, \"\u0120\u0120\": 259},\n"
+               "\"merges\": [\"a b\", [\"ab\", \"c\"], \"\u0120 a\", [\"\u0120\", \"\u0120\"]]}}\n");
+    fclose(f);
+    qtts_tokenizer *tok = NULL;
+    qtts_err err = {0};
+    CHECK(qtts_tokenizer_load(&tok, dir, &err) == QTTS_OK, "tokenizer.json load: %s", err.msg);
+    if (tok) {
+        static const struct { const char *in; int32_t want[8]; int n; } cases[] = {
+            {"abc ab<X> a", {257, 32, 256, 300, 97}, 5},  /* rstrip eats the space after <X> */
+            {"a <X>b", {97, 300, 98}, 3},                  /* lstrip eats the space before it */
+            {"xe\xcc\x81!y", {120, 301, 121}, 3},         /* normalized token matched after NFC */
+            {"  a", {32, 258}, 2},                         /* \s+(?!\S) leaves the last space to " a" */
+            {"a  ", {97, 259}, 2},                         /* ...but takes the whole run at the end */
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            int32_t *ids;
+            int n;
+            bool ok = qtts_tokenizer_encode(tok, cases[i].in, strlen(cases[i].in), &ids, &n, &err) == QTTS_OK &&
+                      n == cases[i].n && !memcmp(ids, cases[i].want, (size_t)n * sizeof *ids);
+            if (!ok) print_ids("got", ids, n);
+            CHECK(ok, "tokenizer.json case %zu", i);
+            free(ids);
+        }
+        CHECK(qtts_tokenizer_n_vocab(tok) == 302 && qtts_tokenizer_token_id(tok, "<X>") == 300, "added ids");
+        qtts_tokenizer_free(tok);
+    }
+    remove(path);
+    rmdir(dir);
+}
+
+/* AUTO reproduces transformers 4.57.3 _patch_mistral_regex(fix_mistral_regex=True) from the
+ * folder's config.json. */
+static void test_pretok_auto(const char *src) {
+    static const struct { const char *cfg; qtts_pretok want; } cases[] = {
+        {NULL, QTTS_PRETOK_QWEN2},
+        {"{\"model_type\": \"qwen3_tts\", \"transformers_version\": \"4.57.3\"}", QTTS_PRETOK_MISTRAL_FIX},
+        {"{\"model_type\": \"qwen3_tts\", \"transformers_version\": \"4.57.2\"}", QTTS_PRETOK_QWEN2},
+        {"{\"model_type\": \"mistral\", \"transformers_version\": \"4.50.0\"}", QTTS_PRETOK_MISTRAL_FIX},
+        {"{\"model_type\": \"qwen3_tts\", \"transformers_version\": \"5.0.0\"}", QTTS_PRETOK_QWEN2},
+        {"{\"model_type\": \"qwen3_tts\"}", QTTS_PRETOK_MISTRAL_FIX},
+    };
+    char dir[512], path[700], target[4200];
+    snprintf(dir, sizeof dir, "%s/pretok.%d", QTTS_BINARY_DIR, (int)getpid());
+    mkdir(dir, 0755);
+    static const char *const files[] = {"vocab.json", "merges.txt", "tokenizer_config.json"};
+    for (int f = 0; f < 3; f++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[f]);
+        snprintf(target, sizeof target, "%s/%s", src, files[f]);
+        CHECK(symlink(target, path) == 0, "symlink %s", path);
+    }
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        remove(path);
+        if (cases[i].cfg) {
+            FILE *f = fopen(path, "w");
+            fputs(cases[i].cfg, f);
+            fclose(f);
+        }
+        qtts_tokenizer *tok = NULL;
+        qtts_err err = {0};
+        CHECK(qtts_tokenizer_load(&tok, dir, &err) == QTTS_OK && qtts_tokenizer_pretok(tok) == cases[i].want,
+              "auto pattern, config %s: %s", cases[i].cfg ? cases[i].cfg : "(none)", err.msg);
+        qtts_tokenizer_free(tok);
+    }
+    remove(path);
+    for (int f = 0; f < 3; f++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[f]);
+        remove(path);
+    }
+    rmdir(dir);
+}
+
 static void test_load_errors(void) {
     qtts_tokenizer *tok = NULL;
     qtts_err err = {0};
@@ -216,6 +315,7 @@ int main(void) {
     snprintf(dir, sizeof dir, "%s/data/qwen2-tokenizer", tu_shared_dir());
     snprintf(corpus, sizeof corpus, "%s/tests/data/tokenizer_corpus.jsonl", QTTS_SOURCE_DIR);
     test_load_errors();
+    test_tokenizer_json();
     if (!qtts_file_exists(dir)) return tu_skip("no shared/data/qwen2-tokenizer");
     qtts_tokenizer *tok;
     qtts_err err = {0};
@@ -228,12 +328,17 @@ int main(void) {
     printf("load: %.3f s\n", qtts_now() - t0);
     CHECK(load_corpus(corpus) > 1000, "corpus %s", corpus);
     test_api(tok);
-    test_corpus(tok);
+    test_corpus(tok, false);
+    qtts_tokenizer *tok_fix;
+    CHECK(qtts_tokenizer_load_with(&tok_fix, dir, QTTS_PRETOK_MISTRAL_FIX, &err) == QTTS_OK, "load: %s", err.msg);
+    test_corpus(tok_fix, true);
+    qtts_tokenizer_free(tok_fix);
+    test_pretok_auto(dir);
     test_invalid_utf8(tok);
     test_threads(tok);
     test_cli(dir);
     qtts_tokenizer_free(tok);
-    for (int i = 0; i < n_lines; i++) free(lines[i].text), free(lines[i].nfc), free(lines[i].ids);
+    for (int i = 0; i < n_lines; i++) free(lines[i].text), free(lines[i].nfc), free(lines[i].ids), free(lines[i].ids_fix);
     free(lines);
     return tu_finish("tokenizer");
 }
