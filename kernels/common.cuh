@@ -1,4 +1,4 @@
-/* Device helpers shared by kernels/*.cu: bf16 decode, warp/block sums and
+/* Device helpers shared by the kernels/ .cu files: bf16 decode, warp/block sums and
  * maxima, 1-D grid sizing. bf16 is handled as raw uint16_t (the high half of
  * an fp32) so that the C side and the kernels agree on one plain type. */
 #ifndef QTTS_COMMON_CUH

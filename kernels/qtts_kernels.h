@@ -1,4 +1,4 @@
-/* The extern "C" launchers of kernels/*.cu, callable from C (src/backend_cuda.c).
+/* The extern "C" launchers of the kernels/ .cu files, callable from C (src/backend_cuda.c).
  * Every launcher enqueues on `stream`, checks the launch with
  * cudaGetLastError and returns its cudaError_t (cudaSuccess = 0); nothing
  * here synchronises. Activations are fp32; matrices are bf16 stored as
