@@ -60,10 +60,11 @@ __global__ void k_attention(const float *__restrict__ q, qtts_k_kv c, int layer,
     int start = p0 + z * QTTS_ATTN_CHUNK;
     int64_t qh = (int64_t)i * n_heads + h;
     float *qs = sm, *sc = sm + hd;
-    float *o_part = ws + (qh * ns + z) * hd;                        /* [n][n_heads][ns][hd] */
-    float *ml = ws + (int64_t)gridDim.x * n_heads * ns * hd + (qh * ns + z) * 2; /* then [n][n_heads][ns][2] */
+    /* partials, only with several splits (ws is NULL otherwise): [n][n_heads][ns][hd], then [n][n_heads][ns][2] */
+    float *o_part = ns > 1 ? ws + (qh * ns + z) * hd : nullptr;
+    float *ml = ns > 1 ? ws + (int64_t)gridDim.x * n_heads * ns * hd + (qh * ns + z) * 2 : nullptr;
 
-    if (start > pi) { /* nothing of this token's context falls in this split (block-uniform) */
+    if (start > pi) { /* nothing of this token's context falls in this split (block-uniform; only when ns > 1) */
         for (int d = threadIdx.x; d < hd; d += blockDim.x) o_part[d] = 0.0f;
         if (threadIdx.x == 0) {
             ml[0] = -INFINITY;

@@ -180,13 +180,15 @@ static qtts_status cu_upload(qtts_backend *be, const qtts_st_tensor *src, qtts_t
         free(host);
         return qtts_fail(err, QTTS_ERR_OOM, "%s: %zu bytes of GPU memory: %s", src->name, n * esz, cudaGetErrorString(e));
     }
-    if (n) e = cudaMemcpy(d, from, n * esz, cudaMemcpyHostToDevice);
+    /* on our stream and waited for: a plain cudaMemcpy runs on the legacy
+     * stream, which does not order against a non-blocking stream */
+    if (n) e = cudaMemcpyAsync(d, from, n * esz, cudaMemcpyHostToDevice, c->stream);
+    if (n && e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
     free(host);
     if (e != cudaSuccess) {
         cudaFree(d);
         return qtts_fail(err, QTTS_ERR_DEVICE, "%s: upload: %s", src->name, cudaGetErrorString(e));
     }
-    (void)c;
     dst->data = d;
     dst->dtype = mat ? QTTS_DT_BF16 : QTTS_DT_F32;
     dst->ndim = src->ndim;
