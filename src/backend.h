@@ -96,6 +96,10 @@ typedef struct qtts_ops {
     void (*gelu)(qtts_backend *be, float *x, int64_t len);
     /* in place clamp to [lo, hi] */
     void (*clamp)(qtts_backend *be, float *x, int64_t len, float lo, float hi);
+
+    /* Release the backend's private state (streams, handles); NULL when it
+     * has none. Called by qtts_backend_free. */
+    void (*destroy)(qtts_backend *be);
 } qtts_ops;
 
 struct qtts_backend {
@@ -103,8 +107,9 @@ struct qtts_backend {
     void *impl; /* backend private state (cuBLAS handle, streams, ...) */
 };
 
-/* CPU backend: always available. */
+/* CPU backend: always available. (The CUDA backend: backend_cuda.h.) */
 qtts_status qtts_backend_cpu_init(qtts_backend *be, qtts_err *err);
+/* Free any backend's private state; safe on a zeroed or freed backend. */
 void qtts_backend_free(qtts_backend *be);
 
 /* Convenience: upload a checkpoint tensor checked by name/dtype/shape. */

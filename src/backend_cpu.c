@@ -408,6 +408,7 @@ qtts_status qtts_backend_cpu_init(qtts_backend *be, qtts_err *err) {
 }
 
 void qtts_backend_free(qtts_backend *be) {
+    if (be->ops && be->ops->destroy) be->ops->destroy(be);
     be->ops = NULL;
     be->impl = NULL;
 }

@@ -1,0 +1,159 @@
+/* KV-cache store and decode attention over a ragged batch.
+ *
+ * Cache layout (fp32): [layer][slot][pos][kv_head][head_dim]; token i of the
+ * batch belongs to slot[i] at position pos[i] and attends to its own slot's
+ * positions p0..pos[i], p0 = max(0, pos[i] - window + 1) (window 0 = all),
+ * grouped-query: query head h reads kv head h / (n_heads / n_kv).
+ *   out[i,h] = sum_p softmax_p(scale * q[i,h] . K[p]) V[p]
+ *
+ * kv_store: one block per token, 128 threads copying the k and v rows.
+ *
+ * attention: grid (n tokens, n_heads, n_splits), 128 threads (4 warps).
+ * Split z covers the QTTS_ATTN_CHUNK positions starting at p0 + z*CHUNK, so a
+ * long context is spread over several blocks (decode has few tokens x heads;
+ * without the split one block would walk thousands of positions alone).
+ * Inside a block: q goes to shared memory; each warp takes positions in
+ * turn and computes the dot product with its lanes striding head_dim (reads
+ * of one K row coalesce), scores land in shared memory; a block max and sum
+ * give the softmax; then each thread owns output dims d and sums p(p)*V[p][d]
+ * (coalesced across threads). With one split the block normalises and writes
+ * out directly. With several, it writes its unnormalised partial output and
+ * (max, sum) to the workspace and a combine kernel (grid (n, n_heads), 128
+ * threads over d) rescales: out = sum_z e^(m_z - M) o_z / sum_z e^(m_z - M) l_z.
+ * Splits past a token's own context (shorter tokens in a mixed batch) record
+ * an empty partial (m = -inf, l = 0).
+ *
+ * Numerics: fp32 throughout; the CPU twin sums exp() in double, the device in
+ * fp32 (~1e-6 relative). This is the simple version: no tensor cores, K/V
+ * read once per query head (a GQA group re-reads the same kv head; sharing
+ * it across the group's heads in one block is the first optimisation to try
+ * on an H100). Not yet run on a GPU. */
+#include "common.cuh"
+
+#define ATT_THREADS 128
+
+static __device__ __forceinline__ int64_t kv_row(const qtts_k_kv &c, int layer, int slot, int pos) {
+    return (((int64_t)layer * c.n_slots + slot) * c.max_len + pos) * c.n_kv_heads * c.head_dim;
+}
+
+__global__ void k_kv_store(qtts_k_kv c, int layer, const float *__restrict__ k, const float *__restrict__ v,
+                           const int32_t *__restrict__ slot, const int32_t *__restrict__ pos) {
+    int i = blockIdx.x;
+    int row = c.n_kv_heads * c.head_dim;
+    int64_t o = kv_row(c, layer, slot[i], pos[i]);
+    for (int j = threadIdx.x; j < row; j += blockDim.x) {
+        c.k[o + j] = k[(int64_t)i * row + j];
+        c.v[o + j] = v[(int64_t)i * row + j];
+    }
+}
+
+__global__ void k_attention(const float *__restrict__ q, qtts_k_kv c, int layer, const int32_t *__restrict__ slot,
+                            const int32_t *__restrict__ pos, int n_heads, float scale, int window, float *__restrict__ ws,
+                            float *__restrict__ out) {
+    extern __shared__ float sm[]; /* [hd] query, then [QTTS_ATTN_CHUNK] scores */
+    __shared__ float red[32];
+    int i = blockIdx.x, h = blockIdx.y, z = blockIdx.z, ns = gridDim.z;
+    int hd = c.head_dim, group = n_heads / c.n_kv_heads, kh = h / group;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    int pi = pos[i], si = slot[i];
+    int p0 = window > 0 && pi - window + 1 > 0 ? pi - window + 1 : 0;
+    int start = p0 + z * QTTS_ATTN_CHUNK;
+    int64_t qh = (int64_t)i * n_heads + h;
+    float *qs = sm, *sc = sm + hd;
+    /* partials, only with several splits (ws is NULL otherwise): [n][n_heads][ns][hd], then [n][n_heads][ns][2] */
+    float *o_part = ns > 1 ? ws + (qh * ns + z) * hd : nullptr;
+    float *ml = ns > 1 ? ws + (int64_t)gridDim.x * n_heads * ns * hd + (qh * ns + z) * 2 : nullptr;
+
+    if (start > pi) { /* nothing of this token's context falls in this split (block-uniform; only when ns > 1) */
+        for (int d = threadIdx.x; d < hd; d += blockDim.x) o_part[d] = 0.0f;
+        if (threadIdx.x == 0) {
+            ml[0] = -INFINITY;
+            ml[1] = 0.0f;
+        }
+        return;
+    }
+    int len = min(pi - start + 1, QTTS_ATTN_CHUNK);
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) qs[d] = q[qh * hd + d];
+    __syncthreads();
+
+    const float *kbase = c.k + kv_row(c, layer, si, start) + (int64_t)kh * hd;
+    const float *vbase = c.v + kv_row(c, layer, si, start) + (int64_t)kh * hd;
+    int64_t pstride = (int64_t)c.n_kv_heads * hd;
+    for (int p = warp; p < len; p += nw) {
+        const float *kp = kbase + p * pstride;
+        float dot = 0.0f;
+        for (int d = lane; d < hd; d += 32) dot += qs[d] * kp[d];
+        dot = warp_sum(dot);
+        if (lane == 0) sc[p] = dot * scale;
+    }
+    __syncthreads();
+    float mx = -INFINITY;
+    for (int p = threadIdx.x; p < len; p += blockDim.x) mx = fmaxf(mx, sc[p]);
+    mx = block_max(mx, red);
+    float sum = 0.0f;
+    for (int p = threadIdx.x; p < len; p += blockDim.x) {
+        float e = expf(sc[p] - mx);
+        sc[p] = e;
+        sum += e;
+    }
+    sum = block_sum(sum, red); /* its barriers also publish the sc[] writes */
+    __syncthreads();
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float acc = 0.0f;
+        for (int p = 0; p < len; p++) acc += sc[p] * vbase[p * pstride + d];
+        if (ns == 1) {
+            out[qh * hd + d] = acc / sum;
+        } else {
+            o_part[d] = acc;
+        }
+    }
+    if (ns > 1 && threadIdx.x == 0) {
+        ml[0] = mx;
+        ml[1] = sum;
+    }
+}
+
+__global__ void k_attention_combine(const float *__restrict__ ws, int n, int n_heads, int hd, int ns, float *__restrict__ out) {
+    int64_t qh = (int64_t)blockIdx.x * n_heads + blockIdx.y;
+    const float *o_part = ws + qh * ns * hd;
+    const float *ml = ws + (int64_t)n * n_heads * ns * hd + qh * ns * 2;
+    float M = -INFINITY;
+    for (int z = 0; z < ns; z++) M = fmaxf(M, ml[2 * z]);
+    float L = 0.0f;
+    for (int z = 0; z < ns; z++)
+        if (ml[2 * z] > -INFINITY) L += expf(ml[2 * z] - M) * ml[2 * z + 1];
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float acc = 0.0f;
+        for (int z = 0; z < ns; z++)
+            if (ml[2 * z] > -INFINITY) acc += expf(ml[2 * z] - M) * o_part[(int64_t)z * hd + d];
+        out[qh * hd + d] = acc / L;
+    }
+}
+
+extern "C" {
+
+cudaError_t qtts_k_kv_store(qtts_k_kv c, int layer, const float *k, const float *v, const int32_t *slot, const int32_t *pos, int n,
+                            cudaStream_t s) {
+    if (n <= 0) return cudaSuccess;
+    k_kv_store<<<n, 128, 0, s>>>(c, layer, k, v, slot, pos);
+    return cudaGetLastError();
+}
+
+int64_t qtts_k_attention_ws(int n, int n_heads, int hd, int n_splits) {
+    return n_splits > 1 ? (int64_t)n * n_heads * n_splits * (hd + 2) : 0;
+}
+
+cudaError_t qtts_k_attention(const float *q, qtts_k_kv c, int layer, const int32_t *slot, const int32_t *pos, int n, int n_heads,
+                             float scale, int window, int n_splits, float *ws, float *out, cudaStream_t s) {
+    if (n <= 0 || n_heads <= 0) return cudaSuccess;
+    if (n_splits < 1 || n_splits > 65535 || n_heads > 65535 || (n_splits > 1 && !ws)) return cudaErrorInvalidValue;
+    size_t smem = (size_t)(c.head_dim + QTTS_ATTN_CHUNK) * sizeof(float);
+    dim3 grid((unsigned)n, (unsigned)n_heads, (unsigned)n_splits);
+    k_attention<<<grid, ATT_THREADS, smem, s>>>(q, c, layer, slot, pos, n_heads, scale, window, ws, out);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess || n_splits == 1) return e;
+    k_attention_combine<<<dim3((unsigned)n, (unsigned)n_heads), 128, 0, s>>>(ws, n, n_heads, c.head_dim, n_splits, out);
+    return cudaGetLastError();
+}
+
+} /* extern "C" */

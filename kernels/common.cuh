@@ -1,0 +1,53 @@
+/* Device helpers shared by the kernels/ .cu files: bf16 decode, warp/block sums and
+ * maxima, 1-D grid sizing. bf16 is handled as raw uint16_t (the high half of
+ * an fp32) so that the C side and the kernels agree on one plain type. */
+#ifndef QTTS_COMMON_CUH
+#define QTTS_COMMON_CUH
+
+#include <stdint.h>
+
+#include <cuda_runtime.h>
+
+#include "qtts_kernels.h"
+
+static __device__ __forceinline__ float bf16f(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
+
+static __device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+static __device__ __forceinline__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+/* Sum over the block (blockDim.x a multiple of 32, <= 1024); every thread gets
+ * the result. `red` is 32 floats of shared memory; reusable after return. */
+static __device__ __forceinline__ float block_sum(float v, float *red) {
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = warp_sum(v);
+    __syncthreads(); /* red may still be read by a previous call */
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    v = lane < nw ? red[lane] : 0.0f;
+    return warp_sum(v);
+}
+static __device__ __forceinline__ float block_max(float v, float *red) {
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = warp_max(v);
+    __syncthreads();
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    v = lane < nw ? red[lane] : -INFINITY;
+    return warp_max(v);
+}
+
+/* Blocks for a grid-stride loop over len items: enough to fill an H100
+ * (132 SMs x a few blocks) without launching millions of tiny blocks. */
+static inline unsigned grid_for(int64_t len, int threads) {
+    int64_t b = (len + threads - 1) / threads;
+    if (b > 4096) b = 4096;
+    return (unsigned)(b < 1 ? 1 : b);
+}
+
+#endif

@@ -1,0 +1,159 @@
+/* Elementwise and data-movement ops: fp32->bf16 conversion (matmul inputs
+ * for cuBLAS), embedding gather from a bf16 table, add, bias add, SwiGLU,
+ * SiLU, exact GELU, clamp, per-column scale (layer scale), SnakeBeta and the
+ * [B,R,S] -> [B,S,R] transpose.
+ *
+ * Geometry: the pointwise ops are grid-stride loops, 256 threads per block,
+ * at most 4096 blocks, one fp32 per thread per iteration (coalesced; no
+ * vector loads yet: these ops are a small share of a decode step and stay
+ * simple until an H100 profile says otherwise). embed: one block per token,
+ * 256 threads striding the row. transpose: 32x32 tiles through shared memory
+ * (one padding column against bank conflicts), block 32x8, grid
+ * (ceil(S/32), ceil(R/32), B), so both the read and the write are coalesced.
+ *
+ * Each formula is written exactly as its CPU twin in src/backend_cpu.c
+ * (same fp32 expression), so differences come only from the device's libm
+ * (expf/sinf/erff within 2 ulp). Not yet run on a GPU. */
+#include "common.cuh"
+
+#define EW_THREADS 256
+
+#define GRID_STRIDE(i, len) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (len); i += (int64_t)gridDim.x * blockDim.x)
+
+static __device__ __forceinline__ float silu_f(float v) { return v / (1.0f + expf(-v)); }
+
+__global__ void k_f32_to_bf16(const float *__restrict__ x, uint16_t *__restrict__ y, int64_t len) {
+    GRID_STRIDE(i, len) {
+        uint32_t u = __float_as_uint(x[i]);
+        /* round to nearest even, NaN kept quiet: the same as qtts_f32_to_bf16 */
+        if ((u & 0x7fffffffu) > 0x7f800000u) {
+            y[i] = (uint16_t)((u >> 16) | 0x40);
+        } else {
+            u += 0x7fffu + ((u >> 16) & 1u);
+            y[i] = (uint16_t)(u >> 16);
+        }
+    }
+}
+
+__global__ void k_embed(const uint16_t *__restrict__ table, const int32_t *__restrict__ ids, int64_t d, float *__restrict__ out) {
+    const uint16_t *row = table + (int64_t)ids[blockIdx.x] * d;
+    float *o = out + (int64_t)blockIdx.x * d;
+    for (int64_t j = threadIdx.x; j < d; j += blockDim.x) o[j] = bf16f(row[j]);
+}
+
+/* y may alias a or b: each element is read then written by one thread. */
+__global__ void k_add(const float *a, const float *b, float *y, int64_t len) {
+    GRID_STRIDE(i, len) y[i] = a[i] + b[i];
+}
+
+__global__ void k_add_bias(float *y, const float *__restrict__ bias, int64_t len, int dim) {
+    GRID_STRIDE(i, len) y[i] += bias[i % dim];
+}
+
+__global__ void k_swiglu(const float *__restrict__ gu, float *__restrict__ y, int64_t len, int inter) {
+    GRID_STRIDE(i, len) {
+        int64_t r = i / inter, j = i % inter;
+        const float *g = gu + r * 2 * inter;
+        y[i] = silu_f(g[j]) * g[inter + j];
+    }
+}
+
+__global__ void k_silu(float *x, int64_t len) {
+    GRID_STRIDE(i, len) x[i] = silu_f(x[i]);
+}
+
+__global__ void k_gelu(float *x, int64_t len) {
+    GRID_STRIDE(i, len) {
+        float v = x[i];
+        x[i] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+    }
+}
+
+__global__ void k_clamp(float *x, int64_t len, float lo, float hi) {
+    GRID_STRIDE(i, len) {
+        float v = x[i];
+        x[i] = v < lo ? lo : v > hi ? hi : v; /* NaN passes through, as on the CPU */
+    }
+}
+
+__global__ void k_scale_rows(const float *x, const float *__restrict__ sc, float *y, int64_t len, int dim) {
+    GRID_STRIDE(i, len) y[i] = x[i] * sc[i % dim];
+}
+
+__global__ void k_snake(const float *x, const float *__restrict__ alpha, const float *__restrict__ beta, float *y, int64_t len, int C,
+                        int T) {
+    GRID_STRIDE(i, len) {
+        int c = (int)((i / T) % C);
+        float inv = 1.0f / (beta[c] + 1e-9f), xv = x[i];
+        float sn = sinf(alpha[c] * xv);
+        y[i] = xv + inv * sn * sn;
+    }
+}
+
+__global__ void k_transpose(const float *__restrict__ x, float *__restrict__ y, int R, int S) {
+    __shared__ float tile[32][33];
+    const float *xb = x + (int64_t)blockIdx.z * R * S;
+    float *yb = y + (int64_t)blockIdx.z * R * S;
+    int s0 = blockIdx.x * 32, r0 = blockIdx.y * 32;
+    for (int i = threadIdx.y; i < 32; i += blockDim.y) {
+        int r = r0 + i, c = s0 + threadIdx.x;
+        if (r < R && c < S) tile[i][threadIdx.x] = xb[(int64_t)r * S + c];
+    }
+    __syncthreads();
+    for (int i = threadIdx.y; i < 32; i += blockDim.y) {
+        int c = s0 + i, r = r0 + threadIdx.x;
+        if (c < S && r < R) yb[(int64_t)c * R + r] = tile[threadIdx.x][i];
+    }
+}
+
+extern "C" {
+
+#define LAUNCH_EW(kernel, len, ...)                                                \
+    do {                                                                           \
+        if ((len) <= 0) return cudaSuccess;                                        \
+        kernel<<<grid_for((len), EW_THREADS), EW_THREADS, 0, s>>>(__VA_ARGS__);    \
+        return cudaGetLastError();                                                 \
+    } while (0)
+
+cudaError_t qtts_k_f32_to_bf16(const float *x, uint16_t *y, int64_t len, cudaStream_t s) { LAUNCH_EW(k_f32_to_bf16, len, x, y, len); }
+
+cudaError_t qtts_k_embed(const uint16_t *table, const int32_t *ids, int n, int64_t d, float *out, cudaStream_t s) {
+    if (n <= 0) return cudaSuccess;
+    k_embed<<<n, EW_THREADS, 0, s>>>(table, ids, d, out);
+    return cudaGetLastError();
+}
+
+cudaError_t qtts_k_add(const float *a, const float *b, float *y, int64_t len, cudaStream_t s) { LAUNCH_EW(k_add, len, a, b, y, len); }
+
+cudaError_t qtts_k_add_bias(float *y, const float *bias, int n, int dim, cudaStream_t s) {
+    int64_t len = (int64_t)n * dim;
+    LAUNCH_EW(k_add_bias, len, y, bias, len, dim);
+}
+
+cudaError_t qtts_k_swiglu(const float *gu, float *y, int n, int inter, cudaStream_t s) {
+    int64_t len = (int64_t)n * inter;
+    LAUNCH_EW(k_swiglu, len, gu, y, len, inter);
+}
+
+cudaError_t qtts_k_silu(float *x, int64_t len, cudaStream_t s) { LAUNCH_EW(k_silu, len, x, len); }
+cudaError_t qtts_k_gelu(float *x, int64_t len, cudaStream_t s) { LAUNCH_EW(k_gelu, len, x, len); }
+cudaError_t qtts_k_clamp(float *x, int64_t len, float lo, float hi, cudaStream_t s) { LAUNCH_EW(k_clamp, len, x, len, lo, hi); }
+
+cudaError_t qtts_k_scale_rows(const float *x, const float *sc, float *y, int n, int dim, cudaStream_t s) {
+    int64_t len = (int64_t)n * dim;
+    LAUNCH_EW(k_scale_rows, len, x, sc, y, len, dim);
+}
+
+cudaError_t qtts_k_snake(const float *x, const float *alpha, const float *beta, float *y, int B, int C, int T, cudaStream_t s) {
+    int64_t len = (int64_t)B * C * T;
+    LAUNCH_EW(k_snake, len, x, alpha, beta, y, len, C, T);
+}
+
+cudaError_t qtts_k_transpose(const float *x, float *y, int B, int R, int S, cudaStream_t s) {
+    if (B <= 0 || R <= 0 || S <= 0) return cudaSuccess;
+    dim3 grid((unsigned)((S + 31) / 32), (unsigned)((R + 31) / 32), (unsigned)B);
+    k_transpose<<<grid, dim3(32, 8), 0, s>>>(x, y, R, S);
+    return cudaGetLastError();
+}
+
+} /* extern "C" */

@@ -1,0 +1,121 @@
+/* Normalisations: RMSNorm and LayerNorm over rows, and the fused per-head
+ * q/k RMSNorm + NeoX RoPE of the attention block.
+ *
+ *   rmsnorm:   y = x / sqrt(mean(x^2) + eps) * w            x, y [n, dim], w fp32 [dim]
+ *   layernorm: y = (x - mean) / sqrt(var + eps) * w + b     (two passes: mean, then variance)
+ *   qk_norm_rope, per head of hd values at position pos:
+ *     x = x / sqrt(mean(x^2) + eps) * w (if w), then for j < hd/2 with
+ *     angle = pos * theta^(-2j/hd):  (a, b) = (x[j], x[j+hd/2]) ->
+ *     (a cos - b sin, b cos + a sin).
+ *
+ * Geometry: rmsnorm and layernorm use one block of 256 threads per row, the
+ * threads striding the row and meeting in a block reduction (rows are 1k-4k
+ * wide, so one block per row gives enough parallelism at batch >= 16 and is
+ * simple). qk_norm_rope uses one warp per (token, head), 4 warps per block,
+ * q heads first then k heads; each lane owns pairs (j, j+hd/2), so the
+ * in-place update never races.
+ *
+ * Numerics against src/backend_cpu.c: sums of squares are fp32 here (the CPU
+ * sums in double); at these widths that moves the result by ~1e-7 relative.
+ * The RoPE inverse frequency is computed as the CPU does, in double then
+ * rounded to fp32 (the reference does inv_freq in fp32), and cos/sin of the
+ * fp32 angle in fp32 with full range reduction (no fast math). pow() in
+ * double per element is slow on the device; a per-(hd, theta) table is the
+ * obvious later optimisation. Not yet run on a GPU. */
+#include "common.cuh"
+
+#define NORM_THREADS 256
+
+/* y may alias x: each element is read, then (after the reduction) written, by one thread. */
+__global__ void k_rmsnorm(const float *x, const float *__restrict__ w, float eps, float *y, int dim) {
+    __shared__ float red[32];
+    const float *xi = x + (int64_t)blockIdx.x * dim;
+    float *yi = y + (int64_t)blockIdx.x * dim;
+    float ss = 0.0f;
+    for (int j = threadIdx.x; j < dim; j += blockDim.x) ss += xi[j] * xi[j];
+    ss = block_sum(ss, red);
+    float r = 1.0f / sqrtf(ss / (float)dim + eps);
+    for (int j = threadIdx.x; j < dim; j += blockDim.x) yi[j] = xi[j] * r * w[j];
+}
+
+__global__ void k_layernorm(const float *x, const float *__restrict__ w, const float *__restrict__ b, float eps, float *y, int dim) {
+    __shared__ float red[32];
+    const float *xi = x + (int64_t)blockIdx.x * dim;
+    float *yi = y + (int64_t)blockIdx.x * dim;
+    float m = 0.0f;
+    for (int j = threadIdx.x; j < dim; j += blockDim.x) m += xi[j];
+    m = block_sum(m, red) / (float)dim;
+    float v = 0.0f;
+    for (int j = threadIdx.x; j < dim; j += blockDim.x) {
+        float d = xi[j] - m;
+        v += d * d;
+    }
+    v = block_sum(v, red) / (float)dim;
+    float r = 1.0f / sqrtf(v + eps);
+    for (int j = threadIdx.x; j < dim; j += blockDim.x) yi[j] = (xi[j] - m) * r * w[j] + (b ? b[j] : 0.0f);
+}
+
+__global__ void k_qk_norm_rope(float *q, float *k, const float *__restrict__ qn, const float *__restrict__ kn, float eps,
+                               const int32_t *__restrict__ pos, int n, int n_heads, int n_kv, int hd, float theta) {
+    int lane = threadIdx.x & 31;
+    int64_t wid = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    int per_tok = n_heads + n_kv;
+    if (wid >= (int64_t)n * per_tok) return; /* whole warp leaves together */
+    int i = (int)(wid / per_tok), hh = (int)(wid % per_tok);
+    float *x;
+    const float *nw;
+    if (hh < n_heads) {
+        x = q + ((int64_t)i * n_heads + hh) * hd;
+        nw = qn;
+    } else {
+        x = k + ((int64_t)i * n_kv + (hh - n_heads)) * hd;
+        nw = kn;
+    }
+    float r = 1.0f;
+    if (nw) {
+        float ss = 0.0f;
+        for (int j = lane; j < hd; j += 32) ss += x[j] * x[j];
+        ss = warp_sum(ss);
+        r = 1.0f / sqrtf(ss / (float)hd + eps);
+    }
+    __syncwarp();
+    int h = hd / 2;
+    float p = (float)pos[i];
+    for (int j = lane; j < h; j += 32) {
+        float a = x[j], b = x[j + h];
+        if (nw) {
+            a = a * r * nw[j];
+            b = b * r * nw[j + h];
+        }
+        float inv_f = (float)pow((double)theta, -2.0 * j / hd);
+        float ang = p * inv_f;
+        float c = cosf(ang), sn = sinf(ang);
+        x[j] = a * c - b * sn;
+        x[j + h] = b * c + a * sn;
+    }
+    if (nw && (hd & 1) && lane == 0) x[hd - 1] = x[hd - 1] * r * nw[hd - 1]; /* odd hd: last value is normed, not rotated */
+}
+
+extern "C" {
+
+cudaError_t qtts_k_rmsnorm(const float *x, const float *w, float eps, float *y, int n, int dim, cudaStream_t s) {
+    if (n <= 0 || dim <= 0) return cudaSuccess;
+    k_rmsnorm<<<n, NORM_THREADS, 0, s>>>(x, w, eps, y, dim);
+    return cudaGetLastError();
+}
+
+cudaError_t qtts_k_layernorm(const float *x, const float *w, const float *b, float eps, float *y, int n, int dim, cudaStream_t s) {
+    if (n <= 0 || dim <= 0) return cudaSuccess;
+    k_layernorm<<<n, NORM_THREADS, 0, s>>>(x, w, b, eps, y, dim);
+    return cudaGetLastError();
+}
+
+cudaError_t qtts_k_qk_norm_rope(float *q, float *k, const float *qn, const float *kn, float eps, const int32_t *pos, int n, int n_heads,
+                                int n_kv, int hd, float theta, cudaStream_t s) {
+    int64_t warps = (int64_t)n * (n_heads + n_kv);
+    if (warps <= 0) return cudaSuccess;
+    k_qk_norm_rope<<<(unsigned)((warps + 3) / 4), 128, 0, s>>>(q, k, qn, kn, eps, pos, n, n_heads, n_kv, hd, theta);
+    return cudaGetLastError();
+}
+
+} /* extern "C" */

@@ -1,0 +1,72 @@
+/* The extern "C" launchers of the kernels/ .cu files, callable from C (src/backend_cuda.c).
+ * Every launcher enqueues on `stream`, checks the launch with
+ * cudaGetLastError and returns its cudaError_t (cudaSuccess = 0); nothing
+ * here synchronises. Activations are fp32; matrices are bf16 stored as
+ * uint16_t (the top half of an fp32); vectors (norm weights, biases, snake
+ * alpha/beta, layer scales) are fp32. Shapes and aliasing rules are the op
+ * table's (src/backend.h) unless a comment says otherwise. */
+#ifndef QTTS_KERNELS_H
+#define QTTS_KERNELS_H
+
+#include <stdint.h>
+
+#include <cuda_runtime_api.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- elementwise.cu ---- */
+cudaError_t qtts_k_f32_to_bf16(const float *x, uint16_t *y, int64_t len, cudaStream_t s);
+cudaError_t qtts_k_embed(const uint16_t *table /* bf16 [V][d] */, const int32_t *ids, int n, int64_t d, float *out, cudaStream_t s);
+cudaError_t qtts_k_add(const float *a, const float *b, float *y, int64_t len, cudaStream_t s);
+/* y[i,j] += bias[j] for y [n, dim] */
+cudaError_t qtts_k_add_bias(float *y, const float *bias, int n, int dim, cudaStream_t s);
+cudaError_t qtts_k_swiglu(const float *gu, float *y, int n, int inter, cudaStream_t s);
+cudaError_t qtts_k_silu(float *x, int64_t len, cudaStream_t s);
+cudaError_t qtts_k_gelu(float *x, int64_t len, cudaStream_t s);
+cudaError_t qtts_k_clamp(float *x, int64_t len, float lo, float hi, cudaStream_t s);
+cudaError_t qtts_k_scale_rows(const float *x, const float *sc, float *y, int n, int dim, cudaStream_t s);
+cudaError_t qtts_k_snake(const float *x, const float *alpha, const float *beta, float *y, int B, int C, int T, cudaStream_t s);
+/* [B, R, S] -> [B, S, R]; y must not alias x. */
+cudaError_t qtts_k_transpose(const float *x, float *y, int B, int R, int S, cudaStream_t s);
+
+/* ---- norm.cu ---- */
+cudaError_t qtts_k_rmsnorm(const float *x, const float *w, float eps, float *y, int n, int dim, cudaStream_t s);
+cudaError_t qtts_k_layernorm(const float *x, const float *w, const float *b /* may be NULL */, float eps, float *y, int n, int dim,
+                             cudaStream_t s);
+cudaError_t qtts_k_qk_norm_rope(float *q, float *k, const float *qn /* may be NULL */, const float *kn /* may be NULL */, float eps,
+                                const int32_t *pos, int n, int n_heads, int n_kv, int hd, float theta, cudaStream_t s);
+
+/* ---- attention.cu ---- */
+typedef struct qtts_k_kv {
+    float *k, *v; /* fp32 [layer][slot][pos][kv_head][head_dim] */
+    int n_layers, n_slots, max_len, n_kv_heads, head_dim;
+} qtts_k_kv;
+cudaError_t qtts_k_kv_store(qtts_k_kv c, int layer, const float *k, const float *v, const int32_t *slot, const int32_t *pos, int n,
+                            cudaStream_t s);
+/* Positions per split of the context (one block covers at most this many). */
+#define QTTS_ATTN_CHUNK 256
+/* Workspace floats the attention needs for n tokens, n_heads heads and
+ * n_splits = ceil(longest context / QTTS_ATTN_CHUNK) splits (0 when n_splits == 1). */
+int64_t qtts_k_attention_ws(int n, int n_heads, int hd, int n_splits);
+cudaError_t qtts_k_attention(const float *q, qtts_k_kv c, int layer, const int32_t *slot, const int32_t *pos, int n, int n_heads,
+                             float scale, int window, int n_splits, float *ws, float *out, cudaStream_t s);
+
+/* ---- gemv.cu ---- */
+/* Tokens a single GEMV launch handles (the backend uses cuBLAS above this). */
+#define QTTS_GEMV_MAX_N 8
+/* y[n,out] = x[n,in] W[out,in]^T (+ bias), W bf16, x/y fp32, n <= QTTS_GEMV_MAX_N. */
+cudaError_t qtts_k_gemv(const float *x, const uint16_t *w, const float *bias, float *y, int n, int out, int in, cudaStream_t s);
+
+/* ---- conv.cu ---- */
+cudaError_t qtts_k_conv1d(const float *x, const uint16_t *w /* bf16 [cout][cin/groups][K] */, const float *bias, float *y, int B,
+                          int cin, int cout, int T, int K, int dilation, int groups, cudaStream_t s);
+cudaError_t qtts_k_conv_transpose1d(const float *x, const uint16_t *w /* bf16 [cin][cout][K] */, const float *bias, float *y, int B,
+                                    int cin, int cout, int T, int K, int stride, cudaStream_t s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,447 @@
+/* CUDA backend: the op table (backend.h) on one GPU. Every op enqueues on one
+ * non-blocking stream and returns at once; only to_host, to_device, alloc
+ * and sync wait. Matmul: a warp-per-row GEMV (kernels/gemv.cu) for up to
+ * QTTS_GEMV_MAX_N tokens, with fp32 activations; above that cublasGemmEx with
+ * A = W bf16, B = x rounded to bf16 in a workspace, fp32 accumulation and
+ * fp32 output (cuBLAS's bf16 GEMM wants A and B of one type; no cuBLAS mode
+ * takes an fp32 B with a bf16 A, and the rounding of the activations costs
+ * ~3e-3 relative, inside the bf16-weight error). Each op is one NVTX range in
+ * the domain "qtts". Errors are sticky (see qtts_backend_cuda_check).
+ * None of this has run on a GPU yet: it compiles and links. */
+#ifdef QTTS_HAVE_CUDA
+
+#include "backend_cuda.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <nvtx3/nvToolsExt.h>
+
+#include "qtts_kernels.h"
+
+typedef struct cuda_impl {
+    int device;
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    nvtxDomainHandle_t nvtx;
+    void *ws;        /* scratch: bf16 GEMM inputs, attention partials; grows, never shrinks */
+    size_t ws_bytes;
+    bool failed;     /* first failure recorded in `what` */
+    char what[512];
+} cuda_impl;
+
+static cuda_impl *impl_of(qtts_backend *be) { return (cuda_impl *)be->impl; }
+
+static void fail_msg(cuda_impl *c, const char *op, const char *msg) {
+    if (c->failed) return;
+    c->failed = true;
+    snprintf(c->what, sizeof c->what, "%s: %s", op, msg);
+}
+static void rec(cuda_impl *c, cudaError_t e, const char *op) {
+    if (e != cudaSuccess) fail_msg(c, op, cudaGetErrorString(e));
+}
+static void rec_blas(cuda_impl *c, cublasStatus_t e, const char *op) {
+    if (e != CUBLAS_STATUS_SUCCESS) fail_msg(c, op, cublasGetStatusString(e));
+}
+
+static void range_push(cuda_impl *c, const char *name) {
+    nvtxEventAttributes_t a;
+    memset(&a, 0, sizeof a);
+    a.version = NVTX_VERSION;
+    a.size = NVTX_EVENT_ATTRIB_STRUCT_SIZE;
+    a.messageType = NVTX_MESSAGE_TYPE_ASCII;
+    a.message.ascii = name;
+    nvtxDomainRangePushEx(c->nvtx, &a);
+}
+static void range_pop(cuda_impl *c) { nvtxDomainRangePop(c->nvtx); }
+
+/* Scratch of at least `bytes`; NULL (failure recorded) when it cannot grow.
+ * Growing waits for the stream: a kernel may still read the old buffer. */
+static void *workspace(cuda_impl *c, size_t bytes, const char *op) {
+    if (bytes <= c->ws_bytes) return c->ws;
+    size_t want = bytes > 2 * c->ws_bytes ? bytes : 2 * c->ws_bytes;
+    rec(c, cudaStreamSynchronize(c->stream), op);
+    if (c->ws) cudaFree(c->ws);
+    c->ws = NULL;
+    c->ws_bytes = 0;
+    cudaError_t e = cudaMalloc(&c->ws, want);
+    if (e != cudaSuccess) {
+        cudaGetLastError(); /* clear it, so that the next launch check does not report it */
+        c->ws = NULL;
+        char m[128];
+        snprintf(m, sizeof m, "workspace of %zu bytes: %s", want, cudaGetErrorString(e));
+        fail_msg(c, op, m);
+        return NULL;
+    }
+    c->ws_bytes = want;
+    return c->ws;
+}
+
+static bool want_bf16(cuda_impl *c, const qtts_tensor *t, const char *op) {
+    if (t->dtype == QTTS_DT_BF16) return true;
+    char m[128];
+    snprintf(m, sizeof m, "weight must be bf16 on the CUDA backend, got %s", qtts_dtype_name(t->dtype));
+    fail_msg(c, op, m);
+    return false;
+}
+static bool want_f32(cuda_impl *c, const qtts_tensor *t, const char *op) {
+    if (!t || t->dtype == QTTS_DT_F32) return true;
+    char m[128];
+    snprintf(m, sizeof m, "vector weight must be f32 on the CUDA backend, got %s", qtts_dtype_name(t->dtype));
+    fail_msg(c, op, m);
+    return false;
+}
+static const float *vec(const qtts_tensor *t) { return t ? (const float *)t->data : NULL; }
+
+/* ---------------- memory ---------------- */
+
+static void *cu_alloc(qtts_backend *be, size_t bytes) {
+    cuda_impl *c = impl_of(be);
+    void *p = NULL;
+    cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
+    if (e != cudaSuccess) {
+        cudaGetLastError(); /* out of memory is the caller's to report, not a sticky device failure */
+        return NULL;
+    }
+    e = cudaMemsetAsync(p, 0, bytes, c->stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
+    if (e != cudaSuccess) {
+        rec(c, e, "alloc");
+        cudaFree(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void cu_free(qtts_backend *be, void *p) {
+    if (p) rec(impl_of(be), cudaFree(p), "free"); /* cudaFree waits for the device */
+}
+
+/* Waits: the caller may reuse its host buffer as soon as this returns. */
+static void cu_to_device(qtts_backend *be, void *dst, const void *src, size_t bytes) {
+    cuda_impl *c = impl_of(be);
+    if (!bytes) return;
+    rec(c, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->stream), "to_device");
+    rec(c, cudaStreamSynchronize(c->stream), "to_device");
+}
+static void cu_to_host(qtts_backend *be, void *dst, const void *src, size_t bytes) {
+    cuda_impl *c = impl_of(be);
+    if (!bytes) return;
+    rec(c, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream), "to_host");
+    rec(c, cudaStreamSynchronize(c->stream), "to_host");
+}
+static void cu_copy(qtts_backend *be, void *dst, const void *src, size_t bytes) {
+    cuda_impl *c = impl_of(be);
+    if (bytes) rec(c, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, c->stream), "copy");
+}
+static void cu_sync(qtts_backend *be) {
+    cuda_impl *c = impl_of(be);
+    rec(c, cudaStreamSynchronize(c->stream), "sync");
+}
+
+/* Matrices (ndim >= 2) -> bf16, converted on the host (a one-time load cost;
+ * BF16 checkpoints are copied as they are); vectors -> f32. */
+static qtts_status cu_upload(qtts_backend *be, const qtts_st_tensor *src, qtts_tensor *dst, qtts_err *err) {
+    cuda_impl *c = impl_of(be);
+    memset(dst, 0, sizeof *dst);
+    if (!(QTTS_DTM_FLOAT & QTTS_DTM(src->dtype)))
+        return qtts_fail(err, QTTS_ERR_DTYPE, "%s: cannot use %s as a float weight", src->name, qtts_dtype_name(src->dtype));
+    if (src->ndim > 4) return qtts_fail(err, QTTS_ERR_SHAPE, "%s: %d dims (max 4)", src->name, src->ndim);
+    bool mat = src->ndim >= 2;
+    size_t n = (size_t)src->numel, esz = mat ? 2 : 4;
+    void *host = NULL;
+    const void *from;
+    float *f;
+    if (mat && src->dtype == QTTS_DT_BF16) {
+        from = src->data;
+    } else {
+        f = qtts_malloc((n ? n : 1) * sizeof(float), err, src->name);
+        if (!f) return QTTS_ERR_OOM;
+        qtts_st_to_f32(src, f);
+        host = f;
+        if (mat) {
+            uint16_t *h = qtts_malloc((n ? n : 1) * sizeof(uint16_t), err, src->name);
+            if (!h) {
+                free(f);
+                return QTTS_ERR_OOM;
+            }
+            for (size_t i = 0; i < n; i++) h[i] = qtts_f32_to_bf16(f[i]);
+            free(f);
+            host = h;
+        }
+        from = host;
+    }
+    void *d = NULL;
+    cudaError_t e = cudaMalloc(&d, n ? n * esz : 1);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        free(host);
+        return qtts_fail(err, QTTS_ERR_OOM, "%s: %zu bytes of GPU memory: %s", src->name, n * esz, cudaGetErrorString(e));
+    }
+    /* on our stream and waited for: a plain cudaMemcpy runs on the legacy
+     * stream, which does not order against a non-blocking stream */
+    if (n) e = cudaMemcpyAsync(d, from, n * esz, cudaMemcpyHostToDevice, c->stream);
+    if (n && e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
+    free(host);
+    if (e != cudaSuccess) {
+        cudaFree(d);
+        return qtts_fail(err, QTTS_ERR_DEVICE, "%s: upload: %s", src->name, cudaGetErrorString(e));
+    }
+    dst->data = d;
+    dst->dtype = mat ? QTTS_DT_BF16 : QTTS_DT_F32;
+    dst->ndim = src->ndim;
+    for (int i = 0; i < src->ndim; i++) dst->shape[i] = src->shape[i];
+    dst->numel = src->numel;
+    return QTTS_OK;
+}
+
+static void cu_release(qtts_backend *be, qtts_tensor *t) {
+    if (t->data) rec(impl_of(be), cudaFree(t->data), "release");
+    memset(t, 0, sizeof *t);
+}
+
+/* ---------------- LM ops ---------------- */
+
+#define OP(name)               \
+    cuda_impl *c = impl_of(be); \
+    const char *op_ = name;    \
+    range_push(c, name)
+#define DONE(launch)        \
+    rec(c, (launch), op_); \
+    range_pop(c)
+
+static void cu_embed(qtts_backend *be, const qtts_tensor *table, const int32_t *ids, int n, float *out) {
+    OP("embed");
+    if (want_bf16(c, table, op_)) rec(c, qtts_k_embed(table->data, ids, n, table->shape[1], out, c->stream), op_);
+    range_pop(c);
+}
+
+static void cu_matmul(qtts_backend *be, const float *x, const qtts_tensor *w, const qtts_tensor *bias, float *y, int n) {
+    OP("matmul");
+    int out = (int)w->shape[0], in = (int)w->shape[1];
+    if (!want_bf16(c, w, op_) || !want_f32(c, bias, op_) || n <= 0) {
+        range_pop(c);
+        return;
+    }
+    if (n <= QTTS_GEMV_MAX_N) {
+        rec(c, qtts_k_gemv(x, w->data, vec(bias), y, n, out, in, c->stream), op_);
+    } else {
+        uint16_t *xb = workspace(c, (size_t)n * in * sizeof(uint16_t), op_);
+        if (xb) {
+            rec(c, qtts_k_f32_to_bf16(x, xb, (int64_t)n * in, c->stream), op_);
+            const float one = 1.0f, zero = 0.0f;
+            /* column-major view: y^T[out,n] = W^T... i.e. (W as col-major [in,out])^T * (x as col-major [in,n]) */
+            rec_blas(c,
+                     cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &one, w->data, CUDA_R_16BF, in, xb, CUDA_R_16BF, in,
+                                  &zero, y, CUDA_R_32F, out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                     op_);
+            if (bias) rec(c, qtts_k_add_bias(y, vec(bias), n, out, c->stream), op_);
+        }
+    }
+    range_pop(c);
+}
+
+static void cu_rmsnorm(qtts_backend *be, const float *x, const qtts_tensor *w, float eps, float *y, int n, int dim) {
+    OP("rmsnorm");
+    if (want_f32(c, w, op_)) rec(c, qtts_k_rmsnorm(x, vec(w), eps, y, n, dim, c->stream), op_);
+    range_pop(c);
+}
+
+static void cu_add(qtts_backend *be, const float *a, const float *b, float *y, int64_t len) {
+    OP("add");
+    DONE(qtts_k_add(a, b, y, len, c->stream));
+}
+
+static void cu_swiglu(qtts_backend *be, const float *gu, float *y, int n, int inter) {
+    OP("swiglu");
+    DONE(qtts_k_swiglu(gu, y, n, inter, c->stream));
+}
+
+static void cu_silu(qtts_backend *be, float *x, int64_t len) {
+    OP("silu");
+    DONE(qtts_k_silu(x, len, c->stream));
+}
+
+static void cu_qk_norm_rope(qtts_backend *be, float *q, float *k, const qtts_tensor *qn, const qtts_tensor *kn, float eps,
+                            const qtts_batch *b, int n_heads, int n_kv, int hd, float theta) {
+    OP("qk_norm_rope");
+    if (want_f32(c, qn, op_) && want_f32(c, kn, op_))
+        rec(c, qtts_k_qk_norm_rope(q, k, vec(qn), vec(kn), eps, b->pos, b->n, n_heads, n_kv, hd, theta, c->stream), op_);
+    range_pop(c);
+}
+
+static qtts_k_kv kv_view(const qtts_kv_cache *c) {
+    qtts_k_kv v = {c->k, c->v, c->n_layers, c->n_slots, c->max_len, c->n_kv_heads, c->head_dim};
+    return v;
+}
+
+static void cu_kv_store(qtts_backend *be, qtts_kv_cache *kv, int layer, const float *k, const float *v, const qtts_batch *b) {
+    OP("kv_store");
+    DONE(qtts_k_kv_store(kv_view(kv), layer, k, v, b->slot, b->pos, b->n, c->stream));
+}
+
+static void cu_attention(qtts_backend *be, const float *q, const qtts_kv_cache *kv, int layer, const qtts_batch *b, int n_heads,
+                         float scale, int window, float *out) {
+    OP("attention");
+    /* splits from the longest context in the batch (host mirror of pos);
+     * without the mirror, assume the whole cache */
+    int longest = 0;
+    for (int i = 0; b->h_pos && i < b->n; i++) {
+        int p = b->h_pos[i], p0 = window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
+        if (p - p0 + 1 > longest) longest = p - p0 + 1;
+    }
+    if (!b->h_pos) longest = window > 0 && window < kv->max_len ? window : kv->max_len;
+    int ns = (longest + QTTS_ATTN_CHUNK - 1) / QTTS_ATTN_CHUNK;
+    if (ns < 1) ns = 1;
+    int64_t wsn = qtts_k_attention_ws(b->n, n_heads, kv->head_dim, ns);
+    float *ws = wsn ? workspace(c, (size_t)wsn * sizeof(float), op_) : NULL;
+    if (!wsn || ws)
+        rec(c, qtts_k_attention(q, kv_view(kv), layer, b->slot, b->pos, b->n, n_heads, scale, window, ns, ws, out, c->stream), op_);
+    range_pop(c);
+}
+
+static void cu_scale_rows(qtts_backend *be, const float *x, const qtts_tensor *s, float *y, int n, int dim) {
+    OP("scale_rows");
+    if (want_f32(c, s, op_)) rec(c, qtts_k_scale_rows(x, vec(s), y, n, dim, c->stream), op_);
+    range_pop(c);
+}
+
+/* ---------------- codec decoder ops ---------------- */
+
+static void cu_conv1d(qtts_backend *be, const float *x, const qtts_tensor *w, const qtts_tensor *bias, float *y, int B, int cin, int cout,
+                      int T, int dilation, int groups) {
+    OP("conv1d");
+    if (want_bf16(c, w, op_) && want_f32(c, bias, op_))
+        rec(c, qtts_k_conv1d(x, w->data, vec(bias), y, B, cin, cout, T, (int)w->shape[2], dilation, groups, c->stream), op_);
+    range_pop(c);
+}
+
+static void cu_conv_transpose1d(qtts_backend *be, const float *x, const qtts_tensor *w, const qtts_tensor *bias, float *y, int B,
+                                int cin, int cout, int T, int stride) {
+    OP("conv_transpose1d");
+    if (want_bf16(c, w, op_) && want_f32(c, bias, op_))
+        rec(c, qtts_k_conv_transpose1d(x, w->data, vec(bias), y, B, cin, cout, T, (int)w->shape[2], stride, c->stream), op_);
+    range_pop(c);
+}
+
+static void cu_snake(qtts_backend *be, const float *x, const qtts_tensor *alpha, const qtts_tensor *beta, float *y, int B, int C, int T) {
+    OP("snake");
+    if (want_f32(c, alpha, op_) && want_f32(c, beta, op_)) rec(c, qtts_k_snake(x, vec(alpha), vec(beta), y, B, C, T, c->stream), op_);
+    range_pop(c);
+}
+
+static void cu_transpose(qtts_backend *be, const float *x, float *y, int B, int R, int S) {
+    OP("transpose");
+    DONE(qtts_k_transpose(x, y, B, R, S, c->stream));
+}
+
+static void cu_layernorm(qtts_backend *be, const float *x, const qtts_tensor *w, const qtts_tensor *b, float eps, float *y, int n,
+                         int dim) {
+    OP("layernorm");
+    if (want_f32(c, w, op_) && want_f32(c, b, op_)) rec(c, qtts_k_layernorm(x, vec(w), vec(b), eps, y, n, dim, c->stream), op_);
+    range_pop(c);
+}
+
+static void cu_gelu(qtts_backend *be, float *x, int64_t len) {
+    OP("gelu");
+    DONE(qtts_k_gelu(x, len, c->stream));
+}
+
+static void cu_clamp(qtts_backend *be, float *x, int64_t len, float lo, float hi) {
+    OP("clamp");
+    DONE(qtts_k_clamp(x, len, lo, hi, c->stream));
+}
+
+static void cu_destroy(qtts_backend *be) {
+    cuda_impl *c = impl_of(be);
+    if (!c) return;
+    if (c->stream) cudaStreamSynchronize(c->stream);
+    if (c->ws) cudaFree(c->ws);
+    if (c->blas) cublasDestroy(c->blas);
+    if (c->stream) cudaStreamDestroy(c->stream);
+    if (c->nvtx) nvtxDomainDestroy(c->nvtx);
+    free(c);
+    be->impl = NULL;
+}
+
+static const qtts_ops cuda_ops = {
+    .name = "cuda",
+    .alloc = cu_alloc,
+    .free = cu_free,
+    .to_device = cu_to_device,
+    .to_host = cu_to_host,
+    .copy = cu_copy,
+    .sync = cu_sync,
+    .upload = cu_upload,
+    .release = cu_release,
+    .embed = cu_embed,
+    .matmul = cu_matmul,
+    .rmsnorm = cu_rmsnorm,
+    .add = cu_add,
+    .swiglu = cu_swiglu,
+    .silu = cu_silu,
+    .qk_norm_rope = cu_qk_norm_rope,
+    .kv_store = cu_kv_store,
+    .attention = cu_attention,
+    .scale_rows = cu_scale_rows,
+    .conv1d = cu_conv1d,
+    .conv_transpose1d = cu_conv_transpose1d,
+    .snake = cu_snake,
+    .transpose = cu_transpose,
+    .layernorm = cu_layernorm,
+    .gelu = cu_gelu,
+    .clamp = cu_clamp,
+    .destroy = cu_destroy,
+};
+
+qtts_status qtts_backend_cuda_init(qtts_backend *be, int device, qtts_err *err) {
+    qtts_status st = QTTS_OK;
+    be->ops = NULL;
+    be->impl = NULL;
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess || count == 0) {
+        cudaGetLastError();
+        return qtts_fail(err, QTTS_ERR_DEVICE, "no CUDA device: cudaGetDeviceCount returned %d (%s), count %d", (int)e,
+                         e != cudaSuccess ? cudaGetErrorString(e) : "no devices", count);
+    }
+    if (device < 0 || device >= count)
+        return qtts_fail(err, QTTS_ERR_DEVICE, "CUDA device %d does not exist (%d present)", device, count);
+    cuda_impl *c = qtts_calloc(1, sizeof *c, err, "CUDA backend");
+    if (!c) return QTTS_ERR_OOM;
+    be->ops = &cuda_ops;
+    be->impl = c;
+    c->device = device;
+#define CU_TRY(call)                                                                                                   \
+    do {                                                                                                               \
+        cudaError_t e_ = (call);                                                                                       \
+        if (e_ != cudaSuccess) {                                                                                       \
+            st = qtts_fail(err, QTTS_ERR_DEVICE, "CUDA device %d: %s: %s", device, #call, cudaGetErrorString(e_));      \
+            goto cleanup;                                                                                              \
+        }                                                                                                              \
+    } while (0)
+    CU_TRY(cudaSetDevice(device));
+    CU_TRY(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+#undef CU_TRY
+    cublasStatus_t bs = cublasCreate(&c->blas);
+    if (bs == CUBLAS_STATUS_SUCCESS) bs = cublasSetStream(c->blas, c->stream);
+    QTTS_CHECK(bs == CUBLAS_STATUS_SUCCESS, err, QTTS_ERR_DEVICE, "CUDA device %d: cuBLAS: %s", device, cublasGetStatusString(bs));
+    c->nvtx = nvtxDomainCreateA("qtts");
+    return QTTS_OK;
+cleanup:
+    cudaGetLastError();
+    qtts_backend_free(be);
+    return st;
+}
+
+qtts_status qtts_backend_cuda_check(qtts_backend *be, qtts_err *err) {
+    cuda_impl *c = impl_of(be);
+    if (!c) return qtts_fail(err, QTTS_ERR_INTERNAL, "qtts_backend_cuda_check: not a CUDA backend");
+    rec(c, cudaStreamSynchronize(c->stream), "sync");
+    if (c->failed) return qtts_fail(err, QTTS_ERR_DEVICE, "CUDA backend: %s", c->what);
+    return QTTS_OK;
+}
+
+#endif /* QTTS_HAVE_CUDA */

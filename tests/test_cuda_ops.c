@@ -1,0 +1,506 @@
+/* CUDA backend against the CPU backend, op by op: seeded random inputs at
+ * several shapes (sizes off multiples of 8/16/128, mixed slots and positions
+ * in one batch), relative-L2 tolerance per op, first mismatches printed.
+ * Matrices are rounded to bf16 values before both backends get them, so the
+ * comparison measures the kernels, not the bf16 storage. Tolerances:
+ *   exact data movement (embed, kv_store, transpose, add, clamp)   1e-6
+ *   fp32 math, different summation order or device libm           1e-5
+ *     (rmsnorm, layernorm, qk_norm_rope, attention, GEMV, conv,
+ *      silu, swiglu, gelu, snake, scale_rows)
+ *   cuBLAS GEMM (n > QTTS_GEMV_MAX_N: activations rounded to bf16,
+ *     ~2^-9 per element, ~3e-3 on the output)                      1e-2
+ * `--bench` also times each op on the GPU at talker-like sizes.
+ * Exits 77 without a CUDA build or without a usable GPU. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "backend_cuda.h"
+#include "testutil.h"
+
+#ifndef QTTS_HAVE_CUDA
+int main(void) { return tu_skip("no CUDA device: built without the CUDA backend (QTTS_HAVE_CUDA undefined)"); }
+#else
+
+#include "qtts_kernels.h" /* QTTS_GEMV_MAX_N, QTTS_ATTN_CHUNK: to pick shapes on both sides of each switch */
+
+#define TOL_EXACT 1e-6
+#define TOL_F32 1e-5
+#define TOL_GEMM 1e-2
+
+static qtts_backend cpu, gpu;
+static uint64_t rng = 0x5eed;
+
+static float *rnd(size_t n, float scale) {
+    float *x = malloc((n ? n : 1) * sizeof(float));
+    for (size_t i = 0; i < n; i++) x[i] = tu_rand_uniform(&rng) * scale;
+    return x;
+}
+static void to_bf16_values(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = qtts_bf16_to_f32(qtts_f32_to_bf16(x[i]));
+}
+static void *dev(const void *h, size_t bytes) {
+    void *d = gpu.ops->alloc(&gpu, bytes);
+    if (d && h) gpu.ops->to_device(&gpu, d, h, bytes);
+    return d;
+}
+static float *host(const float *d, size_t n) {
+    float *h = malloc((n ? n : 1) * sizeof(float));
+    gpu.ops->to_host(&gpu, h, d, n * sizeof(float));
+    return h;
+}
+
+/* One weight on both backends from the same host values. */
+typedef struct {
+    qtts_tensor c, g;
+} wpair;
+static wpair weight(const char *name, const float *h, int ndim, int64_t s0, int64_t s1, int64_t s2) {
+    qtts_st_tensor t;
+    memset(&t, 0, sizeof t);
+    t.name = name;
+    t.dtype = QTTS_DT_F32;
+    t.ndim = ndim;
+    t.shape[0] = s0;
+    t.shape[1] = s1;
+    t.shape[2] = s2;
+    t.numel = s0 * (ndim > 1 ? s1 : 1) * (ndim > 2 ? s2 : 1);
+    t.data = h;
+    t.nbytes = (size_t)t.numel * sizeof(float);
+    wpair w;
+    qtts_err err = {0};
+    CHECK(cpu.ops->upload(&cpu, &t, &w.c, &err) == QTTS_OK, "cpu upload %s: %s", name, err.msg);
+    CHECK(gpu.ops->upload(&gpu, &t, &w.g, &err) == QTTS_OK, "gpu upload %s: %s", name, err.msg);
+    return w;
+}
+static void wfree(wpair *w) {
+    if (w->c.data) cpu.ops->release(&cpu, &w->c);
+    if (w->g.data) gpu.ops->release(&gpu, &w->g);
+}
+
+static void compare(const char *op, const char *shape, const float *got_d, const float *ref, size_t n, double tol) {
+    char name[256];
+    snprintf(name, sizeof name, "%s %s", op, shape);
+    float *got = host(got_d, n);
+    CHECK(tu_close(name, got, ref, n, tol), "%s", name);
+    free(got);
+}
+
+/* ---------------- LM ops ---------------- */
+
+static void test_embed(void) {
+    int shapes[][3] = {{1, 10, 64}, {5, 37, 83}, {97, 300, 1031}}; /* n, vocab, d */
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int n = shapes[s][0], V = shapes[s][1], d = shapes[s][2];
+        float *tab = rnd((size_t)V * d, 1.0f);
+        to_bf16_values(tab, (size_t)V * d);
+        wpair w = weight("table", tab, 2, V, d, 0);
+        int32_t *ids = malloc((size_t)n * sizeof *ids);
+        for (int i = 0; i < n; i++) ids[i] = (int32_t)(tu_rand_u64(&rng) % (uint64_t)V);
+        float *ref = malloc((size_t)n * d * sizeof(float));
+        cpu.ops->embed(&cpu, &w.c, ids, n, ref);
+        int32_t *ids_d = dev(ids, (size_t)n * sizeof *ids);
+        float *out = dev(NULL, (size_t)n * d * sizeof(float));
+        gpu.ops->embed(&gpu, &w.g, ids_d, n, out);
+        char sh[64];
+        snprintf(sh, sizeof sh, "n=%d V=%d d=%d", n, V, d);
+        compare("embed", sh, out, ref, (size_t)n * d, TOL_EXACT);
+        gpu.ops->free(&gpu, ids_d);
+        gpu.ops->free(&gpu, out);
+        free(ids);
+        free(ref);
+        free(tab);
+        wfree(&w);
+    }
+}
+
+static void test_matmul(void) {
+    /* n, out, in, bias: GEMV (n <= 8; vector path when in % 8 == 0, scalar otherwise) and cuBLAS (n > 8) */
+    int shapes[][4] = {{1, 64, 64, 0},     {5, 83, 83, 1},     {8, 1031, 1024, 0}, {3, 129, 1031, 1},
+                       {9, 64, 64, 1},     {97, 300, 1031, 0}, {97, 1031, 64, 1},  {16, 1024, 1024, 0}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int n = shapes[s][0], out = shapes[s][1], in = shapes[s][2], hb = shapes[s][3];
+        float *W = rnd((size_t)out * in, 1.0f / sqrtf((float)in)), *b = rnd((size_t)out, 0.5f), *x = rnd((size_t)n * in, 1.0f);
+        to_bf16_values(W, (size_t)out * in);
+        wpair w = weight("w", W, 2, out, in, 0), wb = weight("b", b, 1, out, 0, 0);
+        float *ref = malloc((size_t)n * out * sizeof(float));
+        cpu.ops->matmul(&cpu, x, &w.c, hb ? &wb.c : NULL, ref, n);
+        float *xd = dev(x, (size_t)n * in * sizeof(float)), *yd = dev(NULL, (size_t)n * out * sizeof(float));
+        gpu.ops->matmul(&gpu, xd, &w.g, hb ? &wb.g : NULL, yd, n);
+        char sh[96];
+        snprintf(sh, sizeof sh, "n=%d out=%d in=%d bias=%d (%s)", n, out, in, hb, n <= QTTS_GEMV_MAX_N ? "gemv" : "cublas");
+        compare("matmul", sh, yd, ref, (size_t)n * out, n <= QTTS_GEMV_MAX_N ? TOL_F32 : TOL_GEMM);
+        gpu.ops->free(&gpu, xd);
+        gpu.ops->free(&gpu, yd);
+        free(W);
+        free(b);
+        free(x);
+        free(ref);
+        wfree(&w);
+        wfree(&wb);
+    }
+}
+
+static void test_rows(void) {
+    int shapes[][2] = {{1, 64}, {5, 83}, {97, 1031}}; /* n, dim */
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int n = shapes[s][0], dim = shapes[s][1];
+        size_t len = (size_t)n * dim;
+        char sh[64];
+        snprintf(sh, sizeof sh, "n=%d dim=%d", n, dim);
+        float *x = rnd(len, 3.0f), *x2 = rnd(len, 3.0f), *g = rnd((size_t)dim, 1.0f), *bb = rnd((size_t)dim, 1.0f);
+        wpair wg = weight("g", g, 1, dim, 0, 0), wbb = weight("b", bb, 1, dim, 0, 0);
+        float *ref = malloc(len * sizeof(float)), *ref2 = malloc(2 * len * sizeof(float));
+        float *xd = dev(x, len * sizeof(float)), *x2d = dev(x2, len * sizeof(float)), *yd = dev(NULL, 2 * len * sizeof(float));
+
+        cpu.ops->rmsnorm(&cpu, x, &wg.c, 1e-6f, ref, n, dim);
+        gpu.ops->rmsnorm(&gpu, xd, &wg.g, 1e-6f, yd, n, dim);
+        compare("rmsnorm", sh, yd, ref, len, TOL_F32);
+        gpu.ops->copy(&gpu, yd, xd, len * sizeof(float)); /* y aliasing x */
+        gpu.ops->rmsnorm(&gpu, yd, &wg.g, 1e-6f, yd, n, dim);
+        compare("rmsnorm in place", sh, yd, ref, len, TOL_F32);
+
+        for (int hb = 0; hb < 2; hb++) {
+            cpu.ops->layernorm(&cpu, x, &wg.c, hb ? &wbb.c : NULL, 1e-5f, ref, n, dim);
+            gpu.ops->layernorm(&gpu, xd, &wg.g, hb ? &wbb.g : NULL, 1e-5f, yd, n, dim);
+            compare(hb ? "layernorm+bias" : "layernorm", sh, yd, ref, len, TOL_F32);
+        }
+
+        cpu.ops->add(&cpu, x, x2, ref, (int64_t)len);
+        gpu.ops->copy(&gpu, yd, xd, len * sizeof(float));
+        gpu.ops->add(&gpu, yd, x2d, yd, (int64_t)len); /* y aliasing a */
+        compare("add", sh, yd, ref, len, TOL_EXACT);
+
+        cpu.ops->scale_rows(&cpu, x, &wg.c, ref, n, dim);
+        gpu.ops->scale_rows(&gpu, xd, &wg.g, yd, n, dim);
+        compare("scale_rows", sh, yd, ref, len, TOL_F32);
+
+        memcpy(ref, x, len * sizeof(float));
+        cpu.ops->silu(&cpu, ref, (int64_t)len);
+        gpu.ops->copy(&gpu, yd, xd, len * sizeof(float));
+        gpu.ops->silu(&gpu, yd, (int64_t)len);
+        compare("silu", sh, yd, ref, len, TOL_F32);
+
+        memcpy(ref, x, len * sizeof(float));
+        cpu.ops->gelu(&cpu, ref, (int64_t)len);
+        gpu.ops->copy(&gpu, yd, xd, len * sizeof(float));
+        gpu.ops->gelu(&gpu, yd, (int64_t)len);
+        compare("gelu", sh, yd, ref, len, TOL_F32);
+
+        memcpy(ref, x, len * sizeof(float));
+        cpu.ops->clamp(&cpu, ref, (int64_t)len, -1.0f, 0.5f);
+        gpu.ops->copy(&gpu, yd, xd, len * sizeof(float));
+        gpu.ops->clamp(&gpu, yd, (int64_t)len, -1.0f, 0.5f);
+        compare("clamp", sh, yd, ref, len, TOL_EXACT);
+
+        /* swiglu reads [n, 2*inter] with inter = dim/2 (rounded down), so x is the gate|up input */
+        int inter = dim / 2;
+        cpu.ops->swiglu(&cpu, x, ref2, n, inter);
+        gpu.ops->swiglu(&gpu, xd, yd, n, inter);
+        compare("swiglu", sh, yd, ref2, (size_t)n * inter, TOL_F32);
+
+        gpu.ops->free(&gpu, xd);
+        gpu.ops->free(&gpu, x2d);
+        gpu.ops->free(&gpu, yd);
+        free(x);
+        free(x2);
+        free(g);
+        free(bb);
+        free(ref);
+        free(ref2);
+        wfree(&wg);
+        wfree(&wbb);
+    }
+}
+
+static void test_qk_norm_rope(void) {
+    int shapes[][4] = {{1, 4, 4, 16}, {5, 16, 8, 64}, {97, 16, 2, 128}, {3, 4, 2, 83}}; /* n, heads, kv heads, hd */
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int n = shapes[s][0], nh = shapes[s][1], nkv = shapes[s][2], hd = shapes[s][3];
+        size_t ql = (size_t)n * nh * hd, kl = (size_t)n * nkv * hd;
+        int32_t *pos = malloc((size_t)n * sizeof *pos);
+        for (int i = 0; i < n; i++) pos[i] = (int32_t)(tu_rand_u64(&rng) % 4096);
+        float *q = rnd(ql, 2.0f), *k = rnd(kl, 2.0f), *qn = rnd((size_t)hd, 1.0f), *kn = rnd((size_t)hd, 1.0f);
+        wpair wq = weight("q_norm", qn, 1, hd, 0, 0), wk = weight("k_norm", kn, 1, hd, 0, 0);
+        int32_t *pos_d = dev(pos, (size_t)n * sizeof *pos);
+        qtts_batch bc = {n, NULL, pos, NULL, pos}, bg = {n, NULL, pos_d, NULL, pos};
+        for (int normed = 0; normed < 2; normed++) {
+            float *qr = malloc(ql * sizeof(float)), *kr = malloc(kl * sizeof(float));
+            memcpy(qr, q, ql * sizeof(float));
+            memcpy(kr, k, kl * sizeof(float));
+            cpu.ops->qk_norm_rope(&cpu, qr, kr, normed ? &wq.c : NULL, normed ? &wk.c : NULL, 1e-6f, &bc, nh, nkv, hd, 1e6f);
+            float *qd = dev(q, ql * sizeof(float)), *kd = dev(k, kl * sizeof(float));
+            gpu.ops->qk_norm_rope(&gpu, qd, kd, normed ? &wq.g : NULL, normed ? &wk.g : NULL, 1e-6f, &bg, nh, nkv, hd, 1e6f);
+            char sh[96];
+            snprintf(sh, sizeof sh, "n=%d heads=%d/%d hd=%d norm=%d", n, nh, nkv, hd, normed);
+            compare("qk_norm_rope q", sh, qd, qr, ql, TOL_F32);
+            compare("qk_norm_rope k", sh, kd, kr, kl, TOL_F32);
+            gpu.ops->free(&gpu, qd);
+            gpu.ops->free(&gpu, kd);
+            free(qr);
+            free(kr);
+        }
+        gpu.ops->free(&gpu, pos_d);
+        free(pos);
+        free(q);
+        free(k);
+        free(qn);
+        free(kn);
+        wfree(&wq);
+        wfree(&wk);
+    }
+}
+
+/* A batch of n tokens over `slots` slots: token i at a random slot and
+ * position < max_len, except that the first min(n, 8) tokens form a
+ * prefill run (slot 0, positions 0..) and one token sits at max_len-1. */
+static void make_batch(int n, int slots, int max_len, int32_t *slot, int32_t *pos) {
+    for (int i = 0; i < n; i++) {
+        slot[i] = (int32_t)(tu_rand_u64(&rng) % (uint64_t)slots);
+        pos[i] = (int32_t)(tu_rand_u64(&rng) % (uint64_t)max_len);
+    }
+    for (int i = 0; i < n && i < 8; i++) {
+        slot[i] = 0;
+        pos[i] = i;
+    }
+    if (n > 1) pos[n - 1] = max_len - 1;
+}
+
+static void test_attention(void) {
+    /* n, heads, kv heads, hd, slots, max_len, window */
+    int shapes[][7] = {{1, 4, 4, 16, 1, 5, 0},        {5, 16, 8, 64, 3, 97, 0},    {97, 16, 2, 128, 4, 700, 0},
+                       {13, 4, 2, 83, 2, 1031, 0},    {9, 16, 8, 64, 3, 600, 100}, {1, 16, 2, 128, 1, 300, 0}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int n = shapes[s][0], nh = shapes[s][1], nkv = shapes[s][2], hd = shapes[s][3], slots = shapes[s][4], L = shapes[s][5],
+            win = shapes[s][6];
+        int layers = 2, layer = 1;
+        size_t cl = (size_t)layers * slots * L * nkv * hd, ql = (size_t)n * nh * hd, kl = (size_t)n * nkv * hd;
+        int32_t *slot = malloc((size_t)n * sizeof *slot), *pos = malloc((size_t)n * sizeof *pos);
+        make_batch(n, slots, L, slot, pos);
+        float *K = rnd(cl, 1.0f), *Vc = rnd(cl, 1.0f), *q = rnd(ql, 1.0f), *k = rnd(kl, 1.0f), *v = rnd(kl, 1.0f);
+        qtts_kv_cache cc = {K, Vc, layers, slots, L, nkv, hd};
+        qtts_kv_cache cg = {dev(K, cl * sizeof(float)), dev(Vc, cl * sizeof(float)), layers, slots, L, nkv, hd};
+        int32_t *slot_d = dev(slot, (size_t)n * sizeof *slot), *pos_d = dev(pos, (size_t)n * sizeof *pos);
+        qtts_batch bc = {n, slot, pos, slot, pos}, bg = {n, slot_d, pos_d, slot, pos};
+        char sh[128];
+        snprintf(sh, sizeof sh, "n=%d heads=%d/%d hd=%d slots=%d len=%d window=%d", n, nh, nkv, hd, slots, L, win);
+
+        /* store: a prefill run may hit one (slot, pos) twice only through the random
+         * tokens; drop those duplicates so that the result does not depend on order */
+        int m = 0;
+        for (int i = 0; i < n; i++) {
+            bool dup = false;
+            for (int j = 0; j < m; j++) dup |= slot[j] == slot[i] && pos[j] == pos[i];
+            if (dup) continue;
+            slot[m] = slot[i];
+            pos[m] = pos[i];
+            memmove(k + (size_t)m * nkv * hd, k + (size_t)i * nkv * hd, (size_t)nkv * hd * sizeof(float));
+            memmove(v + (size_t)m * nkv * hd, v + (size_t)i * nkv * hd, (size_t)nkv * hd * sizeof(float));
+            m++;
+        }
+        gpu.ops->to_device(&gpu, slot_d, slot, (size_t)m * sizeof *slot);
+        gpu.ops->to_device(&gpu, pos_d, pos, (size_t)m * sizeof *pos);
+        bc.n = bg.n = m;
+        float *kd = dev(k, kl * sizeof(float)), *vd = dev(v, kl * sizeof(float));
+        cpu.ops->kv_store(&cpu, &cc, layer, k, v, &bc);
+        gpu.ops->kv_store(&gpu, &cg, layer, kd, vd, &bg);
+        compare("kv_store K", sh, cg.k, cc.k, cl, TOL_EXACT);
+        compare("kv_store V", sh, cg.v, cc.v, cl, TOL_EXACT);
+
+        /* attention over the whole original batch (duplicates are fine here) */
+        make_batch(n, slots, L, slot, pos);
+        gpu.ops->to_device(&gpu, slot_d, slot, (size_t)n * sizeof *slot);
+        gpu.ops->to_device(&gpu, pos_d, pos, (size_t)n * sizeof *pos);
+        bc.n = bg.n = n;
+        float *ref = malloc(ql * sizeof(float));
+        float scale = 1.0f / sqrtf((float)hd);
+        cpu.ops->attention(&cpu, q, &cc, layer, &bc, nh, scale, win, ref);
+        float *qd = dev(q, ql * sizeof(float)), *od = dev(NULL, ql * sizeof(float));
+        gpu.ops->attention(&gpu, qd, &cg, layer, &bg, nh, scale, win, od);
+        compare("attention", sh, od, ref, ql, TOL_F32);
+        /* the same without the host mirror: the split count falls back to the whole cache */
+        qtts_batch bg2 = bg;
+        bg2.h_pos = NULL;
+        bg2.h_slot = NULL;
+        gpu.ops->attention(&gpu, qd, &cg, layer, &bg2, nh, scale, win, od);
+        compare("attention (no host pos)", sh, od, ref, ql, TOL_F32);
+
+        void *dp[] = {cg.k, cg.v, slot_d, pos_d, kd, vd, qd, od};
+        for (size_t i = 0; i < sizeof dp / sizeof dp[0]; i++) gpu.ops->free(&gpu, dp[i]);
+        void *hp[] = {slot, pos, K, Vc, q, k, v, ref};
+        for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++) free(hp[i]);
+    }
+}
+
+/* ---------------- codec ops ---------------- */
+
+static void test_conv(void) {
+    int shapes[][8] = {/* B, cin, cout, T, K, dilation, groups, bias */
+                       {1, 16, 16, 97, 7, 1, 1, 1}, {2, 24, 24, 50, 7, 9, 24, 1}, {2, 64, 83, 5, 1, 1, 1, 0},
+                       {1, 32, 48, 33, 4, 2, 4, 1}, {1, 8, 8, 1, 3, 3, 1, 0}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int B = shapes[s][0], ci = shapes[s][1], co = shapes[s][2], T = shapes[s][3], K = shapes[s][4], dil = shapes[s][5],
+            g = shapes[s][6], hb = shapes[s][7];
+        size_t xl = (size_t)B * ci * T, yl = (size_t)B * co * T, wl = (size_t)co * (ci / g) * K;
+        float *x = rnd(xl, 1.0f), *W = rnd(wl, 0.3f), *b = rnd((size_t)co, 0.5f);
+        to_bf16_values(W, wl);
+        wpair w = weight("conv.w", W, 3, co, ci / g, K), wb = weight("conv.b", b, 1, co, 0, 0);
+        float *ref = malloc(yl * sizeof(float));
+        cpu.ops->conv1d(&cpu, x, &w.c, hb ? &wb.c : NULL, ref, B, ci, co, T, dil, g);
+        float *xd = dev(x, xl * sizeof(float)), *yd = dev(NULL, yl * sizeof(float));
+        gpu.ops->conv1d(&gpu, xd, &w.g, hb ? &wb.g : NULL, yd, B, ci, co, T, dil, g);
+        char sh[128];
+        snprintf(sh, sizeof sh, "B=%d cin=%d cout=%d T=%d K=%d dil=%d groups=%d bias=%d", B, ci, co, T, K, dil, g, hb);
+        compare("conv1d", sh, yd, ref, yl, TOL_F32);
+        gpu.ops->free(&gpu, xd);
+        gpu.ops->free(&gpu, yd);
+        free(x);
+        free(W);
+        free(b);
+        free(ref);
+        wfree(&w);
+        wfree(&wb);
+    }
+    int tshapes[][7] = {/* B, cin, cout, T, K, stride, bias */
+                        {1, 16, 8, 13, 16, 8, 1}, {2, 24, 12, 5, 4, 2, 0}, {1, 8, 8, 97, 3, 3, 1}, {1, 8, 5, 11, 2, 3, 1}};
+    for (size_t s = 0; s < sizeof tshapes / sizeof tshapes[0]; s++) {
+        int B = tshapes[s][0], ci = tshapes[s][1], co = tshapes[s][2], T = tshapes[s][3], K = tshapes[s][4], st = tshapes[s][5],
+            hb = tshapes[s][6];
+        size_t xl = (size_t)B * ci * T, yl = (size_t)B * co * T * st, wl = (size_t)ci * co * K;
+        float *x = rnd(xl, 1.0f), *W = rnd(wl, 0.3f), *b = rnd((size_t)co, 0.5f);
+        to_bf16_values(W, wl);
+        wpair w = weight("convt.w", W, 3, ci, co, K), wb = weight("convt.b", b, 1, co, 0, 0);
+        float *ref = malloc(yl * sizeof(float));
+        cpu.ops->conv_transpose1d(&cpu, x, &w.c, hb ? &wb.c : NULL, ref, B, ci, co, T, st);
+        float *xd = dev(x, xl * sizeof(float)), *yd = dev(NULL, yl * sizeof(float));
+        gpu.ops->conv_transpose1d(&gpu, xd, &w.g, hb ? &wb.g : NULL, yd, B, ci, co, T, st);
+        char sh[128];
+        snprintf(sh, sizeof sh, "B=%d cin=%d cout=%d T=%d K=%d stride=%d bias=%d", B, ci, co, T, K, st, hb);
+        compare("conv_transpose1d", sh, yd, ref, yl, TOL_F32);
+        gpu.ops->free(&gpu, xd);
+        gpu.ops->free(&gpu, yd);
+        free(x);
+        free(W);
+        free(b);
+        free(ref);
+        wfree(&w);
+        wfree(&wb);
+    }
+}
+
+static void test_snake_transpose(void) {
+    int shapes[][3] = {{1, 1, 5}, {2, 83, 97}, {3, 64, 33}}; /* B, C (R), T (S) */
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int B = shapes[s][0], C = shapes[s][1], T = shapes[s][2];
+        size_t len = (size_t)B * C * T;
+        float *x = rnd(len, 4.0f), *a = rnd((size_t)C, 1.0f), *be = rnd((size_t)C, 1.0f);
+        for (int c = 0; c < C; c++) {
+            a[c] = expf(a[c]); /* the op takes alpha and beta already exponentiated */
+            be[c] = expf(be[c]);
+        }
+        wpair wa = weight("alpha", a, 1, C, 0, 0), wbe = weight("beta", be, 1, C, 0, 0);
+        float *ref = malloc(len * sizeof(float));
+        float *xd = dev(x, len * sizeof(float)), *yd = dev(NULL, len * sizeof(float));
+        char sh[64];
+        snprintf(sh, sizeof sh, "B=%d C=%d T=%d", B, C, T);
+        cpu.ops->snake(&cpu, x, &wa.c, &wbe.c, ref, B, C, T);
+        gpu.ops->snake(&gpu, xd, &wa.g, &wbe.g, yd, B, C, T);
+        compare("snake", sh, yd, ref, len, TOL_F32);
+        cpu.ops->transpose(&cpu, x, ref, B, C, T);
+        gpu.ops->transpose(&gpu, xd, yd, B, C, T);
+        compare("transpose", sh, yd, ref, len, TOL_EXACT);
+        gpu.ops->free(&gpu, xd);
+        gpu.ops->free(&gpu, yd);
+        free(x);
+        free(a);
+        free(be);
+        free(ref);
+        wfree(&wa);
+        wfree(&wbe);
+    }
+}
+
+/* A misused op (an f32 matrix where bf16 is required) must surface through
+ * qtts_backend_cuda_check. Last: the failure is sticky by design. */
+static void test_error_path(void) {
+    qtts_err err = {0};
+    CHECK(qtts_backend_cuda_check(&gpu, &err) == QTTS_OK, "no failure before the misuse test: %s", err.msg);
+    float *buf = dev(NULL, 64 * sizeof(float));
+    qtts_tensor bad = {buf, QTTS_DT_F32, 2, {8, 8, 0, 0}, 64};
+    gpu.ops->matmul(&gpu, buf, &bad, NULL, buf + 8, 1);
+    qtts_status st = qtts_backend_cuda_check(&gpu, &err);
+    CHECK(st == QTTS_ERR_DEVICE && strstr(err.msg, "matmul"), "f32 matrix reported: %d %s", (int)st, err.msg);
+    gpu.ops->free(&gpu, buf);
+    qtts_backend b2;
+    CHECK(qtts_backend_cuda_init(&b2, 1 << 20, &err) == QTTS_ERR_DEVICE, "absurd device index refused");
+}
+
+/* ---------------- --bench ---------------- */
+
+#define BENCH(label, iters, call)                                                              \
+    do {                                                                                       \
+        call;                                                                                  \
+        gpu.ops->sync(&gpu);                                                                   \
+        double t0_ = qtts_now();                                                               \
+        for (int it_ = 0; it_ < (iters); it_++) call;                                          \
+        gpu.ops->sync(&gpu);                                                                   \
+        printf("  %-44s %10.2f us\n", label, (qtts_now() - t0_) / (iters) * 1e6);              \
+    } while (0)
+
+static void bench(void) {
+    printf("bench (GPU, wall time per call incl. launch, talker-like sizes):\n");
+    int H = 2048, I = 6144, nh = 16, nkv = 8, hd = 128, slots = 64, L = 2048;
+    float *W = rnd((size_t)2 * I * H, 0.02f), *g = rnd((size_t)H, 1.0f);
+    wpair wgu = weight("gate_up", W, 2, 2 * I, H, 0), wn = weight("norm", g, 1, H, 0, 0);
+    int maxn = 512;
+    float *x = dev(NULL, (size_t)maxn * 2 * I * sizeof(float)), *y = dev(NULL, (size_t)maxn * 2 * I * sizeof(float));
+    char label[96];
+    int ns[] = {1, 8, 64, 512};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+        snprintf(label, sizeof label, "matmul n=%d %dx%d", ns[i], 2 * I, H);
+        BENCH(label, 20, gpu.ops->matmul(&gpu, x, &wgu.g, NULL, y, ns[i]));
+    }
+    BENCH("rmsnorm n=64 dim=2048", 100, gpu.ops->rmsnorm(&gpu, x, &wn.g, 1e-6f, y, 64, H));
+    BENCH("swiglu n=64 inter=6144", 100, gpu.ops->swiglu(&gpu, x, y, 64, I));
+    BENCH("add n=64 dim=2048", 100, gpu.ops->add(&gpu, x, y, y, (int64_t)64 * H));
+    size_t cl = (size_t)slots * L * nkv * hd;
+    qtts_kv_cache kv = {dev(NULL, cl * sizeof(float)), dev(NULL, cl * sizeof(float)), 1, slots, L, nkv, hd};
+    int32_t slot[64], pos[64];
+    for (int i = 0; i < 64; i++) {
+        slot[i] = i;
+        pos[i] = 1500;
+    }
+    int32_t *slot_d = dev(slot, sizeof slot), *pos_d = dev(pos, sizeof pos);
+    qtts_batch b = {64, slot_d, pos_d, slot, pos};
+    BENCH("qk_norm_rope n=64 16/8 heads hd=128", 100,
+          gpu.ops->qk_norm_rope(&gpu, x, y, &wn.g, &wn.g, 1e-6f, &b, nh, nkv, hd, 1e6f));
+    BENCH("kv_store n=64", 100, gpu.ops->kv_store(&gpu, &kv, 0, x, y, &b));
+    BENCH("attention n=64 16/8 heads hd=128 ctx=1501", 20, gpu.ops->attention(&gpu, x, &kv, 0, &b, nh, 0.088f, 0, y));
+    void *dp[] = {x, y, kv.k, kv.v, slot_d, pos_d};
+    for (size_t i = 0; i < sizeof dp / sizeof dp[0]; i++) gpu.ops->free(&gpu, dp[i]);
+    wfree(&wgu);
+    wfree(&wn);
+    free(W);
+    free(g);
+}
+
+int main(int argc, char **argv) {
+    bool do_bench = argc > 1 && !strcmp(argv[1], "--bench");
+    qtts_err err = {0};
+    if (qtts_backend_cuda_init(&gpu, 0, &err) != QTTS_OK) return tu_skip(err.msg);
+    qtts_backend_cpu_init(&cpu, &err);
+    test_embed();
+    test_matmul();
+    test_rows();
+    test_qk_norm_rope();
+    test_attention();
+    test_conv();
+    test_snake_transpose();
+    if (do_bench) bench();
+    test_error_path();
+    qtts_backend_free(&gpu);
+    qtts_backend_free(&cpu);
+    return tu_finish("cuda_ops");
+}
+
+#endif /* QTTS_HAVE_CUDA */
