@@ -347,6 +347,28 @@ static void test_utf8(void) {
     CHECK(qtts_utf8_check("\xe0\x80\xaf", 3) == 0, "overlong 3-byte");
 }
 
+/* The examples shipped in jobs/ stay valid against a CustomVoice config. */
+static void test_examples(void) {
+    qtts_job *job = NULL;
+    qtts_job_errors errs = {0};
+    qtts_err err = {0};
+    qtts_status st = qtts_job_load(QTTS_SOURCE_DIR "/jobs/demo.json", &g_cv, NULL, &job, &errs, &err);
+    CHECK(st == QTTS_OK, "demo.json: %s", err.msg);
+    if (st != QTTS_OK) dump(&errs);
+    if (job) {
+        CHECK(job->n_sessions == 2 && job->n_items_total == 4, "demo counts");
+        CHECK(strstr(job->sessions[0].items[1].text, "thirteen") != NULL, "demo text_file");
+        CHECK(!strcmp(job->sessions[1].items[1].output, "guest-goodbye.wav"), "demo output %s", job->sessions[1].items[1].output);
+    }
+    qtts_job_free(job);
+    qtts_job_errors_free(&errs);
+    /* the book example names chapter files that are not in the repository: only those fail */
+    st = qtts_job_load(QTTS_SOURCE_DIR "/jobs/book-example.json", &g_cv, NULL, &job, &errs, &err);
+    CHECK(st == QTTS_ERR_JOB && errs.n == 5, "book-example: %d errors", errs.n);
+    for (int i = 0; i < errs.n; i++) CHECK(strstr(errs.msg[i], ".text_file: no such file") != NULL, "%s", errs.msg[i]);
+    qtts_job_errors_free(&errs);
+}
+
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "/tmp/qtts_test_jobXXXXXX");
     if (!mkdtemp(g_dir)) return tu_skip("mkdtemp failed");
@@ -367,6 +389,7 @@ int main(void) {
     test_many_errors();
     test_valid();
     test_hash();
+    test_examples();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
