@@ -48,6 +48,31 @@ static void sort_desc(int *idx, int m, const float *l) {
         }
 }
 
+/* The value of rank r (0 = largest) among v[0..n), reordering v (Hoare
+ * quickselect with a median-of-three pivot). */
+static float select_desc(float *v, int n, int r) {
+    int lo = 0, hi = n - 1;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        float a = v[lo], b = v[mid], c = v[hi];
+        float piv = (a > b) == (b > c) ? b : ((b > a) == (a > c) ? a : c);
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] > piv) i++;
+            while (v[j] < piv) j--;
+            if (i <= j) {
+                float tmp = v[i];
+                v[i++] = v[j];
+                v[j--] = tmp;
+            }
+        }
+        if (r <= j) hi = j;
+        else if (r >= i) lo = i;
+        else return v[r];
+    }
+    return v[r];
+}
+
 int qtts_sample_pick(float *logits, int n, const qtts_sampler *s, double u, float *work_f, int *work_i) {
     int best = -1;
     for (int i = 0; i < n; i++) {
@@ -63,14 +88,18 @@ int qtts_sample_pick(float *logits, int n, const qtts_sampler *s, double u, floa
             logits[i] /= t;
             work_i[m++] = i;
         }
-    /* top-k: keep every logit >= the k-th largest (ties kept, as HF) */
-    sort_desc(work_i, m, logits);
+    /* top-k: keep every logit >= the k-th largest (ties kept, as HF). The
+     * k-th value comes from a selection over a copy (O(n)), so only the few
+     * survivors are sorted, not the whole vocabulary. */
     if (s->top_k > 0 && s->top_k < m) {
-        float kth = logits[work_i[s->top_k - 1]];
-        int keep = s->top_k;
-        while (keep < m && logits[work_i[keep]] >= kth) keep++;
+        for (int j = 0; j < m; j++) work_f[j] = logits[work_i[j]];
+        float kth = select_desc(work_f, m, s->top_k - 1);
+        int keep = 0;
+        for (int j = 0; j < m; j++)
+            if (logits[work_i[j]] >= kth) work_i[keep++] = work_i[j];
         m = keep;
     }
+    sort_desc(work_i, m, logits);
     /* softmax over the candidates in sorted order */
     float mx = logits[work_i[0]];
     double sum = 0;
