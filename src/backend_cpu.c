@@ -59,11 +59,10 @@ static void cpu_matmul(qtts_backend *be, const float *x, const qtts_tensor *w, c
     (void)be;
     int out = (int)w->shape[0], in = (int)w->shape[1];
     const float *W = w->data;
-    if (n == 1) {
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, W, in, x, 1, 0.0f, y, 1);
-    } else {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, W, in, 0.0f, y, out);
-    }
+    /* Always sgemm, never sgemv for n == 1: a row's result must not depend on
+     * how many rows share the call, so an utterance's codes are the same
+     * whether it renders alone or in a batch (sgemv sums in another order). */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, W, in, 0.0f, y, out);
     if (bias) {
         const float *b = bias->data;
         for (int i = 0; i < n; i++)

@@ -12,6 +12,8 @@ int qtts_cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 /* qtts synth: one text to an audio file on the CPU reference path. */
 int qtts_cmd_synth(int argc, char **argv);
+/* qtts render: a whole job file with continuous batching and resumable output. */
+int qtts_cmd_render(int argc, char **argv);
 
 /* qtts decode --model DIR --codes FILE.npy --out FILE: speech-tokenizer decode to audio. */
 int qtts_cmd_decode(int argc, char **argv);

@@ -23,6 +23,7 @@ static const cli_command commands[] = {
     {"version", cmd_version, "version                   print the version and the backends this build has"},
     {"decode", qtts_cmd_decode, "decode --model DIR --codes FILE.npy --out FILE.wav   codes [frames,16] to audio"},
     {"info", qtts_cmd_info, "info MODEL_DIR [--json]   describe a model folder: variant, speakers, languages, parameter counts"},
+    {"render", qtts_cmd_render, "render JOB.json [--max-batch N] [--fresh]   render a whole job (jobs/README.md)"},
     {"synth", qtts_cmd_synth, "synth --model DIR --text T --out F   speak one text into an audio file"},
     {"tokenize", cmd_tokenize, "tokenize --tokenizer DIR  print the Qwen2 token ids of a text (--file F or stdin)"},
 };

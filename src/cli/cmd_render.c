@@ -1,0 +1,173 @@
+/* qtts render JOB.json: validate the whole job (every error, each with its
+ * JSON path) before any weights load, then render with continuous batching,
+ * a durable journal and atomic outputs. SIGINT/SIGTERM finish the current
+ * step and leave everything finished on disk; rerunning resumes. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cJSON.h>
+
+#include "cli.h"
+#include "render.h"
+
+/* The one mutable global of qtts: a signal handler can reach nothing else. */
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig) {
+    (void)sig;
+    g_stop = 1;
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: qtts render JOB.json [options]\n"
+               "  --max-batch N   utterances generated together (default: sized from memory, at most 64)\n"
+               "  --fresh         forget the journal and previous outputs; render everything again\n"
+               "  --chunk N --context N  decoder windows (default 300 and 25, as the official decoder)\n"
+               "  --backend cpu   compute backend (this build: cpu)\n"
+               "  --quiet         no progress bar or summary\n"
+               "The job format is described in jobs/README.md. A rerun of the same job resumes: finished\n"
+               "utterances come from the journal in the output folder, unchanged items are kept.\n");
+}
+
+static void print_errors(const char *path, const qtts_job_errors *e, const qtts_err *err) {
+    if (e->n == 0) {
+        fprintf(stderr, "qtts render: %s: %s\n", qtts_status_str(err->status), err->msg);
+        return;
+    }
+    fprintf(stderr, "qtts render: %s: %d error%s:\n", path, e->n, e->n == 1 ? "" : "s");
+    for (int i = 0; i < e->n; i++) fprintf(stderr, "  %s\n", e->msg[i]);
+}
+
+/* The job's model folder, resolved like the job loader does (relative to the
+ * job file's folder), read before validation so that validation can check
+ * speakers and languages against the model's config in the same pass. */
+static bool job_model_dir(const char *job_path, char *out, size_t n) {
+    char *txt = NULL;
+    size_t len;
+    qtts_err e = {0};
+    if (qtts_read_file(job_path, &txt, &len, &e)) return false;
+    cJSON *j = cJSON_ParseWithLength(txt, len);
+    free(txt);
+    const cJSON *mj = cJSON_GetObjectItemCaseSensitive(j, "model");
+    bool ok = cJSON_IsString(mj) && mj->valuestring[0];
+    if (ok) {
+        char base[4096];
+        snprintf(base, sizeof base, "%s", job_path);
+        char *slash = strrchr(base, '/');
+        if (mj->valuestring[0] == '/' || !slash) snprintf(out, n, "%s", mj->valuestring);
+        else {
+            *slash = 0;
+            snprintf(out, n, "%s/%s", base, mj->valuestring);
+        }
+    }
+    cJSON_Delete(j);
+    return ok;
+}
+
+int qtts_cmd_render(int argc, char **argv) {
+    int max_batch = 0, fresh = 0, quiet = 0, chunk = QTTS_CODEC_CHUNK_DEFAULT, context = QTTS_CODEC_CONTEXT_DEFAULT;
+    const char *backend = "cpu";
+    enum { O_BATCH = 256, O_FRESH, O_QUIET, O_CHUNK, O_CTX, O_BACKEND };
+    static const struct option opts[] = {{"max-batch", required_argument, 0, O_BATCH}, {"fresh", no_argument, 0, O_FRESH},
+                                         {"quiet", no_argument, 0, O_QUIET},           {"chunk", required_argument, 0, O_CHUNK},
+                                         {"context", required_argument, 0, O_CTX},     {"backend", required_argument, 0, O_BACKEND},
+                                         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case O_BATCH: max_batch = atoi(optarg); break;
+        case O_FRESH: fresh = 1; break;
+        case O_QUIET: quiet = 1; break;
+        case O_CHUNK: chunk = atoi(optarg); break;
+        case O_CTX: context = atoi(optarg); break;
+        case O_BACKEND: backend = optarg; break;
+        case 'h': usage(stdout); return CLI_OK;
+        default: usage(stderr); return CLI_USAGE;
+        }
+    }
+    if (optind + 1 != argc) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    if (max_batch < 0 || chunk < 0 || context < 0) {
+        fprintf(stderr, "qtts render: --max-batch, --chunk and --context must be >= 0\n");
+        return CLI_USAGE;
+    }
+    const char *path = argv[optind];
+    qtts_err err = {0};
+    qtts_status st = QTTS_OK;
+    qtts_job *job = NULL;
+    qtts_job_errors errs = {0};
+    qtts_model_config cfg;
+    qtts_backend be = {0};
+    qtts_model *m = NULL;
+    qtts_tokenizer *tok = NULL;
+    qtts_codec *codec = NULL;
+    qtts_render_summary sum = {0};
+
+    if (strcmp(backend, "cpu") != 0) {
+        fprintf(stderr, "qtts render: --backend %s: this build runs the cpu backend only (the CUDA engine is not built into qtts yet)\n", backend);
+        return CLI_USAGE;
+    }
+    /* the model's config (milliseconds) first, so that one validation pass
+     * checks everything; without a readable model the job is still checked */
+    char model_dir[4096];
+    qtts_gen_config gen;
+    bool have_cfg = job_model_dir(path, model_dir, sizeof model_dir) && qtts_model_config_load(model_dir, &cfg, &err) == QTTS_OK &&
+                    qtts_gen_config_load(model_dir, &gen, &err) == QTTS_OK;
+    qtts_err model_err = err;
+    qtts_err_clear(&err);
+    st = qtts_job_load(path, have_cfg ? &cfg : NULL, have_cfg ? &gen : NULL, &job, &errs, &err);
+    if (st != QTTS_OK) {
+        print_errors(path, &errs, &err);
+        if (!have_cfg && model_err.msg[0]) fprintf(stderr, "  model: %s\n", model_err.msg);
+        goto cleanup;
+    }
+    if (!have_cfg) {
+        st = model_err.status ? model_err.status : QTTS_ERR_CONFIG;
+        fprintf(stderr, "qtts render: %s: model: %s\n", path, model_err.msg);
+        goto cleanup;
+    }
+    QTTS_TRY(qtts_backend_cpu_init(&be, &err));
+    if (!quiet) fprintf(stderr, "qtts render: loading %s\n", job->model);
+    QTTS_TRY(qtts_model_load(&m, &be, job->model, &err));
+    QTTS_TRY(qtts_tokenizer_load(&tok, job->model, &err));
+    char cdir[4096];
+    QTTS_TRY(qtts_path_join(cdir, sizeof cdir, job->model, "speech_tokenizer", &err));
+    QTTS_TRY(qtts_codec_load(&codec, &be, cdir, &err));
+
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    qtts_render_params rp = qtts_render_default_params();
+    rp.max_batch = max_batch;
+    rp.fresh = fresh;
+    rp.decode_chunk = chunk;
+    rp.decode_context = context;
+    rp.progress = quiet ? NULL : stderr;
+    rp.stop = &g_stop;
+    st = qtts_render_run(job, m, tok, codec, &rp, &sum, &err);
+    if (!quiet) {
+        fprintf(stderr, "\nqtts render: %d/%d items written (%d unchanged, %d failed), %d utterances generated, %d from the journal, "
+                        "%d runaway warnings; %.1f s of audio in %.1f s (%.2fx real time); manifest: %s/manifest.json\n",
+                sum.items_written, sum.items, sum.items_reused, sum.items_failed, sum.utterances_generated, sum.utterances_resumed,
+                sum.runaway_flags, sum.audio_seconds, sum.wall_seconds, sum.wall_seconds > 0 ? sum.audio_seconds / sum.wall_seconds : 0,
+                job->output_dir);
+    }
+    if (st == QTTS_OK && sum.items_failed) st = qtts_fail(&err, QTTS_ERR_JOB, "%d item%s failed (see the manifest)", sum.items_failed, sum.items_failed == 1 ? "" : "s");
+    if (st != QTTS_OK) cli_report("render", &err);
+cleanup:
+    qtts_job_errors_free(&errs);
+    qtts_job_free(job);
+    qtts_codec_free(codec);
+    qtts_tokenizer_free(tok);
+    qtts_model_free(m);
+    if (be.ops) qtts_backend_free(&be);
+    if (st == QTTS_ERR_INTERRUPTED) return 130;
+    return st == QTTS_OK ? CLI_OK : CLI_FAIL;
+}

@@ -1,0 +1,619 @@
+/* Job rendering (see render.h). Utterance seeds come from content, not from
+ * position: seed = derive(job seed, item codes_hash, segment, attempt), so an
+ * utterance's codes are the same whatever else shares its batch, and a
+ * journal record stays valid when other items are added or reordered. */
+#include "render.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <sndfile.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "audio.h"
+#include "generate.h"
+#include "journal.h"
+#include "prompt.h"
+#include "sample.h"
+#include "segment.h"
+#include "synth.h"
+
+typedef struct {
+    int item;                 /* flat item index */
+    int seg;                  /* segment index within the item */
+    qtts_journal_key key;
+    int max_frames;           /* runaway guard */
+    int attempt;              /* 0, then 1 after a runaway */
+    int frames;
+    bool done, runaway, failed;
+    int32_t *codes;           /* [frames][16] once generated in this run */
+    qtts_prompt prompt;
+    double t_start;
+} utt_t;
+
+typedef struct {
+    const qtts_job_session *s;
+    const qtts_job_item *it;
+    int session;
+    qtts_segmentation seg;
+    int first_utt, n_utt, n_done;
+    bool failed, written, reused;
+    char error[512];
+    int frames;
+    double seconds, decode_s;
+    int runaways;
+} item_t;
+
+typedef struct {
+    const qtts_job *job;
+    qtts_model *m;
+    const qtts_tokenizer *tok;
+    qtts_codec *codec;
+    const qtts_render_params *p;
+    qtts_journal *jr;
+    item_t *items;
+    int n_items;
+    utt_t *utts;
+    int n_utts;
+    cJSON *old_manifest;
+    qtts_render_summary *sum;
+    double t0, last_progress;
+    int64_t total_tokens, done_tokens;
+} render_ctx;
+
+qtts_render_params qtts_render_default_params(void) {
+    return (qtts_render_params){.max_batch = 0,
+                                .fresh = false,
+                                .decode_chunk = QTTS_CODEC_CHUNK_DEFAULT,
+                                .decode_context = QTTS_CODEC_CONTEXT_DEFAULT,
+                                .progress = NULL,
+                                .stop = NULL};
+}
+
+static qtts_prompt_mode voice_mode(const qtts_job_voice *v) {
+    return v->kind == QTTS_JOB_VOICE_INSTRUCT ? QTTS_PROMPT_VOICE_DESIGN : QTTS_PROMPT_CUSTOM_VOICE;
+}
+
+/* Text of one utterance as a fresh NUL-terminated string. */
+static char *utt_text(const item_t *it, int seg) {
+    const qtts_segment *s = &it->seg.seg[seg];
+    size_t n = s->end - s->start;
+    char *t = malloc(n + 1);
+    if (t) {
+        memcpy(t, it->seg.text + s->start, n);
+        t[n] = 0;
+    }
+    return t;
+}
+
+static void gen_params_for(const render_ctx *c, const utt_t *u, qtts_gen_params *gp) {
+    const qtts_job_params *jp = &c->items[u->item].it->params;
+    qtts_gen_params_from_config(gp, &c->m->gen, jp->greedy);
+    gp->talker.temperature = jp->temperature;
+    gp->talker.top_k = jp->top_k;
+    gp->talker.top_p = jp->top_p;
+    gp->talker.repetition_penalty = jp->repetition_penalty;
+    gp->predictor.temperature = jp->subtalker_temperature;
+    gp->predictor.top_k = jp->subtalker_top_k;
+    gp->predictor.top_p = jp->subtalker_top_p;
+    gp->max_frames = u->max_frames;
+    gp->seed = qtts_seed_derive(jp->seed, u->key.item_hash, (uint64_t)u->seg, (uint64_t)u->attempt);
+}
+
+/* ---------------- manifest ---------------- */
+
+static const char *brk_name(qtts_seg_break b) {
+    static const char *n[] = {"end", "paragraph", "sentence", "clause", "word", "hard"};
+    return (unsigned)b < 6 ? n[b] : "?";
+}
+
+static qtts_status write_manifest(render_ctx *c, qtts_err *err) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "job", c->job->path);
+    cJSON_AddStringToObject(root, "model", c->job->model);
+    cJSON_AddStringToObject(root, "format", qtts_audio_format_ext(c->job->format));
+    cJSON_AddNumberToObject(root, "sample_rate", qtts_codec_sample_rate(c->codec));
+    cJSON *items = cJSON_AddArrayToObject(root, "items");
+    for (int i = 0; i < c->n_items; i++) {
+        item_t *it = &c->items[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "session", it->s->id);
+        cJSON_AddStringToObject(o, "id", it->it->id);
+        cJSON_AddStringToObject(o, "output", it->it->output);
+        char h[32];
+        snprintf(h, sizeof h, "%016llx", (unsigned long long)it->it->audio_hash);
+        cJSON_AddStringToObject(o, "audio_hash", h);
+        cJSON_AddStringToObject(o, "status", it->failed ? "failed" : it->written || it->reused ? "done" : "pending");
+        if (it->failed) cJSON_AddStringToObject(o, "error", it->error);
+        cJSON_AddStringToObject(o, "text", it->it->text);
+        cJSON_AddNumberToObject(o, "frames", it->frames);
+        cJSON_AddNumberToObject(o, "duration_s", it->seconds);
+        cJSON_AddNumberToObject(o, "decode_s", it->decode_s);
+        cJSON *segs = cJSON_AddArrayToObject(o, "segments");
+        cJSON *warn = cJSON_AddArrayToObject(o, "warnings");
+        for (int k = 0; k < it->n_utt; k++) {
+            utt_t *u = &c->utts[it->first_utt + k];
+            cJSON *so = cJSON_CreateObject();
+            char *t = utt_text(it, k);
+            cJSON_AddStringToObject(so, "text", t ? t : "");
+            free(t);
+            cJSON_AddNumberToObject(so, "tokens", it->seg.seg[k].n_tokens);
+            cJSON_AddNumberToObject(so, "paragraph", it->seg.seg[k].paragraph);
+            cJSON_AddStringToObject(so, "break", brk_name(it->seg.seg[k].brk));
+            cJSON_AddNumberToObject(so, "frames", u->frames);
+            cJSON_AddNumberToObject(so, "duration_s", u->frames / 12.5);
+            cJSON_AddNumberToObject(so, "attempts", u->attempt + 1);
+            cJSON_AddBoolToObject(so, "runaway", u->runaway);
+            cJSON_AddItemToArray(segs, so);
+            if (u->runaway) {
+                char w[256];
+                snprintf(w, sizeof w, "segment %d: no end of speech within %d frames, twice (seeds retried); audio kept, check it", k,
+                         u->max_frames);
+                cJSON_AddItemToArray(warn, cJSON_CreateString(w));
+            }
+        }
+        cJSON_AddItemToArray(items, o);
+    }
+    /* sessions: concatenated file and chapter list */
+    cJSON *sess = cJSON_AddArrayToObject(root, "sessions");
+    for (int s = 0; s < c->job->n_sessions; s++) {
+        const qtts_job_session *js = &c->job->sessions[s];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "id", js->id);
+        if (js->output) cJSON_AddStringToObject(o, "output", js->output);
+        cJSON *ch = cJSON_AddArrayToObject(o, "chapters");
+        double at = 0;
+        for (int i = 0; i < c->n_items; i++) {
+            if (c->items[i].session != s || c->items[i].failed) continue;
+            cJSON *co = cJSON_CreateObject();
+            cJSON_AddStringToObject(co, "item", c->items[i].it->id);
+            cJSON_AddNumberToObject(co, "start_s", at);
+            cJSON_AddNumberToObject(co, "duration_s", c->items[i].seconds);
+            cJSON_AddItemToArray(ch, co);
+            at += c->items[i].seconds + js->params.pause_paragraph_ms / 1000.0;
+        }
+        cJSON_AddItemToArray(sess, o);
+    }
+    qtts_render_summary *S = c->sum;
+    cJSON *so = cJSON_AddObjectToObject(root, "summary");
+    cJSON_AddNumberToObject(so, "items", S->items);
+    cJSON_AddNumberToObject(so, "items_written", S->items_written);
+    cJSON_AddNumberToObject(so, "items_reused", S->items_reused);
+    cJSON_AddNumberToObject(so, "items_failed", S->items_failed);
+    cJSON_AddNumberToObject(so, "utterances", S->utterances);
+    cJSON_AddNumberToObject(so, "utterances_generated", S->utterances_generated);
+    cJSON_AddNumberToObject(so, "utterances_resumed", S->utterances_resumed);
+    cJSON_AddNumberToObject(so, "runaway_flags", S->runaway_flags);
+    cJSON_AddNumberToObject(so, "audio_seconds", S->audio_seconds);
+    cJSON_AddNumberToObject(so, "wall_seconds", qtts_now() - c->t0);
+    char *txt = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!txt) return qtts_fail(err, QTTS_ERR_OOM, "manifest: out of memory");
+    char path[4096];
+    qtts_status st = qtts_path_join(path, sizeof path, c->job->output_dir, "manifest.json", err);
+    if (!st) st = qtts_write_file_atomic(path, txt, strlen(txt), err);
+    free(txt);
+    return st;
+}
+
+/* An item whose audio file exists and whose previous manifest entry has the
+ * same audio hash needs no assembly. */
+static bool reusable(const render_ctx *c, const item_t *it) {
+    if (!c->old_manifest || c->p->fresh) return false;
+    char path[4096];
+    if (qtts_path_join(path, sizeof path, c->job->output_dir, it->it->output, NULL) || !qtts_file_exists(path)) return false;
+    char h[32];
+    snprintf(h, sizeof h, "%016llx", (unsigned long long)it->it->audio_hash);
+    const cJSON *arr = cJSON_GetObjectItem(c->old_manifest, "items");
+    for (const cJSON *o = arr ? arr->child : NULL; o; o = o->next) {
+        const cJSON *ss = cJSON_GetObjectItem(o, "session"), *id = cJSON_GetObjectItem(o, "id");
+        const cJSON *ah = cJSON_GetObjectItem(o, "audio_hash"), *stt = cJSON_GetObjectItem(o, "status");
+        const cJSON *out = cJSON_GetObjectItem(o, "output");
+        if (cJSON_IsString(ss) && cJSON_IsString(id) && cJSON_IsString(ah) && cJSON_IsString(stt) && cJSON_IsString(out) &&
+            !strcmp(ss->valuestring, it->s->id) && !strcmp(id->valuestring, it->it->id) && !strcmp(ah->valuestring, h) &&
+            !strcmp(out->valuestring, it->it->output) && !strcmp(stt->valuestring, "done")) {
+            const cJSON *fr = cJSON_GetObjectItem(o, "frames"), *du = cJSON_GetObjectItem(o, "duration_s");
+            ((item_t *)it)->frames = cJSON_IsNumber(fr) ? fr->valueint : 0;
+            ((item_t *)it)->seconds = cJSON_IsNumber(du) ? du->valuedouble : 0;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---------------- assembly ---------------- */
+
+static int pause_ms(const qtts_job_params *p, qtts_seg_break b) {
+    switch (b) {
+    case QTTS_SEG_BREAK_PARAGRAPH: return p->pause_paragraph_ms;
+    case QTTS_SEG_BREAK_SENTENCE: return p->pause_sentence_ms;
+    case QTTS_SEG_BREAK_CLAUSE: return p->pause_sentence_ms / 2; /* a split inside a long sentence */
+    default: return 0;                                           /* word/hard splits and the end: no pause */
+    }
+}
+
+/* Decode every utterance of the item in one batched call, join with pauses, write. */
+static qtts_status assemble_item(render_ctx *c, item_t *it, qtts_err *err) {
+    qtts_status st = QTTS_OK;
+    int B = it->n_utt, G = QTTS_JOURNAL_CODEBOOKS, spf = qtts_codec_samples_per_frame(c->codec), sr = qtts_codec_sample_rate(c->codec);
+    int *T = calloc((size_t)B, sizeof *T);
+    int32_t **cs = calloc((size_t)B, sizeof *cs);
+    float **wav = calloc((size_t)B, sizeof *wav);
+    int32_t *batch = NULL;
+    float *pcm = NULL;
+    QTTS_CHECK(T && cs && wav, err, QTTS_ERR_OOM, "out of memory");
+    int Tmax = 0;
+    for (int k = 0; k < B; k++) {
+        utt_t *u = &c->utts[it->first_utt + k];
+        bool found = false;
+        QTTS_TRY(qtts_journal_lookup(c->jr, u->key, &cs[k], &T[k], &found, err));
+        QTTS_CHECK(found && T[k] > 0, err, QTTS_ERR_INTERNAL, "segment %d: no codes in the journal", k);
+        Tmax = T[k] > Tmax ? T[k] : Tmax;
+    }
+    batch = calloc((size_t)B * Tmax * G, sizeof *batch);
+    QTTS_CHECK(batch, err, QTTS_ERR_OOM, "decode batch: out of memory");
+    for (int k = 0; k < B; k++) memcpy(batch + (size_t)k * Tmax * G, cs[k], (size_t)T[k] * G * sizeof(int32_t));
+    double t0 = qtts_now();
+    QTTS_TRY(qtts_codec_decode_chunked(c->codec, batch, T, B, c->p->decode_chunk, c->p->decode_context, wav, err));
+    it->decode_s = qtts_now() - t0;
+    int64_t total = 0;
+    for (int k = 0; k < B; k++) total += (int64_t)T[k] * spf + (k + 1 < B ? (int64_t)pause_ms(&it->it->params, it->seg.seg[k].brk) * sr / 1000 : 0);
+    pcm = calloc((size_t)total, sizeof *pcm);
+    QTTS_CHECK(pcm, err, QTTS_ERR_OOM, "item audio (%lld samples): out of memory", (long long)total);
+    int64_t at = 0;
+    it->frames = 0;
+    for (int k = 0; k < B; k++) {
+        memcpy(pcm + at, wav[k], (size_t)T[k] * spf * sizeof(float));
+        at += (int64_t)T[k] * spf;
+        if (k + 1 < B) at += (int64_t)pause_ms(&it->it->params, it->seg.seg[k].brk) * sr / 1000;
+        it->frames += T[k];
+        c->utts[it->first_utt + k].frames = T[k];
+    }
+    char path[4096];
+    QTTS_TRY(qtts_path_join(path, sizeof path, c->job->output_dir, it->it->output, err));
+    QTTS_TRY(qtts_mkdirs(path, true, err));
+    QTTS_TRY(qtts_audio_write(path, pcm, total, sr, err));
+    it->seconds = (double)total / sr;
+    it->written = true;
+cleanup:
+    for (int k = 0; B && cs && k < B; k++) free(cs[k]);
+    for (int k = 0; B && wav && k < B; k++) free(wav[k]);
+    free(cs);
+    free(wav);
+    free(T);
+    free(batch);
+    free(pcm);
+    return st;
+}
+
+/* Mark an item failed with the message in err (its other utterances are skipped). */
+static void fail_item(render_ctx *c, item_t *it, const qtts_err *e) {
+    if (it->failed) return;
+    it->failed = true;
+    snprintf(it->error, sizeof it->error, "%s: %s", qtts_status_str(e->status), e->msg);
+    c->sum->items_failed++;
+    if (c->p->progress)
+        fprintf(c->p->progress, "\nqtts render: %s/%s: %s\n", it->s->id, it->it->id, it->error);
+}
+
+static void item_utterance_done(render_ctx *c, item_t *it) {
+    it->n_done++;
+    if (it->n_done < it->n_utt || it->failed) return;
+    qtts_err e = {0};
+    if (assemble_item(c, it, &e) != QTTS_OK) {
+        fail_item(c, it, &e);
+        return;
+    }
+    c->sum->items_written++;
+    c->sum->audio_seconds += it->seconds;
+    for (int k = 0; k < it->n_utt; k++) {
+        free(c->utts[it->first_utt + k].codes);
+        c->utts[it->first_utt + k].codes = NULL;
+    }
+    qtts_err me = {0};
+    if (write_manifest(c, &me) != QTTS_OK && c->p->progress) fprintf(c->p->progress, "\nqtts render: manifest: %s\n", me.msg);
+}
+
+static void progress(render_ctx *c, bool force) {
+    if (!c->p->progress) return;
+    double now = qtts_now();
+    if (!force && now - c->last_progress < 0.5) return;
+    c->last_progress = now;
+    qtts_render_summary *S = c->sum;
+    int items_done = S->items_written + S->items_reused + S->items_failed;
+    int utt_done = S->utterances_generated + S->utterances_resumed;
+    double el = now - c->t0, frac = c->total_tokens ? (double)c->done_tokens / c->total_tokens : 1;
+    double gen_audio = 0;
+    for (int i = 0; i < c->n_utts; i++)
+        if (c->utts[i].done) gen_audio += c->utts[i].frames / 12.5;
+    double eta = frac > 0.001 ? el * (1 - frac) / frac : 0;
+    fprintf(c->p->progress, "\r[%3.0f%%] items %d/%d  utterances %d/%d  audio %.1f s  %.1fx real time  ETA %d:%02d:%02d   ",
+            100 * frac, items_done, S->items, utt_done, S->utterances, gen_audio, el > 0 ? gen_audio / el : 0, (int)eta / 3600,
+            ((int)eta / 60) % 60, (int)eta % 60);
+    fflush(c->p->progress);
+}
+
+/* Slots from memory: the talker KV cache dominates (fp32 on the CPU backend).
+ * Give it at most a quarter of physical memory, and at most 64 slots. */
+static int auto_batch(const qtts_model *m, int max_ctx, int pending) {
+    double per_slot = 2.0 * m->cfg.talker.num_layers * m->cfg.talker.num_kv_heads * m->cfg.talker.head_dim * 4.0 * max_ctx;
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGE_SIZE);
+    double budget = pages > 0 && psize > 0 ? (double)pages * psize / 4 : 4e9;
+    int n = (int)(budget / per_slot);
+    if (n > 64) n = 64;
+    if (n > pending) n = pending;
+    return n < 1 ? 1 : n;
+}
+
+qtts_status qtts_render_run(const qtts_job *job, qtts_model *m, const qtts_tokenizer *tok, qtts_codec *codec,
+                            const qtts_render_params *p, qtts_render_summary *sum, qtts_err *err) {
+    qtts_status st = QTTS_OK;
+    render_ctx c = {.job = job, .m = m, .tok = tok, .codec = codec, .p = p, .sum = sum};
+    qtts_generator *g = NULL;
+    int *pending = NULL, *slot_utt = NULL;
+    float *emb = NULL, *trail = NULL, *pad = NULL;
+    memset(sum, 0, sizeof *sum);
+    c.t0 = qtts_now();
+    QTTS_TRY(qtts_mkdirs(job->output_dir, false, err));
+    QTTS_TRY(qtts_journal_open(job->output_dir, &c.jr, err));
+    if (p->fresh) QTTS_TRY(qtts_journal_reset(c.jr, err));
+    {
+        char mp[4096], *txt = NULL;
+        size_t len;
+        qtts_err ig = {0};
+        if (!qtts_path_join(mp, sizeof mp, job->output_dir, "manifest.json", &ig) && qtts_file_exists(mp) &&
+            !qtts_read_file(mp, &txt, &len, &ig))
+            c.old_manifest = cJSON_Parse(txt);
+        free(txt);
+    }
+
+    /* ---- plan ---- */
+    c.n_items = job->n_items_total;
+    c.items = calloc((size_t)(c.n_items ? c.n_items : 1), sizeof *c.items);
+    QTTS_CHECK(c.items, err, QTTS_ERR_OOM, "out of memory");
+    int k = 0, n_utts = 0;
+    for (int s = 0; s < job->n_sessions; s++)
+        for (int i = 0; i < job->sessions[s].n_items; i++, k++) {
+            item_t *it = &c.items[k];
+            it->s = &job->sessions[s];
+            it->it = &job->sessions[s].items[i];
+            it->session = s;
+            qtts_segment_params sp = qtts_segment_default_params();
+            sp.max_tokens = it->it->params.max_tokens_per_utterance;
+            qtts_err e = {0};
+            if (qtts_segment_text(tok, it->it->text, strlen(it->it->text), &sp, &it->seg, &e) != QTTS_OK) {
+                fail_item(&c, it, &e);
+                continue;
+            }
+            if (it->seg.n == 0) {
+                qtts_fail(&e, QTTS_ERR_TEXT, "no speakable text");
+                fail_item(&c, it, &e);
+                continue;
+            }
+            it->first_utt = n_utts;
+            it->n_utt = it->seg.n;
+            n_utts += it->seg.n;
+        }
+    sum->items = c.n_items;
+    c.n_utts = n_utts;
+    c.utts = calloc((size_t)(n_utts ? n_utts : 1), sizeof *c.utts);
+    pending = calloc((size_t)(n_utts ? n_utts : 1) * 2, sizeof *pending);
+    QTTS_CHECK(c.utts && pending, err, QTTS_ERR_OOM, "out of memory");
+    int n_pending = 0, max_ctx = 2;
+    int gen_cap = m->gen.max_new_tokens > 1 ? m->gen.max_new_tokens - 1 : 1;
+    for (int i = 0; i < c.n_items; i++) {
+        item_t *it = &c.items[i];
+        if (it->failed) continue;
+        if (reusable(&c, it)) {
+            it->reused = true;
+            sum->items_reused++;
+            sum->audio_seconds += it->seconds;
+        }
+        for (int s2 = 0; s2 < it->n_utt; s2++) {
+            utt_t *u = &c.utts[it->first_utt + s2];
+            u->item = i;
+            u->seg = s2;
+            u->key = (qtts_journal_key){it->it->codes_hash, (uint32_t)s2};
+            int ntok = it->seg.seg[s2].n_tokens;
+            int64_t mf = (int64_t)it->it->params.max_frames_per_token * (ntok > 0 ? ntok : 1);
+            u->max_frames = (int)(mf < gen_cap ? mf : gen_cap);
+            c.total_tokens += ntok;
+            sum->utterances++;
+            if (qtts_journal_has(c.jr, u->key)) {
+                int32_t *jc = NULL;
+                bool found = false;
+                qtts_err je = {0};
+                if (qtts_journal_lookup(c.jr, u->key, &jc, &u->frames, &found, &je) != QTTS_OK) u->frames = 0;
+                free(jc);
+                u->done = true;
+                sum->utterances_resumed++;
+                c.done_tokens += ntok;
+                it->n_done++;
+                continue;
+            }
+            if (it->reused) continue; /* audio is current; its utterances need no codes */
+            char *t = utt_text(it, s2);
+            qtts_prompt_params pp = qtts_prompt_default_params(voice_mode(&it->s->voice));
+            pp.text = t;
+            pp.speaker = it->s->voice.speaker;
+            pp.instruct = it->s->voice.instruct;
+            pp.language = it->it->params.language;
+            pp.non_streaming = it->it->params.non_streaming_text;
+            qtts_err e = {0};
+            qtts_status ps = t ? qtts_prompt_build(tok, &m->cfg, &pp, &u->prompt, &e) : qtts_fail(&e, QTTS_ERR_OOM, "out of memory");
+            free(t);
+            if (ps != QTTS_OK) {
+                qtts_fail_prefix(&e, "segment %d: ", s2);
+                fail_item(&c, it, &e);
+                u->failed = true;
+                continue;
+            }
+            if (u->prompt.n_pos + u->max_frames + 1 > max_ctx) max_ctx = u->prompt.n_pos + u->max_frames + 1;
+            pending[n_pending++] = it->first_utt + s2;
+        }
+    }
+    /* items complete from the journal alone are assembled now */
+    for (int i = 0; i < c.n_items; i++) {
+        item_t *it = &c.items[i];
+        if (!it->failed && !it->reused && it->n_utt > 0 && it->n_done == it->n_utt) {
+            it->n_done--;
+            item_utterance_done(&c, it);
+        }
+    }
+    if (p->progress)
+        fprintf(p->progress, "qtts render: %d items, %d utterances (%d from the journal, %d items unchanged), %d to generate\n",
+                sum->items, sum->utterances, sum->utterances_resumed, sum->items_reused, n_pending);
+
+    /* ---- generate: continuous batching ---- */
+    int max_batch = p->max_batch > 0 ? p->max_batch : auto_batch(m, max_ctx, n_pending);
+    if (max_batch > n_pending) max_batch = n_pending;
+    double tg = qtts_now();
+    if (n_pending > 0) {
+        QTTS_TRY(qtts_generator_init(&g, m, max_batch, max_ctx, false, err));
+        slot_utt = malloc((size_t)max_batch * sizeof *slot_utt);
+        QTTS_CHECK(slot_utt, err, QTTS_ERR_OOM, "out of memory");
+        for (int i = 0; i < max_batch; i++) slot_utt[i] = -1;
+        int next = 0, active = 0;
+        while (next < n_pending || active > 0) {
+            if (p->stop && *p->stop) {
+                st = qtts_fail(err, QTTS_ERR_INTERRUPTED, "stopped on request; %d utterances kept in the journal",
+                               sum->utterances_generated + sum->utterances_resumed);
+                goto cleanup;
+            }
+            /* refill free slots at once: prefills interleave with decode steps */
+            for (int s = 0; s < max_batch && next < n_pending; s++) {
+                if (slot_utt[s] >= 0) continue;
+                utt_t *u = &c.utts[pending[next++]];
+                item_t *it = &c.items[u->item];
+                if (it->failed) {
+                    s--;
+                    continue;
+                }
+                qtts_gen_params gp;
+                gen_params_for(&c, u, &gp);
+                qtts_err e = {0};
+                qtts_status es = qtts_prompt_embed(m, &u->prompt, NULL, NULL, 0, &emb, &trail, &pad, &e);
+                if (es == QTTS_OK) es = qtts_generator_start(g, s, emb, u->prompt.n_pos, trail, u->prompt.n_trailing, pad, &gp, &e);
+                free(emb);
+                free(trail);
+                free(pad);
+                emb = trail = pad = NULL;
+                if (es != QTTS_OK) {
+                    fail_item(&c, it, &e);
+                    s--;
+                    continue;
+                }
+                u->t_start = qtts_now();
+                slot_utt[s] = (int)(u - c.utts);
+                active++;
+            }
+            if (active == 0) continue;
+            QTTS_TRY(qtts_generator_step(g, err));
+            for (int s = 0; s < max_batch; s++) {
+                if (slot_utt[s] < 0) continue;
+                qtts_seq_state ss = qtts_generator_state(g, s);
+                if (ss == QTTS_SEQ_ACTIVE) continue;
+                utt_t *u = &c.utts[slot_utt[s]];
+                item_t *it = &c.items[u->item];
+                int nf = 0;
+                const int32_t *codes = qtts_generator_codes(g, s, &nf);
+                if (ss == QTTS_SEQ_MAX && u->attempt == 0) {
+                    /* runaway: no end of speech within the guard; once more with another seed */
+                    qtts_generator_release(g, s);
+                    slot_utt[s] = -1;
+                    active--;
+                    u->attempt = 1;
+                    pending[n_pending++] = (int)(u - c.utts);
+                    continue;
+                }
+                u->runaway = ss == QTTS_SEQ_MAX;
+                sum->runaway_flags += u->runaway;
+                u->frames = nf;
+                qtts_err e = {0};
+                if (!it->failed && qtts_journal_append(c.jr, u->key, codes, nf, &e) != QTTS_OK) {
+                    /* the journal is what makes finished work durable: stop rather than go on without it */
+                    st = qtts_fail(err, e.status, "journal: %s", e.msg);
+                    goto cleanup;
+                }
+                u->done = true;
+                sum->utterances_generated++;
+                c.done_tokens += it->seg.seg[u->seg].n_tokens;
+                qtts_prompt_free(&u->prompt);
+                qtts_generator_release(g, s);
+                slot_utt[s] = -1;
+                active--;
+                item_utterance_done(&c, it);
+            }
+            progress(&c, false);
+        }
+    }
+    sum->generate_seconds = qtts_now() - tg;
+
+    /* ---- sessions joined into one file, chapters in the manifest ---- */
+    for (int s = 0; s < job->n_sessions; s++) {
+        const qtts_job_session *js = &job->sessions[s];
+        if (!js->output) continue;
+        int sr = qtts_codec_sample_rate(codec);
+        int64_t gap = (int64_t)js->params.pause_paragraph_ms * sr / 1000, total = 0, cap = 0;
+        float *all = NULL;
+        bool ok = true;
+        for (int i = 0; i < c.n_items && ok; i++) {
+            if (c.items[i].session != s || c.items[i].failed) continue;
+            char path[4096];
+            qtts_err e = {0};
+            if (qtts_path_join(path, sizeof path, job->output_dir, c.items[i].it->output, &e)) continue;
+            SF_INFO info = {0};
+            SNDFILE *f = sf_open(path, SFM_READ, &info);
+            if (!f) {
+                ok = false;
+                break;
+            }
+            int64_t need = total + (total ? gap : 0) + info.frames;
+            if (need > cap) {
+                cap = need * 2;
+                float *na = realloc(all, (size_t)cap * sizeof *na);
+                if (!na) {
+                    ok = false;
+                    sf_close(f);
+                    break;
+                }
+                all = na;
+            }
+            if (total) {
+                memset(all + total, 0, (size_t)gap * sizeof *all);
+                total += gap;
+            }
+            total += sf_readf_float(f, all + total, info.frames);
+            sf_close(f);
+        }
+        char path[4096];
+        qtts_err e = {0};
+        if (ok && total > 0 && !qtts_path_join(path, sizeof path, job->output_dir, js->output, &e) && !qtts_mkdirs(path, true, &e))
+            if (qtts_audio_write(path, all, total, sr, &e) && p->progress) fprintf(p->progress, "\nqtts render: %s: %s\n", js->output, e.msg);
+        free(all);
+    }
+    progress(&c, true);
+    QTTS_TRY(write_manifest(&c, err));
+cleanup:
+    sum->wall_seconds = qtts_now() - c.t0;
+    if (c.jr && st == QTTS_ERR_INTERRUPTED) {
+        qtts_err ig = {0};
+        write_manifest(&c, &ig);
+    }
+    qtts_generator_free(g);
+    free(slot_utt);
+    free(pending);
+    free(emb);
+    free(trail);
+    free(pad);
+    for (int i = 0; c.utts && i < c.n_utts; i++) {
+        free(c.utts[i].codes);
+        qtts_prompt_free(&c.utts[i].prompt);
+    }
+    free(c.utts);
+    for (int i = 0; c.items && i < c.n_items; i++) qtts_segmentation_free(&c.items[i].seg);
+    free(c.items);
+    cJSON_Delete(c.old_manifest);
+    qtts_journal_close(c.jr);
+    return st;
+}

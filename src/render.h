@@ -1,0 +1,45 @@
+/* qtts render: a whole job (many sessions x many items) to audio files.
+ * Plan: segment every item into utterances; those already in the journal are
+ * done. Generate: continuous batching of all remaining utterances of all
+ * sessions on one generator (a finished slot is refilled at once, prefills
+ * interleave with decode steps); each finished utterance's codes go to the
+ * journal before any audio is assembled. Assemble: when an item's utterances
+ * are all journaled, decode them in one batched call, join them with pauses
+ * and write the file atomically; then the manifest. */
+#ifndef QTTS_RENDER_H
+#define QTTS_RENDER_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "codec.h"
+#include "job.h"
+#include "model.h"
+#include "tokenizer.h"
+
+typedef struct qtts_render_params {
+    int max_batch;          /* slots; 0 = sized from memory (see render.c) */
+    bool fresh;             /* forget the journal and previous outputs' state */
+    int decode_chunk;       /* codec windows (official 300 / 25); 0 = one call */
+    int decode_context;
+    FILE *progress;         /* progress bar and summary; NULL = quiet */
+    volatile sig_atomic_t *stop; /* set asynchronously (SIGINT/SIGTERM): finish the step, keep the journal, stop */
+} qtts_render_params;
+
+qtts_render_params qtts_render_default_params(void);
+
+typedef struct qtts_render_summary {
+    int items, items_written, items_failed, items_reused;
+    int utterances, utterances_generated, utterances_resumed, runaway_flags;
+    double audio_seconds, wall_seconds, generate_seconds, decode_seconds;
+} qtts_render_summary;
+
+/* Render `job` with a loaded model, tokenizer and codec. Per-item failures
+ * (e.g. text that gives no tokens) are recorded in the manifest and counted
+ * in items_failed; the others still render. Returns QTTS_ERR_INTERRUPTED
+ * when stopped through params->stop (every finished utterance is kept). */
+qtts_status qtts_render_run(const qtts_job *job, qtts_model *m, const qtts_tokenizer *tok, qtts_codec *codec,
+                            const qtts_render_params *p, qtts_render_summary *sum, qtts_err *err);
+
+#endif
