@@ -26,6 +26,7 @@ typedef struct {
     int attempt;              /* 0, then 1 after a runaway */
     int frames;
     bool done, runaway, failed;
+    bool generated;           /* in this run (not from the journal) */
     int32_t *codes;           /* [frames][16] once generated in this run */
     qtts_prompt prompt;
     double t_start;
@@ -325,9 +326,9 @@ static void progress(render_ctx *c, bool force) {
     double el = now - c->t0, frac = c->total_tokens ? (double)c->done_tokens / c->total_tokens : 1;
     double gen_audio = 0;
     for (int i = 0; i < c->n_utts; i++)
-        if (c->utts[i].done) gen_audio += c->utts[i].frames / 12.5;
+        if (c->utts[i].generated) gen_audio += c->utts[i].frames / 12.5;
     double eta = frac > 0.001 ? el * (1 - frac) / frac : 0;
-    fprintf(c->p->progress, "\r[%3.0f%%] items %d/%d  utterances %d/%d  audio %.1f s  %.1fx real time  ETA %d:%02d:%02d   ",
+    fprintf(c->p->progress, "\r[%3.0f%%] items %d/%d  utterances %d/%d  generated %.1f s of audio  %.1fx real time  ETA %d:%02d:%02d   ",
             100 * frac, items_done, S->items, utt_done, S->utterances, gen_audio, el > 0 ? gen_audio / el : 0, (int)eta / 3600,
             ((int)eta / 60) % 60, (int)eta % 60);
     fflush(c->p->progress);
@@ -536,6 +537,7 @@ qtts_status qtts_render_run(const qtts_job *job, qtts_model *m, const qtts_token
                     goto cleanup;
                 }
                 u->done = true;
+                u->generated = true;
                 sum->utterances_generated++;
                 c.done_tokens += it->seg.seg[u->seg].n_tokens;
                 qtts_prompt_free(&u->prompt);
