@@ -109,6 +109,16 @@ qtts_status qtts_prompt_build(const qtts_tokenizer *tok, const qtts_model_config
     QTTS_CHECK(cfg->variant == want, err, QTTS_ERR_UNSUPPORTED, "%s prompts need a %s checkpoint; this one is %s",
                mode_name(p->mode), variant_name(want), variant_name(cfg->variant));
     QTTS_CHECK(p->text && p->text[0], err, QTTS_ERR_TEXT, "empty text");
+    /* check the caller's strings before templating, so that a bad byte is
+     * reported at its offset in the caller's text, not in the template */
+    const char *const fields[3] = {p->text, p->instruct, p->ref_text};
+    const char *const field_names[3] = {"text", "instruct", "reference text"};
+    for (int f = 0; f < 3; f++) {
+        if (!fields[f]) continue;
+        size_t flen = strlen(fields[f]), bad = qtts_utf8_find_invalid(fields[f], flen);
+        QTTS_CHECK(bad >= flen, err, QTTS_ERR_TEXT, "%s is not valid UTF-8: byte 0x%02x at offset %zu", field_names[f],
+                   (unsigned char)fields[f][bad], bad);
+    }
     bool has_speaker = p->speaker && p->speaker[0];
     QTTS_CHECK(!has_speaker || p->mode == QTTS_PROMPT_CUSTOM_VOICE, err, QTTS_ERR_INVALID_ARG,
                "speaker '%s' given to a %s prompt: speakers are for CustomVoice", p->speaker, mode_name(p->mode));

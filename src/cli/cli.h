@@ -9,7 +9,7 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
 /* qtts info MODEL_DIR [--json]: variant, dimensions, tables, parameter counts. */
 int qtts_cmd_info(int argc, char **argv);
-int cmd_tokenize(int argc, char **argv);
+int qtts_cmd_tokenize(int argc, char **argv);
 /* qtts synth: one text to an audio file on the CPU reference path. */
 int qtts_cmd_synth(int argc, char **argv);
 /* qtts render: a whole job file with continuous batching and resumable output. */

@@ -43,7 +43,7 @@ static qtts_status read_stream(FILE *f, char **data, size_t *len, qtts_err *err)
     return QTTS_OK;
 }
 
-int cmd_tokenize(int argc, char **argv) {
+int qtts_cmd_tokenize(int argc, char **argv) {
     const char *dir = NULL, *file = NULL;
     qtts_pretok pretok = QTTS_PRETOK_AUTO;
     for (int i = 1; i < argc; i++) {

@@ -25,7 +25,7 @@ static const cli_command commands[] = {
     {"info", qtts_cmd_info, "info MODEL_DIR [--json]   describe a model folder: variant, speakers, languages, parameter counts"},
     {"render", qtts_cmd_render, "render JOB.json [--max-batch N] [--fresh]   render a whole job (jobs/README.md)"},
     {"synth", qtts_cmd_synth, "synth --model DIR --text T --out F   speak one text into an audio file"},
-    {"tokenize", cmd_tokenize, "tokenize --tokenizer DIR  print the Qwen2 token ids of a text (--file F or stdin)"},
+    {"tokenize", qtts_cmd_tokenize, "tokenize --tokenizer DIR  print the Qwen2 token ids of a text (--file F or stdin)"},
 };
 
 int cli_report(const char *cmd, const qtts_err *err) {
