@@ -4,6 +4,8 @@
  * the job is only returned when the list is empty. */
 #include "job.h"
 
+#include "tokenizer.h"
+
 #include <cJSON.h>
 #include <ctype.h>
 #include <errno.h>
@@ -60,32 +62,6 @@ uint64_t qtts_fnv1a64(uint64_t h, const void *data, size_t n) {
         h *= 0x100000001b3ULL;
     }
     return h;
-}
-
-long qtts_utf8_check(const char *str, size_t n) {
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        int len;
-        uint32_t cp, min;
-        if ((c & 0xe0) == 0xc0) len = 2, cp = c & 0x1f, min = 0x80;
-        else if ((c & 0xf0) == 0xe0) len = 3, cp = c & 0x0f, min = 0x800;
-        else if ((c & 0xf8) == 0xf0) len = 4, cp = c & 0x07, min = 0x10000;
-        else return (long)i;
-        if (i + (size_t)len > n) return (long)i;
-        for (int k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) return (long)i;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return (long)i;
-        i += (size_t)len;
-    }
-    return -1;
 }
 
 /* ---- error collection ---- */
@@ -357,7 +333,8 @@ static char *resolve_path(ectx *e, const char *base, const char *p) {
 
 /* Text checks shared by inline text and text files: valid UTF-8 and not blank. */
 static bool text_ok(ectx *e, const char *path, const char *what, const char *t, size_t n) {
-    long bad = qtts_utf8_check(t, n);
+    size_t badpos = qtts_utf8_find_invalid(t, n);
+    long bad = badpos < n ? (long)badpos : -1;
     if (bad >= 0) {
         jerr(e, path, "%s is not valid UTF-8 (byte offset %ld)", what, bad);
         return false;
@@ -418,7 +395,7 @@ static char *make_output(ectx *e, const char *kp, const char *name, qtts_audio_f
         jerr(e, kp, "output name longer than %d bytes", MAX_OUTPUT_LEN);
         return NULL;
     }
-    if (qtts_utf8_check(name, n) >= 0) {
+    if (qtts_utf8_find_invalid(name, n) < n) {
         jerr(e, kp, "output name is not valid UTF-8");
         return NULL;
     }

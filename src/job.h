@@ -120,8 +120,5 @@ void qtts_job_free(qtts_job *job);
 #define QTTS_FNV64_INIT 0xcbf29ce484222325ULL
 uint64_t qtts_fnv1a64(uint64_t h, const void *data, size_t n);
 
-/* Validate UTF-8 (no overlongs, surrogates or code points above U+10FFFF). Returns -1 when
- * valid, else the byte offset of the first bad sequence. */
-long qtts_utf8_check(const char *s, size_t n);
 
 #endif

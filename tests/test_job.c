@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "job.h"
+#include "tokenizer.h"
 #include "modelfix.h"
 #include "testutil.h"
 
@@ -339,12 +340,12 @@ static void test_hash(void) {
 }
 
 static void test_utf8(void) {
-    CHECK(qtts_utf8_check("plain", 5) == -1, "ascii");
-    CHECK(qtts_utf8_check("\xe4\xbd\xa0\xe5\xa5\xbd \xf0\x9f\x98\x80", 11) == -1, "cjk + emoji");
-    CHECK(qtts_utf8_check("ab\xe4\xbd", 4) == 2, "truncated");
-    CHECK(qtts_utf8_check("\xf4\x90\x80\x80", 4) == 0, "above U+10FFFF");
-    CHECK(qtts_utf8_check("a\x80", 2) == 1, "stray continuation");
-    CHECK(qtts_utf8_check("\xe0\x80\xaf", 3) == 0, "overlong 3-byte");
+    CHECK(qtts_utf8_find_invalid("plain", 5) == 5, "ascii");
+    CHECK(qtts_utf8_find_invalid("\xe4\xbd\xa0\xe5\xa5\xbd \xf0\x9f\x98\x80", 11) == 11, "cjk + emoji");
+    CHECK(qtts_utf8_find_invalid("ab\xe4\xbd", 4) == 2, "truncated");
+    CHECK(qtts_utf8_find_invalid("\xf4\x90\x80\x80", 4) == 0, "above U+10FFFF");
+    CHECK(qtts_utf8_find_invalid("a\x80", 2) == 1, "stray continuation");
+    CHECK(qtts_utf8_find_invalid("\xe0\x80\xaf", 3) == 0, "overlong 3-byte");
 }
 
 /* The examples shipped in jobs/ stay valid against a CustomVoice config. */
