@@ -19,15 +19,6 @@ expect() {
   fi
 }
 cv=$models/custom_voice
-expect "unknown speaker lists valid ones" "unknown speaker 'bob' (valid: .*ryan" --model "$cv" --speaker bob --text hi --out "$tmp/out.wav"
-expect "missing speaker" "needs --speaker" --model "$cv" --text hi --out "$tmp/out.wav"
-expect "empty text" "empty text" --model "$cv" --speaker ryan --text "" --out "$tmp/out.wav"
-expect "invalid UTF-8 at its offset" "text is not valid UTF-8: byte 0xff at offset 1" --model "$cv" --speaker ryan --text "$(printf 'a\xffb')" --out "$tmp/out.wav"
-expect "unwritable output folder" "not writable" --model "$cv" --speaker ryan --text hi --out "$tmp/no/such/dir/out.wav"
-expect "unknown output format" "unsupported output format" --model "$cv" --speaker ryan --text hi --out "$tmp/out.mp3"
-expect "unknown language" "language" --model "$cv" --speaker ryan --language klingon --text hi --out "$tmp/out.wav"
-expect "x-vector on CustomVoice" "only Base" --model "$cv" --speaker ryan --xvector /dev/null --text hi --out "$tmp/out.wav"
-expect "Base without x-vector" "give --xvector" --model "$models/base" --text hi --out "$tmp/out.wav"
 python3 - "$tmp/xv.npy" <<'PY'
 import struct, sys
 # a float32 NPY of 7 values: the wrong size for any fixture model
@@ -35,6 +26,15 @@ hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': (7,), }"
 hdr += " " * ((64 - (10 + len(hdr) + 1) % 64) % 64) + "\n"
 open(sys.argv[1], "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode() + struct.pack("<7f", *range(7)))
 PY
+expect "unknown speaker lists valid ones" "unknown speaker 'bob' (valid: .*ryan" --model "$cv" --speaker bob --text hi --out "$tmp/out.wav"
+expect "missing speaker" "needs --speaker" --model "$cv" --text hi --out "$tmp/out.wav"
+expect "empty text" "empty text" --model "$cv" --speaker ryan --text "" --out "$tmp/out.wav"
+expect "invalid UTF-8 at its offset" "text is not valid UTF-8: byte 0xff at offset 1" --model "$cv" --speaker ryan --text "$(printf 'a\xffb')" --out "$tmp/out.wav"
+expect "unwritable output folder" "not writable" --model "$cv" --speaker ryan --text hi --out "$tmp/no/such/dir/out.wav"
+expect "unknown output format" "unsupported output format" --model "$cv" --speaker ryan --text hi --out "$tmp/out.mp3"
+expect "unknown language" "language" --model "$cv" --speaker ryan --language klingon --text hi --out "$tmp/out.wav"
+expect "x-vector on CustomVoice" "only Base" --model "$cv" --speaker ryan --xvector "$tmp/xv.npy" --text hi --out "$tmp/out.wav"
+expect "Base without x-vector" "give --xvector" --model "$models/base" --text hi --out "$tmp/out.wav"
 expect "x-vector of the wrong size" "x-vector has 7 values, this model needs" --model "$models/base" --xvector "$tmp/xv.npy" --text hi --out "$tmp/out.wav"
 expect "instruct on Base" "does not take instructions" --model "$models/base" --xvector "$tmp/xv.npy" --instruct "happy" --text hi --out "$tmp/out.wav"
 # a 0.6B CustomVoice checkpoint ignores instructions (the official wrapper drops them)

@@ -41,6 +41,50 @@ typedef struct qtts_err {
     char msg[1024];
 } qtts_err;
 
+/* ---- Engine: one loaded model (weights, tokenizer, speech tokenizer) ----
+ * Opaque and read-only after qtts_engine_open: requests on one engine run one
+ * at a time (the batch renderer, `qtts render`, batches many). */
+typedef struct qtts_engine qtts_engine;
+
+typedef struct qtts_synth_request {
+    const char *text;      /* UTF-8, required */
+    const char *speaker;   /* CustomVoice speaker; NULL otherwise */
+    const char *instruct;  /* VoiceDesign (required) or 1.7B CustomVoice style; NULL = none */
+    const char *language;  /* NULL = "auto" */
+    const float *xvector;  /* Base models: speaker x-vector of xvector_len = talker hidden floats */
+    int xvector_len;
+    uint64_t seed;
+    int greedy;            /* argmax at both levels (reproduces the reference exactly) */
+    int max_frames;        /* 0 = from generation_config.json */
+    int text_mode;         /* -1 = the official default for the mode, 0 = streamed text, 1 = whole text in the prompt */
+    int decode_chunk;      /* decoder windows: official 300 / 25; 0 = one call */
+    int decode_context;
+    int ignore_eos;        /* benchmarks only */
+} qtts_synth_request;
+
+typedef struct qtts_synth_result {
+    float *pcm;            /* n_samples mono floats in [-1, 1] at sample_rate (free with qtts_synth_result_free) */
+    int64_t n_samples;
+    int sample_rate;
+    int32_t *codes;        /* [n_frames][16] */
+    int n_frames;
+    int prompt_tokens;
+    double prefill_s, talker_s, predictor_s, sampling_s, decode_s, total_s;
+} qtts_synth_result;
+
+/* Progress callback: frames generated so far; return nonzero to stop. */
+typedef int (*qtts_progress_fn)(void *user, int frames);
+
+void qtts_synth_request_default(qtts_synth_request *r);
+/* backend: "cpu" (this build's only engine backend). */
+qtts_status qtts_engine_open(const char *model_dir, const char *backend, qtts_engine **out, qtts_err *err);
+void qtts_engine_close(qtts_engine *e);
+/* One text to audio. Validates the request against the checkpoint (speaker,
+ * instruct rules, x-vector size, text) before generating. */
+qtts_status qtts_engine_synth(qtts_engine *e, const qtts_synth_request *r, qtts_progress_fn progress, void *user,
+                              qtts_synth_result *out, qtts_err *err);
+void qtts_synth_result_free(qtts_synth_result *r);
+
 #ifdef __cplusplus
 }
 #endif

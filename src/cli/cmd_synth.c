@@ -12,8 +12,6 @@
 #include "cli.h"
 #include "codec.h"
 #include "npy.h"
-#include "synth.h"
-#include "tokenizer.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -48,6 +46,20 @@ static qtts_status check_output_path(const char *path, qtts_err *err) {
     else snprintf(dir, sizeof dir, ".");
     if (access(dir, W_OK) != 0) return qtts_fail(err, QTTS_ERR_IO, "%s: output folder not writable: %s", dir[0] ? dir : "/", strerror(errno));
     return QTTS_OK;
+}
+
+typedef struct {
+    double t0;
+    int quiet, last_frames;
+} progress_state;
+
+static int progress_cb(void *user, int frames) {
+    progress_state *p = user;
+    if (!p->quiet && frames % 25 == 0) {
+        fprintf(stderr, "\rqtts synth: %d frames (%.1f s of audio), %.1f frames/s ", frames, frames / 12.5, frames / (qtts_now() - p->t0));
+        p->last_frames = frames;
+    }
+    return 0;
 }
 
 int qtts_cmd_synth(int argc, char **argv) {
@@ -111,135 +123,75 @@ int qtts_cmd_synth(int argc, char **argv) {
     }
     qtts_err err = {0};
     qtts_status st = QTTS_OK;
-    qtts_backend be = {0};
-    qtts_model *m = NULL;
-    qtts_tokenizer *tok = NULL;
-    qtts_generator *g = NULL;
-    qtts_codec *codec = NULL;
-    qtts_prompt pr = {0};
-    float *emb = NULL, *trail = NULL, *pad = NULL, *xvec = NULL, *wav = NULL;
+    qtts_engine *eng = NULL;
+    qtts_synth_result res = {0};
+    float *xvec = NULL;
     int64_t *codes64 = NULL;
     double t_start = qtts_now();
 
     QTTS_TRY(check_output_path(out, &err));
-    if (codes_out) {
-        QTTS_CHECK(strstr(codes_out, ".npy"), &err, QTTS_ERR_INVALID_ARG, "%s: --codes-out must name a .npy file", codes_out);
-    }
-    QTTS_CHECK(!strcmp(backend, "cpu"), &err, QTTS_ERR_UNSUPPORTED,
-               "--backend %s: this build runs the cpu backend only (the CUDA engine is not built into qtts yet)", backend);
-    QTTS_TRY(qtts_backend_cpu_init(&be, &err));
-    QTTS_TRY(qtts_model_load(&m, &be, model_dir, &err));
-    const qtts_model_config *cfg = &m->cfg;
-    int H = cfg->talker.hidden_size;
-
-    qtts_prompt_mode mode = cfg->variant == QTTS_VARIANT_CUSTOM_VOICE ? QTTS_PROMPT_CUSTOM_VOICE
-                            : cfg->variant == QTTS_VARIANT_VOICE_DESIGN ? QTTS_PROMPT_VOICE_DESIGN
-                                                                        : QTTS_PROMPT_BASE_XVECTOR;
-    if (mode == QTTS_PROMPT_CUSTOM_VOICE && !speaker) {
-        char names[1024] = "";
-        for (int i = 0; i < cfg->n_speakers; i++)
-            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", cfg->speakers[i].name);
-        QTTS_CHECK(0, &err, QTTS_ERR_INVALID_ARG, "this CustomVoice checkpoint needs --speaker (one of: %s)", names);
-    }
-    QTTS_CHECK(mode == QTTS_PROMPT_CUSTOM_VOICE || !speaker, &err, QTTS_ERR_INVALID_ARG,
-               "--speaker: a %s checkpoint has no built-in speakers", qtts_variant_name(cfg->variant));
-    QTTS_CHECK(mode != QTTS_PROMPT_BASE_XVECTOR || !instruct, &err, QTTS_ERR_INVALID_ARG,
-               "--instruct: a Base checkpoint does not take instructions");
-    QTTS_CHECK(mode == QTTS_PROMPT_BASE_XVECTOR || !xvec_path, &err, QTTS_ERR_INVALID_ARG,
-               "--xvector: only Base checkpoints take an x-vector");
-    QTTS_CHECK(mode != QTTS_PROMPT_BASE_XVECTOR || xvec_path, &err, QTTS_ERR_INVALID_ARG,
-               "this Base checkpoint clones a voice: give --xvector FILE.npy (float32 [%d])", H);
+    QTTS_CHECK(!codes_out || strstr(codes_out, ".npy"), &err, QTTS_ERR_INVALID_ARG, "%s: --codes-out must name a .npy file", codes_out);
+    qtts_synth_request req;
+    qtts_synth_request_default(&req);
     if (xvec_path) {
         int64_t n = 0;
         QTTS_TRY(qtts_npy_load_f32(xvec_path, &xvec, &n, NULL, &err));
-        QTTS_CHECK(n == H, &err, QTTS_ERR_SHAPE, "%s: x-vector has %lld values, this model needs %d", xvec_path, (long long)n, H);
+        req.xvector = xvec;
+        req.xvector_len = (int)n;
     }
-
-    QTTS_TRY(qtts_tokenizer_load(&tok, model_dir, &err));
-    qtts_prompt_params pp = qtts_prompt_default_params(mode);
-    pp.text = text;
-    pp.speaker = speaker;
-    pp.instruct = instruct;
-    pp.language = language;
-    pp.has_xvector = xvec != NULL;
-    if (text_mode >= 0) pp.non_streaming = text_mode == 1;
-    QTTS_TRY(qtts_prompt_build(tok, cfg, &pp, &pr, &err));
-    QTTS_CHECK(!pr.instruct_ignored, &err, QTTS_ERR_UNSUPPORTED,
-               "--instruct: this 0.6B CustomVoice checkpoint ignores instructions (the official wrapper drops them); remove --instruct");
-    QTTS_TRY(qtts_prompt_embed(m, &pr, xvec, NULL, 0, &emb, &trail, &pad, &err));
-
-    qtts_gen_params gp;
-    qtts_gen_params_from_config(&gp, &m->gen, greedy);
-    if (max_frames > 0) gp.max_frames = max_frames;
-    gp.seed = qtts_seed_derive((uint64_t)seed, 0, 0, 0);
-    gp.ignore_eos = ignore_eos;
-    QTTS_TRY(qtts_generator_init(&g, m, 1, pr.n_pos + gp.max_frames + 1, false, &err));
-    double t_gen = qtts_now();
-    QTTS_TRY(qtts_generator_start(g, 0, emb, pr.n_pos, trail, pr.n_trailing, pad, &gp, &err));
-    while (qtts_generator_state(g, 0) == QTTS_SEQ_ACTIVE) {
-        QTTS_TRY(qtts_generator_step(g, &err));
-        int nf;
-        qtts_generator_codes(g, 0, &nf);
-        if (!quiet && (nf % 25 == 0))
-            fprintf(stderr, "\rqtts synth: %d frames (%.1f s of audio), %.1f frames/s", nf, nf / 12.5, nf / (qtts_now() - t_gen));
+    QTTS_TRY(qtts_engine_open(model_dir, backend, &eng, &err));
+    req.text = text;
+    req.speaker = speaker;
+    req.instruct = instruct;
+    req.language = language;
+    req.seed = (uint64_t)seed;
+    req.greedy = greedy;
+    req.max_frames = max_frames;
+    req.text_mode = text_mode;
+    req.decode_chunk = chunk;
+    req.decode_context = context;
+    req.ignore_eos = ignore_eos;
+    progress_state ps = {.t0 = qtts_now(), .quiet = quiet};
+    st = qtts_engine_synth(eng, &req, progress_cb, &ps, &res, &err);
+    if (!quiet && ps.last_frames) fputc('\n', stderr);
+    if (st != QTTS_OK) {
+        if (xvec_path && st == QTTS_ERR_SHAPE) qtts_fail_prefix(&err, "%s: ", xvec_path);
+        goto cleanup;
     }
-    int nf = 0;
-    const int32_t *codes = qtts_generator_codes(g, 0, &nf);
-    double t_dec = qtts_now();
-    if (!quiet) fprintf(stderr, "\rqtts synth: %d frames generated in %.2f s%20s\n", nf, t_dec - t_gen, "");
-    QTTS_CHECK(nf > 0, &err, QTTS_ERR_INTERNAL, "the model ended the utterance before its first frame");
     if (codes_out) {
-        int G = m->n_groups;
-        codes64 = qtts_malloc((size_t)nf * G * sizeof *codes64, &err, "codes");
+        codes64 = qtts_malloc((size_t)res.n_frames * 16 * sizeof *codes64, &err, "codes");
         QTTS_CHECK(codes64, &err, QTTS_ERR_OOM, "codes: out of memory");
-        for (int64_t i = 0; i < (int64_t)nf * G; i++) codes64[i] = codes[i];
-        int64_t shape[2] = {nf, G};
+        for (int64_t i = 0; i < (int64_t)res.n_frames * 16; i++) codes64[i] = res.codes[i];
+        int64_t shape[2] = {res.n_frames, 16};
         QTTS_TRY(qtts_npy_save(codes_out, QTTS_NPY_I64, 2, shape, codes64, &err));
     }
-    char cdir[4096];
-    QTTS_TRY(qtts_path_join(cdir, sizeof cdir, model_dir, "speech_tokenizer", &err));
-    QTTS_TRY(qtts_codec_load(&codec, &be, cdir, &err));
-    QTTS_TRY(qtts_codec_decode_chunked(codec, codes, &nf, 1, chunk, context, &wav, &err));
-    int64_t ns = (int64_t)nf * qtts_codec_samples_per_frame(codec);
-    QTTS_TRY(qtts_audio_write(out, wav, ns, qtts_codec_sample_rate(codec), &err));
-    double t_end = qtts_now();
+    QTTS_TRY(qtts_audio_write(out, res.pcm, res.n_samples, res.sample_rate, &err));
+    double t_end = qtts_now(), audio_s = (double)res.n_samples / res.sample_rate;
+    double gen_s = res.prefill_s + res.talker_s + res.predictor_s + res.sampling_s;
     if (stats_path) {
-        qtts_gen_timing tm = qtts_generator_timing(g);
-        double audio_s = (double)ns / qtts_codec_sample_rate(codec);
         char js[2048];
         int jn = snprintf(js, sizeof js,
-                          "{\"backend\": \"%s\", \"model\": \"%s\", \"variant\": \"%s\", \"talker_hidden\": %d, "
-                          "\"prompt_tokens\": %d, \"frames\": %d, \"audio_seconds\": %.4f, \"wall_clock_ms\": %.3f, "
-                          "\"time_to_first_frame_ms\": %.3f, \"frames_per_second\": %.4f, \"realtime_factor\": %.4f, "
-                          "\"stages\": {\"load_ms\": %.3f, \"prefill_ms\": %.3f, \"talker_ms\": %.3f, \"code_predictor_ms\": %.3f, "
-                          "\"sampling_ms\": %.3f, \"decoder_ms\": %.3f}, \"decoder_chunk\": %d, \"decoder_context\": %d}\n",
-                          backend, model_dir, qtts_variant_name(cfg->variant), H, pr.n_pos, nf, audio_s, (t_end - t_start) * 1e3,
-                          (tm.prefill + (nf ? (tm.talker + tm.predictor + tm.sampling) / nf : 0)) * 1e3,
-                          nf / (t_dec - t_gen), audio_s / (t_end - t_gen), (t_gen - t_start) * 1e3, tm.prefill * 1e3, tm.talker * 1e3,
-                          tm.predictor * 1e3, tm.sampling * 1e3, (t_end - t_dec) * 1e3, chunk, context);
+                          "{\"backend\": \"%s\", \"model\": \"%s\", \"prompt_tokens\": %d, \"frames\": %d, \"audio_seconds\": %.4f, "
+                          "\"wall_clock_ms\": %.3f, \"time_to_first_frame_ms\": %.3f, \"frames_per_second\": %.4f, "
+                          "\"realtime_factor\": %.4f, \"stages\": {\"load_ms\": %.3f, \"prefill_ms\": %.3f, \"talker_ms\": %.3f, "
+                          "\"code_predictor_ms\": %.3f, \"sampling_ms\": %.3f, \"decoder_ms\": %.3f}, \"decoder_chunk\": %d, "
+                          "\"decoder_context\": %d}\n",
+                          backend, model_dir, res.prompt_tokens, res.n_frames, audio_s, (t_end - t_start) * 1e3,
+                          (res.prefill_s + (res.n_frames ? (res.talker_s + res.predictor_s + res.sampling_s) / res.n_frames : 0)) * 1e3,
+                          res.n_frames / gen_s, audio_s / res.total_s, (ps.t0 - t_start) * 1e3, res.prefill_s * 1e3, res.talker_s * 1e3,
+                          res.predictor_s * 1e3, res.sampling_s * 1e3, res.decode_s * 1e3, chunk, context);
         QTTS_TRY(qtts_write_file_atomic(stats_path, js, (size_t)jn, &err));
     }
-    if (!quiet) {
-        double audio_s = (double)ns / qtts_codec_sample_rate(codec);
-        qtts_gen_timing tm = qtts_generator_timing(g);
+    if (!quiet)
         fprintf(stderr,
-                "qtts synth: wrote %s: %.2f s of audio in %.2f s (%.2fx real time; prefill %.2f s, talker %.2f s, "
-                "code predictor %.2f s, sampling %.2f s, decoder %.2f s)\n",
-                out, audio_s, t_end - t_start, audio_s / (t_end - t_start), tm.prefill, tm.talker, tm.predictor, tm.sampling,
-                t_end - t_dec);
-    }
+                "qtts synth: wrote %s: %.2f s of audio in %.2f s (%.2fx real time; prefill %.2f s, talker %.2f s, code predictor %.2f s, "
+                "sampling %.2f s, decoder %.2f s)\n",
+                out, audio_s, t_end - t_start, audio_s / (t_end - t_start), res.prefill_s, res.talker_s, res.predictor_s, res.sampling_s,
+                res.decode_s);
 cleanup:
     free(codes64);
-    free(wav);
-    free(emb);
-    free(trail);
-    free(pad);
     free(xvec);
-    qtts_prompt_free(&pr);
-    qtts_codec_free(codec);
-    qtts_generator_free(g);
-    qtts_tokenizer_free(tok);
-    qtts_model_free(m);
-    if (be.ops) qtts_backend_free(&be);
+    qtts_synth_result_free(&res);
+    qtts_engine_close(eng);
     return st == QTTS_OK ? CLI_OK : cli_report("synth", &err);
 }
