@@ -2,10 +2,14 @@
  * position: seed = derive(job seed, item codes_hash, segment, attempt), so an
  * utterance's codes are the same whatever else shares its batch, and a
  * journal record stays valid when other items are added or reordered. */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include "render.h"
 
 #include <cJSON.h>
+#include <errno.h>
+#include <ftw.h>
 #include <math.h>
+#include <signal.h>
 #include <sndfile.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -60,7 +64,39 @@ typedef struct {
     qtts_render_summary *sum;
     double t0, last_progress;
     int64_t total_tokens, done_tokens;
+    uint64_t model_fp;
 } render_ctx;
+
+/* Fingerprint of the checkpoint: config values, every tensor's name, dtype,
+ * shape, and its first 32 bytes. Journal keys and the manifest carry it, so
+ * codes made by another checkpoint are never reused (no --fresh needed). */
+static uint64_t model_fingerprint(const qtts_model *m) {
+    uint64_t h = qtts_fnv1a64(QTTS_FNV64_INIT, &m->cfg, sizeof m->cfg);
+    for (int i = 0; i < m->st.n_tensors; i++) {
+        const qtts_st_tensor *t = &m->st.tensors[i];
+        h = qtts_fnv1a64(h, t->name, strlen(t->name));
+        h = qtts_fnv1a64(h, &t->dtype, sizeof t->dtype);
+        h = qtts_fnv1a64(h, t->shape, sizeof(int64_t) * (size_t)t->ndim);
+        h = qtts_fnv1a64(h, t->data, t->nbytes < 32 ? t->nbytes : 32);
+    }
+    return h;
+}
+
+/* A SIGKILL during an atomic write leaves "<name>.tmp.<pid>" behind: remove
+ * those whose writer is gone (nftw has no user pointer; the walk needs none). */
+static int remove_stale_tmp(const char *path, const struct stat *sb, int type, struct FTW *ftw) {
+    (void)sb;
+    (void)ftw;
+    if (type != FTW_F) return 0;
+    const char *t = strstr(path, ".tmp.");
+    if (!t) return 0;
+    char *end;
+    long pid = strtol(t + 5, &end, 10);
+    if (*end || pid <= 0 || pid == (long)getpid()) return 0;
+    if (kill((pid_t)pid, 0) == 0 || errno == EPERM) return 0; /* its writer still runs */
+    unlink(path);
+    return 0;
+}
 
 qtts_render_params qtts_render_default_params(void) {
     return (qtts_render_params){.max_batch = 0,
@@ -98,7 +134,7 @@ static void gen_params_for(const render_ctx *c, const utt_t *u, qtts_gen_params 
     gp->predictor.top_k = jp->subtalker_top_k;
     gp->predictor.top_p = jp->subtalker_top_p;
     gp->max_frames = u->max_frames;
-    gp->seed = qtts_seed_derive(jp->seed, u->key.item_hash, (uint64_t)u->seg, (uint64_t)u->attempt);
+    gp->seed = qtts_seed_derive(jp->seed, c->items[u->item].it->codes_hash, (uint64_t)u->seg, (uint64_t)u->attempt);
 }
 
 /* ---------------- manifest ---------------- */
@@ -112,6 +148,9 @@ static qtts_status write_manifest(render_ctx *c, qtts_err *err) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "job", c->job->path);
     cJSON_AddStringToObject(root, "model", c->job->model);
+    char fp[32];
+    snprintf(fp, sizeof fp, "%016llx", (unsigned long long)c->model_fp);
+    cJSON_AddStringToObject(root, "model_fingerprint", fp);
     cJSON_AddStringToObject(root, "format", qtts_audio_format_ext(c->job->format));
     cJSON_AddNumberToObject(root, "sample_rate", qtts_codec_sample_rate(c->codec));
     cJSON *items = cJSON_AddArrayToObject(root, "items");
@@ -122,7 +161,7 @@ static qtts_status write_manifest(render_ctx *c, qtts_err *err) {
         cJSON_AddStringToObject(o, "id", it->it->id);
         cJSON_AddStringToObject(o, "output", it->it->output);
         char h[32];
-        snprintf(h, sizeof h, "%016llx", (unsigned long long)it->it->audio_hash);
+        snprintf(h, sizeof h, "%016llx", (unsigned long long)(it->it->audio_hash ^ c->model_fp));
         cJSON_AddStringToObject(o, "audio_hash", h);
         cJSON_AddStringToObject(o, "status", it->failed ? "failed" : it->written || it->reused ? "done" : "pending");
         if (it->failed) cJSON_AddStringToObject(o, "error", it->error);
@@ -204,7 +243,7 @@ static bool reusable(const render_ctx *c, const item_t *it) {
     char path[4096];
     if (qtts_path_join(path, sizeof path, c->job->output_dir, it->it->output, NULL) || !qtts_file_exists(path)) return false;
     char h[32];
-    snprintf(h, sizeof h, "%016llx", (unsigned long long)it->it->audio_hash);
+    snprintf(h, sizeof h, "%016llx", (unsigned long long)(it->it->audio_hash ^ c->model_fp));
     const cJSON *arr = cJSON_GetObjectItem(c->old_manifest, "items");
     for (const cJSON *o = arr ? arr->child : NULL; o; o = o->next) {
         const cJSON *ss = cJSON_GetObjectItem(o, "session"), *id = cJSON_GetObjectItem(o, "id");
@@ -355,8 +394,10 @@ qtts_status qtts_render_run(const qtts_job *job, qtts_model *m, const qtts_token
     float *emb = NULL, *trail = NULL, *pad = NULL;
     memset(sum, 0, sizeof *sum);
     c.t0 = qtts_now();
+    c.model_fp = model_fingerprint(m);
     QTTS_TRY(qtts_mkdirs(job->output_dir, false, err));
     QTTS_TRY(qtts_journal_open(job->output_dir, &c.jr, err));
+    nftw(job->output_dir, remove_stale_tmp, 16, FTW_PHYS);
     if (p->fresh) QTTS_TRY(qtts_journal_reset(c.jr, err));
     {
         char mp[4096], *txt = NULL;
@@ -414,7 +455,7 @@ qtts_status qtts_render_run(const qtts_job *job, qtts_model *m, const qtts_token
             utt_t *u = &c.utts[it->first_utt + s2];
             u->item = i;
             u->seg = s2;
-            u->key = (qtts_journal_key){it->it->codes_hash, (uint32_t)s2};
+            u->key = (qtts_journal_key){qtts_fnv1a64(it->it->codes_hash, &c.model_fp, sizeof c.model_fp), (uint32_t)s2};
             int ntok = it->seg.seg[s2].n_tokens;
             int64_t mf = (int64_t)it->it->params.max_frames_per_token * (ntok > 0 ? ntok : 1);
             u->max_frames = (int)(mf < gen_cap ? mf : gen_cap);

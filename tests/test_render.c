@@ -199,6 +199,12 @@ int main(void) {
     CHECK(finished, "render after kills did not finish");
     CHECK(kills >= 3, "only %d kills landed", kills);
     CHECK(same_outputs(ref, kd, "kill/resume"), "resumed render differs from the uninterrupted one");
+    snprintf(out, sizeof out, "find %s -name '*.tmp.*' | wc -l", kd);
+    {
+        char cnt[256];
+        tu_run(out, cnt, sizeof cnt);
+        CHECK(atoi(cnt) == 0, "temporary files of killed runs left in the output folder: %s", cnt);
+    }
     m = manifest(kd);
     printf("kill and resume: %d SIGKILLs, final run resumed %d utterances\n", kills, m ? summary(m, "utterances_resumed") : -1);
     cJSON_Delete(m);
