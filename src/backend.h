@@ -112,6 +112,14 @@ qtts_status qtts_backend_cpu_init(qtts_backend *be, qtts_err *err);
 /* Free any backend's private state; safe on a zeroed or freed backend. */
 void qtts_backend_free(qtts_backend *be);
 
+/* A backend by name: "cpu", or "cuda" (GPU `device`; builds with the CUDA
+ * backend only, QTTS_ERR_UNSUPPORTED otherwise, QTTS_ERR_DEVICE without a
+ * usable GPU). The CUDA backend has been compiled but not yet validated on a
+ * GPU: callers label it experimental. */
+qtts_status qtts_backend_init_named(qtts_backend *be, const char *name, int device, qtts_err *err);
+/* Report a failure an op recorded asynchronously (CUDA); QTTS_OK on the CPU. */
+qtts_status qtts_backend_check(qtts_backend *be, qtts_err *err);
+
 /* Convenience: upload a checkpoint tensor checked by name/dtype/shape. */
 qtts_status qtts_tensor_load(qtts_backend *be, const qtts_safetensors *st, const char *name, int ndim, const int64_t *shape,
                              qtts_tensor *dst, qtts_err *err);

@@ -24,12 +24,9 @@ void qtts_synth_request_default(qtts_synth_request *r) {
 qtts_status qtts_engine_open(const char *model_dir, const char *backend, qtts_engine **out, qtts_err *err) {
     qtts_status st = QTTS_OK;
     *out = NULL;
-    if (backend && strcmp(backend, "cpu") != 0)
-        return qtts_fail(err, QTTS_ERR_UNSUPPORTED, "backend %s: this build runs the cpu backend only (the CUDA engine is not built into qtts yet)",
-                         backend);
     qtts_engine *e = qtts_calloc(1, sizeof *e, err, "engine");
     if (!e) return QTTS_ERR_OOM;
-    QTTS_TRY(qtts_backend_cpu_init(&e->be, err));
+    QTTS_TRY(qtts_backend_init_named(&e->be, backend, 0, err));
     QTTS_TRY(qtts_model_load(&e->m, &e->be, model_dir, err));
     QTTS_TRY(qtts_tokenizer_load(&e->tok, model_dir, err));
     char cdir[4096];
@@ -117,6 +114,7 @@ qtts_status qtts_engine_synth(qtts_engine *e, const qtts_synth_request *r, qtts_
         qtts_generator_codes(g, 0, &nf);
         QTTS_CHECK(!progress || !progress(user, nf), err, QTTS_ERR_INTERRUPTED, "stopped after %d frames", nf);
     }
+    QTTS_TRY(qtts_backend_check(&e->be, err));
     const int32_t *codes = qtts_generator_codes(g, 0, &nf);
     QTTS_CHECK(nf > 0, err, QTTS_ERR_INTERNAL, "the model ended the utterance before its first frame");
     qtts_gen_timing tm = qtts_generator_timing(g);
@@ -127,6 +125,7 @@ qtts_status qtts_engine_synth(qtts_engine *e, const qtts_synth_request *r, qtts_
     memcpy(out->codes, codes, (size_t)nf * G * sizeof *out->codes);
     double td = qtts_now();
     QTTS_TRY(qtts_codec_decode_chunked(e->codec, codes, &nf, 1, r->decode_chunk, r->decode_context, wav, err));
+    QTTS_TRY(qtts_backend_check(&e->be, err));
     out->pcm = wav[0];
     out->n_samples = (int64_t)nf * qtts_codec_samples_per_frame(e->codec);
     out->sample_rate = qtts_codec_sample_rate(e->codec);

@@ -551,6 +551,7 @@ qtts_status qtts_render_run(const qtts_job *job, qtts_model *m, const qtts_token
             }
             if (active == 0) continue;
             QTTS_TRY(qtts_generator_step(g, err));
+            QTTS_TRY(qtts_backend_check(m->be, err));
             for (int s = 0; s < max_batch; s++) {
                 if (slot_utt[s] < 0) continue;
                 qtts_seq_state ss = qtts_generator_state(g, s);

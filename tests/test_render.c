@@ -233,6 +233,8 @@ int main(void) {
     CHECK(strstr(out, "sessions[0].voice.speaker") && strstr(out, "bob"), "unknown speaker named: %s", out);
     CHECK(strstr(out, "sessions[0].items[0].text_file"), "missing text file named: %s", out);
     CHECK(strstr(out, "sessions[0].items[1]"), "second item errors named: %s", out);
+    rc = render("/nonexistent/job.json", "", out, sizeof out);
+    CHECK(rc == 1 && strstr(out, "/nonexistent/job.json"), "missing job file: exit %d: %s", rc, out);
     snprintf(out, sizeof out, "rm -rf %s", tmp);
     CHECK(system(out) == 0, "cleanup");
     return tu_finish("test_render");

@@ -76,7 +76,7 @@ typedef struct qtts_synth_result {
 typedef int (*qtts_progress_fn)(void *user, int frames);
 
 void qtts_synth_request_default(qtts_synth_request *r);
-/* backend: "cpu" (this build's only engine backend). */
+/* backend: "cpu", or "cuda" (experimental: compiled, not yet validated on a GPU). */
 qtts_status qtts_engine_open(const char *model_dir, const char *backend, qtts_engine **out, qtts_err *err);
 void qtts_engine_close(qtts_engine *e);
 /* One text to audio. Validates the request against the checkpoint (speaker,

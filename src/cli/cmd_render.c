@@ -25,7 +25,7 @@ static void usage(FILE *f) {
                "  --max-batch N   utterances generated together (default: sized from memory, at most 64)\n"
                "  --fresh         forget the journal and previous outputs; render everything again\n"
                "  --chunk N --context N  decoder windows (default 300 and 25, as the official decoder)\n"
-               "  --backend cpu   compute backend (this build: cpu)\n"
+               "  --backend B     cpu (default) or cuda (experimental: not yet validated on a GPU)\n"
                "  --quiet         no progress bar or summary\n"
                "The job format is described in jobs/README.md. A rerun of the same job resumes: finished\n"
                "utterances come from the journal in the output folder, unchanged items are kept.\n");
@@ -107,11 +107,8 @@ int qtts_cmd_render(int argc, char **argv) {
     qtts_tokenizer *tok = NULL;
     qtts_codec *codec = NULL;
     qtts_render_summary sum = {0};
+    bool reported = false; /* job validation errors are printed where they are found */
 
-    if (strcmp(backend, "cpu") != 0) {
-        fprintf(stderr, "qtts render: --backend %s: this build runs the cpu backend only (the CUDA engine is not built into qtts yet)\n", backend);
-        return CLI_USAGE;
-    }
     /* the model's config (milliseconds) first, so that one validation pass
      * checks everything; without a readable model the job is still checked */
     char model_dir[4096];
@@ -124,14 +121,16 @@ int qtts_cmd_render(int argc, char **argv) {
     if (st != QTTS_OK) {
         print_errors(path, &errs, &err);
         if (!have_cfg && model_err.msg[0]) fprintf(stderr, "  model: %s\n", model_err.msg);
+        reported = true;
         goto cleanup;
     }
     if (!have_cfg) {
         st = model_err.status ? model_err.status : QTTS_ERR_CONFIG;
         fprintf(stderr, "qtts render: %s: model: %s\n", path, model_err.msg);
+        reported = true;
         goto cleanup;
     }
-    QTTS_TRY(qtts_backend_cpu_init(&be, &err));
+    QTTS_TRY(qtts_backend_init_named(&be, backend, 0, &err));
     if (!quiet) fprintf(stderr, "qtts render: loading %s\n", job->model);
     QTTS_TRY(qtts_model_load(&m, &be, job->model, &err));
     QTTS_TRY(qtts_tokenizer_load(&tok, job->model, &err));
@@ -160,8 +159,8 @@ int qtts_cmd_render(int argc, char **argv) {
                 job->output_dir);
     }
     if (st == QTTS_OK && sum.items_failed) st = qtts_fail(&err, QTTS_ERR_JOB, "%d item%s failed (see the manifest)", sum.items_failed, sum.items_failed == 1 ? "" : "s");
-    if (st != QTTS_OK) cli_report("render", &err);
 cleanup:
+    if (st != QTTS_OK && !reported) cli_report("render", &err);
     qtts_job_errors_free(&errs);
     qtts_job_free(job);
     qtts_codec_free(codec);

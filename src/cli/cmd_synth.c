@@ -28,7 +28,7 @@ static void usage(FILE *f) {
             "  --chunk N --context N  decoder windows (default 300 and 25, as the official\n"
             "                       decoder; --chunk 0 decodes in one call)\n"
             "  --codes-out FILE.npy also write the codes, int64 [frames, 16]\n"
-            "  --backend cpu        compute backend (this build: cpu)\n"
+            "  --backend B          cpu (default) or cuda (experimental: not yet validated on a GPU)\n"
             "  --quiet              no progress on stderr\n"
             "  --stats-json FILE    write timings and sizes as JSON (benchmarks)\n"
             "  --ignore-eos         benchmarks only: always generate --max-frames frames\n"

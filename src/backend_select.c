@@ -1,0 +1,28 @@
+/* Backend selection by name, so that the CLI and the engine need no #ifdefs. */
+#include "backend.h"
+#ifdef QTTS_HAVE_CUDA
+#include "backend_cuda.h"
+#endif
+
+qtts_status qtts_backend_init_named(qtts_backend *be, const char *name, int device, qtts_err *err) {
+    if (!name || !strcmp(name, "cpu")) return qtts_backend_cpu_init(be, err);
+    if (!strcmp(name, "cuda")) {
+#ifdef QTTS_HAVE_CUDA
+        return qtts_backend_cuda_init(be, device, err);
+#else
+        (void)device;
+        return qtts_fail(err, QTTS_ERR_UNSUPPORTED, "backend cuda: this build has no CUDA backend (configure with nvcc and QTTS_CUDA=ON)");
+#endif
+    }
+    return qtts_fail(err, QTTS_ERR_INVALID_ARG, "unknown backend '%s' (cpu or cuda)", name);
+}
+
+qtts_status qtts_backend_check(qtts_backend *be, qtts_err *err) {
+#ifdef QTTS_HAVE_CUDA
+    if (be->ops && strcmp(be->ops->name, "cpu") != 0) return qtts_backend_cuda_check(be, err);
+#else
+    (void)be;
+    (void)err;
+#endif
+    return QTTS_OK;
+}
