@@ -23,7 +23,7 @@ for line in open("/proc/cpuinfo"):
     if line.startswith("model name"):
         cpu = line.split(":", 1)[1].strip(); break
 commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip() != ""
+dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"], capture_output=True, text=True).stdout.strip() != ""
 res = {"benchmark": "cpu-synth", "commit": commit + ("-dirty" if dirty else ""),
        "device": f"{cpu}, {os.cpu_count()} cores (CPU backend)", "os": platform.platform(),
        "frames_requested": int(sys.argv[4]), "eos_ignored": True,

@@ -45,7 +45,7 @@ import json, os, subprocess, sys
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown")
 gpu = subprocess.run(["sh", "-c", "nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1"], capture_output=True, text=True).stdout.strip()
 commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip() != ""
+dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"], capture_output=True, text=True).stdout.strip() != ""
 json.dump({"benchmark": "render-throughput", "commit": commit + ("-dirty" if dirty else ""), "model": sys.argv[2],
            "backend": sys.argv[3], "device": gpu if sys.argv[3] == "cuda" and gpu else f"{cpu}, {os.cpu_count()} cores",
            "job": "48 items, 4 sessions, 1-6 sentences each, max_frames_per_token 6", "results": json.loads(sys.argv[4])},

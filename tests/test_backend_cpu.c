@@ -1,0 +1,92 @@
+/* CPU backend properties the renderer relies on: a row's matmul result must
+ * not depend on how many rows share the call (batch invariance), checked at
+ * the real model's shapes, where BLAS kernels differ (sgemv rounds unlike
+ * sgemm; the tiny fixtures are too small to show it). Plus the attention op
+ * against a two-pass softmax reference, with GQA and a sliding window. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "backend.h"
+#include "testutil.h"
+
+static qtts_tensor weight(float *data, int out, int in) {
+    qtts_tensor t = {.data = data, .dtype = QTTS_DT_F32, .ndim = 2, .shape = {out, in}, .numel = (int64_t)out * in};
+    return t;
+}
+
+static void test_matmul_rows(qtts_backend *be) {
+    int shapes[][2] = {{1024, 1024}, {3072, 1024}, {1024, 3072}, {2048, 2048}, {2048, 1024}};
+    uint64_t s = 1;
+    for (int k = 0; k < 5; k++) {
+        int out = shapes[k][0], in = shapes[k][1], N = 13;
+        float *W = malloc(sizeof(float) * out * in), *x = malloc(sizeof(float) * in * N);
+        float *y1 = malloc(sizeof(float) * out), *yn = malloc(sizeof(float) * out * N);
+        for (int i = 0; i < out * in; i++) W[i] = tu_rand_uniform(&s);
+        for (int i = 0; i < in * N; i++) x[i] = tu_rand_uniform(&s);
+        qtts_tensor w = weight(W, out, in);
+        int bad = 0;
+        for (int n = 2; n <= N; n += 5) {
+            be->ops->matmul(be, x, &w, NULL, yn, n);
+            for (int r = 0; r < n; r++) {
+                be->ops->matmul(be, x + (size_t)r * in, &w, NULL, y1, 1);
+                bad += memcmp(y1, yn + (size_t)r * out, sizeof(float) * out) != 0;
+            }
+        }
+        CHECK(bad == 0, "%dx%d: %d rows differ between a batched and a single-row matmul", out, in, bad);
+        free(W);
+        free(x);
+        free(y1);
+        free(yn);
+    }
+}
+
+static void test_attention(qtts_backend *be) {
+    int nh = 4, nkv = 2, hd = 16, L = 1, slots = 2, maxlen = 40;
+    qtts_kv_cache c = {.n_layers = L, .n_slots = slots, .max_len = maxlen, .n_kv_heads = nkv, .head_dim = hd};
+    size_t kvn = (size_t)L * slots * maxlen * nkv * hd;
+    c.k = malloc(kvn * sizeof(float));
+    c.v = malloc(kvn * sizeof(float));
+    uint64_t s = 9;
+    for (size_t i = 0; i < kvn; i++) {
+        c.k[i] = 3 * tu_rand_uniform(&s);
+        c.v[i] = tu_rand_uniform(&s);
+    }
+    int32_t slot[3] = {0, 1, 1}, pos[3] = {0, 17, 39};
+    qtts_batch b = {.n = 3, .slot = slot, .pos = pos, .h_slot = slot, .h_pos = pos};
+    float q[3 * 4 * 16], out[3 * 4 * 16], ref[3 * 4 * 16];
+    for (int i = 0; i < 3 * nh * hd; i++) q[i] = tu_rand_uniform(&s);
+    for (int window = 0; window <= 8; window += 8) {
+        be->ops->attention(be, q, &c, 0, &b, nh, 0.25f, window, out);
+        for (int i = 0; i < 3; i++)
+            for (int h = 0; h < nh; h++) {
+                int p0 = window && pos[i] - window + 1 > 0 ? pos[i] - window + 1 : 0, kh = h / (nh / nkv);
+                double sc[64], mx = -1e30, sum = 0;
+                for (int p = p0; p <= pos[i]; p++) {
+                    const float *kp = c.k + (((size_t)slot[i] * maxlen + p) * nkv + kh) * hd;
+                    double d = 0;
+                    for (int e = 0; e < hd; e++) d += (double)q[(i * nh + h) * hd + e] * kp[e];
+                    sc[p - p0] = d * 0.25;
+                    mx = fmax(mx, sc[p - p0]);
+                }
+                for (int p = p0; p <= pos[i]; p++) sum += sc[p - p0] = exp(sc[p - p0] - mx);
+                for (int e = 0; e < hd; e++) {
+                    double o = 0;
+                    for (int p = p0; p <= pos[i]; p++) o += sc[p - p0] / sum * c.v[(((size_t)slot[i] * maxlen + p) * nkv + kh) * hd + e];
+                    ref[(i * nh + h) * hd + e] = (float)o;
+                }
+            }
+        CHECK(tu_close("attention", out, ref, (size_t)3 * nh * hd, 1e-5), "attention window %d", window);
+    }
+    free(c.k);
+    free(c.v);
+}
+
+int main(void) {
+    qtts_backend be;
+    qtts_err e = {0};
+    qtts_backend_cpu_init(&be, &e);
+    test_matmul_rows(&be);
+    test_attention(&be);
+    qtts_backend_free(&be);
+    return tu_finish("test_backend_cpu");
+}
