@@ -41,6 +41,7 @@ struct qtts_generator {
     int32_t *slot_d, *pos_d; /* [max(max_ctx, 2*max_batch)] */
     /* host buffers */
     int32_t *ids_h, *slot_h, *pos_h;
+    int32_t *frame_h;   /* [max_batch][G] the step's new frames, gathered */
     int *act;           /* active slot list for the current step */
     float *logits_h;    /* [max_batch][max(V, Vp)] */
     float *work_f;
@@ -111,11 +112,12 @@ qtts_status qtts_generator_init(qtts_generator **out, const qtts_model *m, int m
     g->slot_h = qtts_calloc(ntok, sizeof(int32_t), err, "generator");
     g->pos_h = qtts_calloc(ntok, sizeof(int32_t), err, "generator");
     g->act = qtts_calloc(B, sizeof(int), err, "generator");
+    g->frame_h = qtts_calloc(B * (size_t)g->G, sizeof(int32_t), err, "generator");
     g->logits_h = qtts_calloc(B * vmax, f, err, "generator");
     g->work_f = qtts_calloc(vmax, f, err, "generator");
     g->work_i = qtts_calloc(vmax, sizeof(int), err, "generator");
     g->slots = qtts_calloc(B, sizeof *g->slots, err, "generator");
-    QTTS_CHECK(g->ids_h && g->slot_h && g->pos_h && g->act && g->logits_h && g->work_f && g->work_i && g->slots, err, QTTS_ERR_OOM,
+    QTTS_CHECK(g->ids_h && g->slot_h && g->pos_h && g->act && g->frame_h && g->logits_h && g->work_f && g->work_i && g->slots, err, QTTS_ERR_OOM,
                "generator: out of memory");
     if (record_logits) {
         g->rec_talker = qtts_calloc(B * (size_t)g->V, f, err, "generator");
@@ -155,6 +157,7 @@ void qtts_generator_free(qtts_generator *g) {
     free(g->slot_h);
     free(g->pos_h);
     free(g->act);
+    free(g->frame_h);
     free(g->logits_h);
     free(g->work_f);
     free(g->work_i);
@@ -315,19 +318,11 @@ qtts_status qtts_generator_step(qtts_generator *g, qtts_err *err) {
     }
     predict_residuals(g, n);
     /* frame complete: next talker input F(frame) = C(c0) + sum_k E_k(c_k), plus trailing text */
-    for (int k = 0; k < g->G; k++) {
-        for (int j = 0; j < n; j++) {
-            slot_state *s = &g->slots[g->act[j]];
-            g->ids_h[j] = s->codes[(size_t)s->n_frames * g->G + k];
-        }
-        o->to_device(g->be, g->ids_d, g->ids_h, (size_t)n * sizeof(int32_t));
-        if (k == 0) {
-            o->embed(g->be, &g->m->codec_embed, g->ids_d, n, g->x);
-        } else {
-            o->embed(g->be, &g->m->cp_embed[k - 1], g->ids_d, n, g->emb_tmp);
-            o->add(g->be, g->x, g->emb_tmp, g->x, (int64_t)n * g->H);
-        }
+    for (int j = 0; j < n; j++) {
+        slot_state *s = &g->slots[g->act[j]];
+        memcpy(g->frame_h + (size_t)j * g->G, s->codes + (size_t)s->n_frames * g->G, (size_t)g->G * sizeof(int32_t));
     }
+    qtts_model_frame_embed_into(g->m, g->frame_h, n, g->x, g->ids_h, g->ids_d, g->emb_tmp);
     for (int j = 0; j < n; j++) {
         slot_state *s = &g->slots[g->act[j]];
         int step = s->n_frames;

@@ -259,24 +259,12 @@ qtts_status qtts_model_text_embed(const qtts_model *m, const int32_t *ids, int n
     return QTTS_OK;
 }
 
-qtts_status qtts_model_frame_embed(const qtts_model *m, const int32_t *codes, int n, float *out, qtts_err *err) {
+void qtts_model_frame_embed_into(const qtts_model *m, const int32_t *codes, int n, float *out, int32_t *ids_h, int32_t *ids_d,
+                                 float *tmp) {
     qtts_backend *be = m->be;
     int G = m->n_groups, H = m->cfg.talker.hidden_size;
-    int32_t *ids_h = qtts_malloc((size_t)n * sizeof(int32_t), err, "frame codes");
-    int32_t *ids_d = be->ops->alloc(be, (size_t)n * sizeof(int32_t));
-    float *tmp = be->ops->alloc(be, (size_t)n * H * sizeof(float));
-    qtts_status st = QTTS_OK;
-    if (!ids_h || !ids_d || !tmp) {
-        st = qtts_fail(err, QTTS_ERR_OOM, "frame embedding of %d frames: out of memory", n);
-        goto cleanup;
-    }
     for (int g = 0; g < G; g++) {
-        int lim = g == 0 ? m->cfg.talker.vocab_size : m->cfg.predictor.vocab_size;
-        for (int i = 0; i < n; i++) {
-            ids_h[i] = codes[(size_t)i * G + g];
-            QTTS_CHECK(ids_h[i] >= 0 && ids_h[i] < lim, err, QTTS_ERR_INVALID_ARG, "frame %d codebook %d: code %d out of range [0, %d)",
-                       i, g, ids_h[i], lim);
-        }
+        for (int i = 0; i < n; i++) ids_h[i] = codes[(size_t)i * G + g];
         be->ops->to_device(be, ids_d, ids_h, (size_t)n * sizeof(int32_t));
         if (g == 0) {
             be->ops->embed(be, &m->codec_embed, ids_d, n, out);
@@ -285,7 +273,22 @@ qtts_status qtts_model_frame_embed(const qtts_model *m, const int32_t *codes, in
             be->ops->add(be, out, tmp, out, (int64_t)n * H);
         }
     }
-cleanup:
+}
+
+qtts_status qtts_model_frame_embed(const qtts_model *m, const int32_t *codes, int n, float *out, qtts_err *err) {
+    qtts_backend *be = m->be;
+    int G = m->n_groups, H = m->cfg.talker.hidden_size;
+    for (int i = 0; i < n; i++)
+        for (int g = 0; g < G; g++) {
+            int c = codes[(size_t)i * G + g], lim = g == 0 ? m->cfg.talker.vocab_size : m->cfg.predictor.vocab_size;
+            if (c < 0 || c >= lim) return qtts_fail(err, QTTS_ERR_INVALID_ARG, "frame %d codebook %d: code %d out of range [0, %d)", i, g, c, lim);
+        }
+    int32_t *ids_h = qtts_malloc((size_t)n * sizeof(int32_t), err, "frame codes");
+    int32_t *ids_d = be->ops->alloc(be, (size_t)n * sizeof(int32_t));
+    float *tmp = be->ops->alloc(be, (size_t)n * H * sizeof(float));
+    qtts_status st = QTTS_OK;
+    if (!ids_h || !ids_d || !tmp) st = qtts_fail(err, QTTS_ERR_OOM, "frame embedding of %d frames: out of memory", n);
+    else qtts_model_frame_embed_into(m, codes, n, out, ids_h, ids_d, tmp);
     free(ids_h);
     if (ids_d) be->ops->free(be, ids_d);
     if (tmp) be->ops->free(be, tmp);

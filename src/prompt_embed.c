@@ -58,19 +58,34 @@ qtts_status qtts_prompt_embed(const qtts_model *m, const qtts_prompt *p, const f
             for (int d = 0; d < H; d++) e[d] += host[(size_t)j * H + d];
         }
     }
-    /* speaker x-vector and reference frames */
-    for (int i = 0; i < P; i++) {
-        float *e = emb + (size_t)i * H;
+    /* speaker x-vector */
+    for (int i = 0; i < P; i++)
         if (p->pos[i].codec_kind == QTTS_CODEC_SPEAKER) {
             QTTS_CHECK(xvector, err, QTTS_ERR_INVALID_ARG, "the prompt has a speaker slot but no x-vector was given");
+            float *e = emb + (size_t)i * H;
             for (int d = 0; d < H; d++) e[d] += xvector[d];
-        } else if (p->pos[i].codec_kind == QTTS_CODEC_REF_FRAME) {
+        }
+    /* reference frames F(R_j), one batched embedding */
+    n = 0;
+    for (int i = 0; i < P; i++)
+        if (p->pos[i].codec_kind == QTTS_CODEC_REF_FRAME) {
             int j = p->pos[i].codec_val;
-            QTTS_CHECK(ref_codes && j >= 0 && j < n_ref, err, QTTS_ERR_INVALID_ARG,
-                       "prompt position %d: reference frame %d of %d", i, j, n_ref);
-            QTTS_TRY(qtts_model_frame_embed(m, ref_codes + (size_t)j * G, 1, dev, err));
-            o->to_host(be, host, dev, rowb);
-            for (int d = 0; d < H; d++) e[d] += host[d];
+            QTTS_CHECK(ref_codes && j >= 0 && j < n_ref, err, QTTS_ERR_INVALID_ARG, "prompt position %d: reference frame %d of %d", i, j,
+                       n_ref);
+            where[n++] = i;
+        }
+    if (n) {
+        int32_t *frames = qtts_malloc((size_t)n * G * sizeof *frames, err, "reference frames");
+        QTTS_CHECK(frames, err, QTTS_ERR_OOM, "reference frames: out of memory");
+        for (int k = 0; k < n; k++)
+            memcpy(frames + (size_t)k * G, ref_codes + (size_t)p->pos[where[k]].codec_val * G, (size_t)G * sizeof *frames);
+        st = qtts_model_frame_embed(m, frames, n, dev, err);
+        free(frames);
+        if (st) goto cleanup;
+        o->to_host(be, host, dev, (size_t)n * rowb);
+        for (int k = 0; k < n; k++) {
+            float *e = emb + (size_t)where[k] * H;
+            for (int d = 0; d < H; d++) e[d] += host[(size_t)k * H + d];
         }
     }
     /* trailing queue and tts_pad */
