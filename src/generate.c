@@ -203,11 +203,42 @@ static void sample_c0(qtts_generator *g, int slot, float *row) {
     s->seen[tok] = 1;
 }
 
+void qtts_kv_prefix_free(qtts_generator *g, qtts_kv_prefix *p) {
+    if (p->k) g->be->ops->free(g->be, p->k);
+    if (p->v) g->be->ops->free(g->be, p->v);
+    p->k = p->v = NULL;
+}
+
+/* Copy positions [0, len) of `slot` between the talker cache and a prefix
+ * store; per layer those positions are one contiguous block. */
+static void prefix_copy(qtts_generator *g, int slot, qtts_kv_prefix *pf, bool to_cache) {
+    const qtts_kv_cache *c = &g->kv_talker;
+    size_t row = (size_t)c->n_kv_heads * c->head_dim, block = (size_t)pf->len * row;
+    for (int l = 0; l < c->n_layers; l++) {
+        size_t off = (((size_t)l * c->n_slots + slot) * c->max_len) * row;
+        float *ck = c->k + off, *cv = c->v + off, *pk = pf->k + (size_t)l * block, *pv = pf->v + (size_t)l * block;
+        if (to_cache) {
+            g->be->ops->copy(g->be, ck, pk, block * sizeof(float));
+            g->be->ops->copy(g->be, cv, pv, block * sizeof(float));
+        } else {
+            g->be->ops->copy(g->be, pk, ck, block * sizeof(float));
+            g->be->ops->copy(g->be, pv, cv, block * sizeof(float));
+        }
+    }
+}
+
 qtts_status qtts_generator_start(qtts_generator *g, int slot, const float *prompt, int P, const float *trailing, int Q,
                                  const float *tts_pad, const qtts_gen_params *p, qtts_err *err) {
+    return qtts_generator_start_shared(g, slot, prompt, P, trailing, Q, tts_pad, p, NULL, err);
+}
+
+qtts_status qtts_generator_start_shared(qtts_generator *g, int slot, const float *prompt, int P, const float *trailing, int Q,
+                                        const float *tts_pad, const qtts_gen_params *p, qtts_kv_prefix *prefix, qtts_err *err) {
     if (slot < 0 || slot >= g->max_batch) return qtts_fail(err, QTTS_ERR_INVALID_ARG, "slot %d out of range [0, %d)", slot, g->max_batch);
     if (g->slots[slot].state != QTTS_SEQ_FREE) return qtts_fail(err, QTTS_ERR_INVALID_ARG, "slot %d is busy", slot);
     if (P < 1 || p->max_frames < 1) return qtts_fail(err, QTTS_ERR_INVALID_ARG, "empty prompt or max_frames < 1");
+    int L = prefix ? prefix->len : 0;
+    if (L < 0 || (L > 0 && L >= P)) return qtts_fail(err, QTTS_ERR_INVALID_ARG, "shared prefix of %d positions for a prompt of %d", L, P);
     if ((int64_t)P + p->max_frames + 1 > g->max_ctx)
         return qtts_fail(err, QTTS_ERR_INVALID_ARG, "prompt %d + %d frames exceeds the context of %d positions", P, p->max_frames,
                          g->max_ctx);
@@ -229,15 +260,30 @@ qtts_status qtts_generator_start(qtts_generator *g, int slot, const float *promp
     o->to_device(g->be, g->tts_pad, tts_pad, H * sizeof(float));
 
     double t0 = qtts_now();
-    o->to_device(g->be, g->x, prompt, (size_t)P * H * sizeof(float));
-    for (int i = 0; i < P; i++) {
-        g->slot_h[i] = slot;
-        g->pos_h[i] = i;
+    /* with a saved prefix only positions >= L are computed */
+    int first = (L > 0 && prefix->k) ? L : 0;
+    if (first) prefix_copy(g, slot, prefix, true);
+    o->to_device(g->be, g->x, prompt + (size_t)first * H, (size_t)(P - first) * H * sizeof(float));
+    for (int i = first; i < P; i++) {
+        g->slot_h[i - first] = slot;
+        g->pos_h[i - first] = i;
     }
     qtts_batch b;
-    set_batch(g, &b, P);
+    set_batch(g, &b, P - first);
     qtts_lm_forward(g->be, &g->m->talker, &g->kv_talker, &b, g->x, g->out, &g->s_talker, NULL);
-    o->copy(g->be, g->past_hidden + (size_t)slot * H, g->out + (size_t)(P - 1) * H, H * sizeof(float));
+    if (L > 0 && !prefix->k) {
+        const qtts_kv_cache *c = &g->kv_talker;
+        size_t bytes = (size_t)c->n_layers * L * c->n_kv_heads * c->head_dim * sizeof(float);
+        prefix->k = o->alloc(g->be, bytes);
+        prefix->v = o->alloc(g->be, bytes);
+        if (!prefix->k || !prefix->v) {
+            qtts_kv_prefix_free(g, prefix);
+            qtts_generator_release(g, slot);
+            return qtts_fail(err, QTTS_ERR_OOM, "shared prompt prefix (%d positions): out of memory", L);
+        }
+        prefix_copy(g, slot, prefix, false);
+    }
+    o->copy(g->be, g->past_hidden + (size_t)slot * H, g->out + (size_t)(P - first - 1) * H, H * sizeof(float));
     o->matmul(g->be, g->past_hidden + (size_t)slot * H, &g->m->codec_head, NULL, g->logits, 1);
     o->to_host(g->be, g->logits_h, g->logits, (size_t)g->V * sizeof(float));
     double t1 = qtts_now();

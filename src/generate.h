@@ -47,6 +47,23 @@ void qtts_generator_free(qtts_generator *g);
  * c0. Fails if the slot is busy or P + max_frames + 1 exceeds max_ctx. */
 qtts_status qtts_generator_start(qtts_generator *g, int slot, const float *prompt, int P, const float *trailing, int Q,
                                  const float *tts_pad, const qtts_gen_params *p, qtts_err *err);
+/* A shared prompt prefix's talker KV (e.g. a session's instruct, role and
+ * codec prefix): backend [layers][len][n_kv*head_dim] for K and V. Positions
+ * < len of every prompt that shares it get the same KV (attention is causal),
+ * so prefilling it once and copying it into each new slot is exact. */
+typedef struct qtts_kv_prefix {
+    int len;      /* positions to share; set by the caller before first use */
+    float *k, *v; /* NULL until the first start with this prefix saved it */
+} qtts_kv_prefix;
+void qtts_kv_prefix_free(qtts_generator *g, qtts_kv_prefix *p);
+
+/* qtts_generator_start with a shared prefix (NULL or len 0: none). When
+ * prefix->k is set, its KV is copied into the slot and only positions
+ * >= len are prefilled; otherwise the whole prompt is prefilled and its first
+ * len positions are saved into prefix. Requires len < P. */
+qtts_status qtts_generator_start_shared(qtts_generator *g, int slot, const float *prompt, int P, const float *trailing, int Q,
+                                        const float *tts_pad, const qtts_gen_params *p, qtts_kv_prefix *prefix, qtts_err *err);
+
 /* Advance every active slot by one frame. */
 qtts_status qtts_generator_step(qtts_generator *g, qtts_err *err);
 

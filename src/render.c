@@ -101,6 +101,7 @@ static int remove_stale_tmp(const char *path, const struct stat *sb, int type, s
 qtts_render_params qtts_render_default_params(void) {
     return (qtts_render_params){.max_batch = 0,
                                 .fresh = false,
+                                .share_prefix = true,
                                 .decode_chunk = QTTS_CODEC_CHUNK_DEFAULT,
                                 .decode_context = QTTS_CODEC_CONTEXT_DEFAULT,
                                 .progress = NULL,
@@ -391,6 +392,7 @@ qtts_status qtts_render_run(const qtts_job *job, qtts_model *m, const qtts_token
     render_ctx c = {.job = job, .m = m, .tok = tok, .codec = codec, .p = p, .sum = sum};
     qtts_generator *g = NULL;
     int *pending = NULL, *slot_utt = NULL;
+    qtts_kv_prefix *prefixes = NULL; /* [n_sessions] */
     float *emb = NULL, *trail = NULL, *pad = NULL;
     memset(sum, 0, sizeof *sum);
     c.t0 = qtts_now();
@@ -506,6 +508,34 @@ qtts_status qtts_render_run(const qtts_job *job, qtts_model *m, const qtts_token
         fprintf(p->progress, "qtts render: %d items, %d utterances (%d from the journal, %d items unchanged), %d to generate\n",
                 sum->items, sum->utterances, sum->utterances_resumed, sum->items_reused, n_pending);
 
+    /* a session's utterances share their prompts' leading positions (instruct,
+     * role, codec prefix, speaker): the longest common prefix is prefilled
+     * once per session and copied into each new slot */
+    prefixes = calloc((size_t)(job->n_sessions ? job->n_sessions : 1), sizeof *prefixes);
+    QTTS_CHECK(prefixes, err, QTTS_ERR_OOM, "out of memory");
+    if (p->share_prefix) {
+        for (int s = 0; s < job->n_sessions; s++) {
+            const qtts_prompt *first = NULL;
+            int lcp = 0;
+            for (int k2 = 0; k2 < n_pending; k2++) {
+                const utt_t *u = &c.utts[pending[k2]];
+                if (c.items[u->item].session != s) continue;
+                const qtts_prompt *pr = &u->prompt;
+                if (!first) {
+                    first = pr;
+                    lcp = pr->n_pos - 1;
+                    continue;
+                }
+                int l = 0;
+                while (l < lcp && l < pr->n_pos - 1 && pr->pos[l].text_id == first->pos[l].text_id &&
+                       pr->pos[l].codec_kind == first->pos[l].codec_kind && pr->pos[l].codec_val == first->pos[l].codec_val)
+                    l++;
+                lcp = l;
+            }
+            prefixes[s].len = lcp >= 2 ? lcp : 0;
+        }
+    }
+
     /* ---- generate: continuous batching ---- */
     int max_batch = p->max_batch > 0 ? p->max_batch : auto_batch(m, max_ctx, n_pending);
     if (max_batch > n_pending) max_batch = n_pending;
@@ -535,7 +565,10 @@ qtts_status qtts_render_run(const qtts_job *job, qtts_model *m, const qtts_token
                 gen_params_for(&c, u, &gp);
                 qtts_err e = {0};
                 qtts_status es = qtts_prompt_embed(m, &u->prompt, NULL, NULL, 0, &emb, &trail, &pad, &e);
-                if (es == QTTS_OK) es = qtts_generator_start(g, s, emb, u->prompt.n_pos, trail, u->prompt.n_trailing, pad, &gp, &e);
+                qtts_kv_prefix *pf = &prefixes[it->session];
+                if (es == QTTS_OK)
+                    es = qtts_generator_start_shared(g, s, emb, u->prompt.n_pos, trail, u->prompt.n_trailing, pad, &gp,
+                                                     pf->len > 0 && pf->len < u->prompt.n_pos ? pf : NULL, &e);
                 free(emb);
                 free(trail);
                 free(pad);
@@ -644,6 +677,8 @@ cleanup:
         qtts_err ig = {0};
         write_manifest(&c, &ig);
     }
+    for (int s = 0; prefixes && g && s < job->n_sessions; s++) qtts_kv_prefix_free(g, &prefixes[s]);
+    free(prefixes);
     qtts_generator_free(g);
     free(slot_utt);
     free(pending);

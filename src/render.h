@@ -21,6 +21,7 @@
 typedef struct qtts_render_params {
     int max_batch;          /* slots; 0 = sized from memory (see render.c) */
     bool fresh;             /* forget the journal and previous outputs' state */
+    bool share_prefix;      /* prefill a session's common prompt prefix once (exact; on by default) */
     int decode_chunk;       /* codec windows (official 300 / 25); 0 = one call */
     int decode_context;
     FILE *progress;         /* progress bar and summary; NULL = quiet */

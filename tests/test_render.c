@@ -1,5 +1,6 @@
 /* qtts render end to end on the tiny CustomVoice fixture:
- *  - batch invariance: every output file is byte-identical with --max-batch 1, 3 and 8;
+ *  - batch invariance: every output file is byte-identical with --max-batch 1, 3 and 8,
+ *    and with each session's prompt prefix prefilled once or per utterance;
  *  - kill and resume: the renderer is SIGKILLed at seeded random moments again
  *    and again, rerun each time, and the final files equal an uninterrupted render;
  *  - a changed item invalidates exactly its own utterances;
@@ -171,13 +172,13 @@ int main(void) {
     cJSON_Delete(m);
 
     /* batch invariance: batch 1 and 3 give byte-identical files */
-    const char *batches[] = {"1", "3"};
-    for (int b = 0; b < 2; b++) {
+    const char *batches[] = {"1", "3", "4 --no-prefix-sharing"};
+    for (int b = 0; b < 3; b++) {
         char dir[1200], jb[1200], extra[64];
-        snprintf(dir, sizeof dir, "%s/b%s", tmp, batches[b]);
-        snprintf(jb, sizeof jb, "b%s.json", batches[b]);
+        snprintf(dir, sizeof dir, "%s/b%d", tmp, b);
+        snprintf(jb, sizeof jb, "b%d.json", b);
         write_job(tmp, jb, dir, 0);
-        snprintf(jb, sizeof jb, "%s/b%s.json", tmp, batches[b]);
+        snprintf(jb, sizeof jb, "%s/b%d.json", tmp, b);
         snprintf(extra, sizeof extra, "--max-batch %s", batches[b]);
         CHECK(render(jb, extra, out, sizeof out) == 0, "batch %s: %s", batches[b], out);
         CHECK(same_outputs(ref, dir, extra), "--max-batch %s changes the audio", batches[b]);

@@ -27,6 +27,8 @@ static void usage(FILE *f) {
                "  --chunk N --context N  decoder windows (default 300 and 25, as the official decoder)\n"
                "  --backend B     cpu (default) or cuda (experimental: not yet validated on a GPU)\n"
                "  --quiet         no progress bar or summary\n"
+               "  --no-prefix-sharing  prefill every prompt whole (default: a session's common prompt prefix\n"
+               "                  is prefilled once; the output is identical either way)\n"
                "The job format is described in jobs/README.md. A rerun of the same job resumes: finished\n"
                "utterances come from the journal in the output folder, unchanged items are kept.\n");
 }
@@ -67,13 +69,14 @@ static bool job_model_dir(const char *job_path, char *out, size_t n) {
 }
 
 int qtts_cmd_render(int argc, char **argv) {
-    int max_batch = 0, fresh = 0, quiet = 0, chunk = QTTS_CODEC_CHUNK_DEFAULT, context = QTTS_CODEC_CONTEXT_DEFAULT;
+    int max_batch = 0, fresh = 0, quiet = 0, no_share = 0, chunk = QTTS_CODEC_CHUNK_DEFAULT, context = QTTS_CODEC_CONTEXT_DEFAULT;
     const char *backend = "cpu";
-    enum { O_BATCH = 256, O_FRESH, O_QUIET, O_CHUNK, O_CTX, O_BACKEND };
+    enum { O_BATCH = 256, O_FRESH, O_QUIET, O_CHUNK, O_CTX, O_BACKEND, O_NOSHARE };
     static const struct option opts[] = {{"max-batch", required_argument, 0, O_BATCH}, {"fresh", no_argument, 0, O_FRESH},
                                          {"quiet", no_argument, 0, O_QUIET},           {"chunk", required_argument, 0, O_CHUNK},
                                          {"context", required_argument, 0, O_CTX},     {"backend", required_argument, 0, O_BACKEND},
-                                         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
+                                         {"help", no_argument, 0, 'h'},                {"no-prefix-sharing", no_argument, 0, O_NOSHARE},
+                                         {0, 0, 0, 0}};
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -84,6 +87,7 @@ int qtts_cmd_render(int argc, char **argv) {
         case O_CHUNK: chunk = atoi(optarg); break;
         case O_CTX: context = atoi(optarg); break;
         case O_BACKEND: backend = optarg; break;
+        case O_NOSHARE: no_share = 1; break;
         case 'h': usage(stdout); return CLI_OK;
         default: usage(stderr); return CLI_USAGE;
         }
@@ -146,6 +150,7 @@ int qtts_cmd_render(int argc, char **argv) {
     qtts_render_params rp = qtts_render_default_params();
     rp.max_batch = max_batch;
     rp.fresh = fresh;
+    rp.share_prefix = !no_share;
     rp.decode_chunk = chunk;
     rp.decode_context = context;
     rp.progress = quiet ? NULL : stderr;
