@@ -1,9 +1,17 @@
-/* Golden tests of the CPU talker and code predictor against the official
- * implementation's dumps (tests/fixtures/cases/<case>/, see its README):
+/* Golden tests of the talker and code predictor against the official
+ * implementation's dumps (tests/fixtures/cases/<case>/, see its README).
+ * CPU backend (default): fp32 against fp32, so
  *   - per-layer hidden states of the prefill and the prefill logits:
- *     relative L2 <= 1e-4 (fp32 vs fp32; differences are summation order);
+ *     relative L2 <= 1e-4 (differences are summation order);
  *   - greedy generation: every frame's codes identical, the talker logits
  *     of every step and the predictor logits of the first frames within 1e-4.
+ * `--backend cuda` (CTest: test_talker_cuda; skips without a GPU): bf16
+ * weights, so relative L2 <= 2e-2, and greedy codes identical wherever the
+ * reference's margin between its two best candidates (after the official
+ * processors) exceeds twice the largest logit error measured at that step:
+ * only there can no bf16 error flip the argmax. The first frame at or below
+ * that margin may diverge, and comparison stops there. Also the codec
+ * decoder: SNR >= 35 dB. `--bf16-criteria` applies these rules on the CPU.
  * Starting point is the reference's assembled prompt embeddings, so this
  * test isolates the transformer and generation loop from prompt assembly. */
 #include <cJSON.h>
@@ -11,6 +19,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "codec.h"
 #include "generate.h"
 #include "synth.h"
 #include "tokenizer.h"
@@ -18,7 +27,50 @@
 #include "npy.h"
 #include "testutil.h"
 
-#define TOL 1e-4
+#define TOL_CPU 1e-4
+#define TOL_BF16 2e-2
+
+static double TOL = TOL_CPU;
+static bool exact_codes = true;
+
+/* Margin between the best and second-best candidate of row after the
+ * official codebook-0 processors (penalty on codes so far, suppression). */
+static float c0_margin(const float *row, int V, int eos, const float *codes, int f, int G, bool ban_eos) {
+    float best = -INFINITY, second = -INFINITY;
+    for (int i = 0; i < V; i++) {
+        if (i >= V - 1024 && i != eos) continue;
+        if (i == eos && ban_eos) continue;
+        float l = row[i];
+        for (int k = 0; k < f; k++)
+            if ((int)codes[k * G] == i) {
+                l = l < 0 ? l * 1.05f : l / 1.05f;
+                break;
+            }
+        if (l > best) {
+            second = best;
+            best = l;
+        } else if (l > second) second = l;
+    }
+    return best - second;
+}
+
+static float max_abs_diff(const float *a, const float *b, int n) {
+    float m = 0;
+    for (int i = 0; i < n; i++)
+        if (isfinite(b[i]) && fabsf(a[i] - b[i]) > m) m = fabsf(a[i] - b[i]);
+    return m;
+}
+
+static float top2_margin(const float *row, int n) {
+    float best = -INFINITY, second = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        if (row[i] > best) {
+            second = best;
+            best = row[i];
+        } else if (row[i] > second) second = row[i];
+    }
+    return best - second;
+}
 
 static char *read_text(const char *path) {
     char *d = NULL;
@@ -169,17 +221,24 @@ static void run_case(qtts_backend *be, const char *case_dir, const char *case_na
     qtts_err e = {0};
     check_prompt(m, meta, case_dir, case_name, prompt, P, trailing, Q);
 
-    /* 1. prefill, layer by layer */
+    /* 1. prefill, layer by layer (buffers in backend memory) */
+    const qtts_ops *o = be->ops;
+    size_t ph = (size_t)P * H * sizeof(float);
     cap = calloc((size_t)(L + 1) * P * H, sizeof(float));
-    x = calloc((size_t)P * H, sizeof(float));
-    out = calloc((size_t)P * H, sizeof(float));
-    memcpy(x, prompt, (size_t)P * H * sizeof(float));
+    x = o->alloc(be, ph);
+    out = o->alloc(be, ph);
+    float *cap_d = o->alloc(be, (size_t)(L + 1) * ph), *lg_d = o->alloc(be, 4096 * sizeof(float));
+    int32_t *slot_d = o->alloc(be, (size_t)P * sizeof(int32_t)), *pos_d = o->alloc(be, (size_t)P * sizeof(int32_t));
+    o->to_device(be, x, prompt, ph);
     CHECK(qtts_kv_init(&kv, be, &m->cfg.talker, 1, P, &e) == QTTS_OK, "kv: %s", e.msg);
     CHECK(qtts_lm_scratch_init(&s, be, &m->cfg.talker, P, &e) == QTTS_OK, "scratch: %s", e.msg);
     int32_t slot[512] = {0}, pos[512];
     for (int i = 0; i < P && i < 512; i++) pos[i] = i;
-    qtts_batch b = {.n = P, .slot = slot, .pos = pos, .h_slot = slot, .h_pos = pos};
-    qtts_lm_forward(be, &m->talker, &kv, &b, x, out, &s, cap);
+    o->to_device(be, slot_d, slot, (size_t)P * sizeof(int32_t));
+    o->to_device(be, pos_d, pos, (size_t)P * sizeof(int32_t));
+    qtts_batch b = {.n = P, .slot = slot_d, .pos = pos_d, .h_slot = slot, .h_pos = pos};
+    qtts_lm_forward(be, &m->talker, &kv, &b, x, out, &s, cap_d);
+    o->to_host(be, cap, cap_d, (size_t)(L + 1) * ph);
     for (int l = 0; l <= L; l++) {
         char nm[128];
         snprintf(nm, sizeof nm, "%s prefill hidden[%d]", case_name, l);
@@ -187,9 +246,14 @@ static void run_case(qtts_backend *be, const char *case_dir, const char *case_na
     }
     if (plogits) {
         float lg[4096];
-        be->ops->matmul(be, out + (size_t)(P - 1) * H, &m->codec_head, NULL, lg, 1);
+        o->matmul(be, out + (size_t)(P - 1) * H, &m->codec_head, NULL, lg_d, 1);
+        o->to_host(be, lg, lg_d, (size_t)m->cfg.talker.vocab_size * sizeof(float));
         CHECK(tu_close("prefill logits", lg, plogits, (size_t)m->cfg.talker.vocab_size, TOL), "%s prefill logits", case_name);
     }
+    o->free(be, cap_d);
+    o->free(be, lg_d);
+    o->free(be, slot_d);
+    o->free(be, pos_d);
 
     /* 2. greedy generation from the same prompt */
     int F = (int)sc.shape[0], G = (int)sc.shape[1], V = m->cfg.talker.vocab_size;
@@ -200,19 +264,35 @@ static void run_case(qtts_backend *be, const char *case_dir, const char *case_na
     gp.max_frames = expect_eos ? F + 8 : F;
     pad = calloc((size_t)H, sizeof(float));
     int32_t pad_id = m->cfg.tts_pad_id;
-    CHECK(qtts_model_text_embed(m, &pad_id, 1, pad, &e) == QTTS_OK, "tts_pad: %s", e.msg);
+    float *pad_d = o->alloc(be, (size_t)H * sizeof(float));
+    CHECK(qtts_model_text_embed(m, &pad_id, 1, pad_d, &e) == QTTS_OK, "tts_pad: %s", e.msg);
+    o->to_host(be, pad, pad_d, (size_t)H * sizeof(float));
+    o->free(be, pad_d);
     CHECK(qtts_generator_init(&g, m, 1, P + gp.max_frames + 2, true, &e) == QTTS_OK, "generator: %s", e.msg);
     CHECK(qtts_generator_start(g, 0, prompt, P, trailing, Q, pad, &gp, &e) == QTTS_OK, "start: %s", e.msg);
-    int bad_logit_steps = 0, bad_cp = 0, step = 0;
+    int bad_logit_steps = 0, bad_cp = 0, step = 0, diverge = -1; /* first frame allowed to differ (bf16) */
     int n_cp = scp.ndim ? (int)scp.shape[0] : 0;
     while (qtts_generator_state(g, 0) == QTTS_SEQ_ACTIVE) {
-        if (step < (int)sl.shape[0] && !tu_close("step logits", qtts_generator_talker_logits(g, 0), step_logits + (size_t)step * V, (size_t)V, TOL)) {
+        /* logits compare while the trajectories agree */
+        if (diverge < 0 && step < (int)sl.shape[0] &&
+            !tu_close("step logits", qtts_generator_talker_logits(g, 0), step_logits + (size_t)step * V, (size_t)V, TOL)) {
             if (bad_logit_steps++ == 0) fprintf(stderr, "  (%s: first bad talker step %d)\n", case_name, step);
         }
+        if (!exact_codes && diverge < 0 && step < F) {
+            const float *ref = step_logits + (size_t)step * V;
+            float err2 = 2 * max_abs_diff(qtts_generator_talker_logits(g, 0), ref, V);
+            if (c0_margin(ref, V, m->cfg.codec_eos_id, codes, step, G, step < 2) <= err2) diverge = step;
+        }
         CHECK(qtts_generator_step(g, &e) == QTTS_OK, "step: %s", e.msg);
-        if (step < n_cp) {
+        if (step < n_cp && diverge < 0) {
             size_t nn = (size_t)(G - 1) * scp.shape[2];
             if (!tu_close("cp logits", qtts_generator_predictor_logits(g, 0), cp_logits + (size_t)step * nn, nn, TOL)) bad_cp++;
+            if (!exact_codes)
+                for (int k = 0; k < G - 1 && diverge < 0; k++) {
+                    const float *ref = cp_logits + (size_t)step * nn + (size_t)k * scp.shape[2];
+                    const float *got_l = qtts_generator_predictor_logits(g, 0) + (size_t)k * scp.shape[2];
+                    if (top2_margin(ref, (int)scp.shape[2]) <= 2 * max_abs_diff(got_l, ref, (int)scp.shape[2])) diverge = step;
+                }
         }
         step++;
     }
@@ -220,23 +300,30 @@ static void run_case(qtts_backend *be, const char *case_dir, const char *case_na
     CHECK(bad_cp == 0, "%s: %d predictor frames off", case_name, bad_cp);
     int nf = 0;
     const int32_t *got = qtts_generator_codes(g, 0, &nf);
-    CHECK(nf == F, "%s: %d frames, reference %d", case_name, nf, F);
-    CHECK(qtts_generator_state(g, 0) == (expect_eos ? QTTS_SEQ_EOS : QTTS_SEQ_MAX), "%s: end state", case_name);
+    int upto = diverge < 0 ? F : diverge; /* frames that must match */
+    if (diverge < 0) {
+        CHECK(nf == F, "%s: %d frames, reference %d", case_name, nf, F);
+        CHECK(qtts_generator_state(g, 0) == (expect_eos ? QTTS_SEQ_EOS : QTTS_SEQ_MAX), "%s: end state", case_name);
+    }
+    /* on the GPU only codebook 0 of frames past the predictor dumps is margin-checked: compare c0 there */
     int mism = 0;
-    for (int f = 0; f < nf && f < F; f++)
-        for (int k = 0; k < G; k++)
+    for (int f = 0; f < nf && f < upto; f++)
+        for (int k = 0; k < G; k++) {
+            if (!exact_codes && k > 0 && f >= n_cp) continue;
             if (got[f * G + k] != (int32_t)codes[f * G + k]) {
                 if (mism++ < 5) fprintf(stderr, "  %s frame %d codebook %d: got %d want %d\n", case_name, f, k, got[f * G + k], (int)codes[f * G + k]);
             }
+        }
     CHECK(mism == 0, "%s: %d codes differ from the reference", case_name, mism);
+    if (diverge >= 0) printf("%s: reference margin within twice the logit error at frame %d: compared up to there\n", case_name, diverge);
     printf("%s: P=%d frames=%d codes %s\n", case_name, P, nf, mism ? "DIFFER" : "identical");
 done:
     qtts_generator_free(g);
     qtts_kv_free(&kv, be);
     qtts_lm_scratch_free(&s, be);
     free(cap);
-    free(x);
-    free(out);
+    if (x) be->ops->free(be, x);
+    if (out) be->ops->free(be, out);
     free(pad);
     free(prompt);
     free(trailing);
@@ -305,14 +392,61 @@ static void test_eos(qtts_backend *be) {
     free(pad);
 }
 
-int main(void) {
+/* Codec decoder on this backend against the official waveform (bf16 run). */
+static void test_codec_golden(qtts_backend *be) {
+    char dir[1024], p[1200];
+    snprintf(dir, sizeof dir, "%s/fixtures/models/custom_voice/speech_tokenizer", QTTS_BINARY_DIR);
+    qtts_codec *c = NULL;
+    qtts_err e = {0};
+    if (qtts_codec_load(&c, be, dir, &e)) {
+        CHECK(0, "codec: %s", e.msg);
+        return;
+    }
+    qtts_npy sc = {0}, sw = {0};
+    snprintf(p, sizeof p, "%s/codec", tu_fixture_dir());
+    float *codes = load_f32(p, "codes", &sc), *ref = load_f32(p, "wav_full", &sw);
+    if (codes && ref) {
+        int T = (int)sc.shape[0];
+        int32_t *ci = malloc((size_t)sc.count * sizeof *ci);
+        for (int64_t i = 0; i < sc.count; i++) ci[i] = (int32_t)codes[i];
+        float *wav = NULL;
+        CHECK(qtts_codec_decode(c, ci, &T, 1, &wav, &e) == QTTS_OK, "decode: %s", e.msg);
+        if (wav) {
+            double snr = tu_snr_db(wav, ref, (size_t)sw.count);
+            printf("codec decoder on %s: SNR %.1f dB\n", be->ops->name, snr);
+            CHECK(snr >= 35.0, "codec SNR %.1f dB < 35", snr);
+        }
+        free(wav);
+        free(ci);
+    }
+    free(codes);
+    free(ref);
+    qtts_codec_free(c);
+}
+
+int main(int argc, char **argv) {
     char root[1024];
     snprintf(root, sizeof root, "%s/cases", tu_fixture_dir());
     DIR *d = opendir(root);
     if (!d) return tu_skip("no tests/fixtures/cases");
+    const char *backend = "cpu";
+    bool bf16_criteria = false; /* --bf16-criteria: the GPU's tolerances and margin rule on any backend (CI runs them on the CPU) */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--backend") && i + 1 < argc) backend = argv[++i];
+        else if (!strcmp(argv[i], "--bf16-criteria")) bf16_criteria = true;
+    }
     qtts_backend be;
     qtts_err e = {0};
-    qtts_backend_cpu_init(&be, &e);
+    if (qtts_backend_init_named(&be, backend, 0, &e) != QTTS_OK) {
+        closedir(d);
+        char why[1200];
+        snprintf(why, sizeof why, "backend %s unavailable: %s", backend, e.msg);
+        return tu_skip(why);
+    }
+    if (strcmp(backend, "cpu") != 0 || bf16_criteria) {
+        TOL = TOL_BF16;
+        exact_codes = false;
+    }
     char names[64][128];
     int n = 0;
     struct dirent *de;
@@ -329,7 +463,9 @@ int main(void) {
         if (!qtts_file_exists(mp) && !qtts_file_exists(mpz)) continue; /* not a talker case */
         run_case(&be, dir, names[i]);
     }
-    test_eos(&be);
+    if (exact_codes) test_eos(&be); /* edits the codec head in host memory: CPU backend */
+    else test_codec_golden(&be);
+    CHECK(qtts_backend_check(&be, &e) == QTTS_OK, "backend: %s", e.msg);
     for (int i = 0; i < n_models; i++) qtts_model_free(models[i].m);
     qtts_backend_free(&be);
     return tu_finish("test_talker");
