@@ -100,12 +100,24 @@ typedef struct qtts_ops {
     /* Release the backend's private state (streams, handles); NULL when it
      * has none. Called by qtts_backend_free. */
     void (*destroy)(qtts_backend *be);
+    /* Profiler ranges around stages (NVTX on CUDA; NULL = none). Model code
+     * marks: "prefill", "talker step", "code predictor", "sampling",
+     * "decoder", "host transfer". */
+    void (*range_push)(qtts_backend *be, const char *name);
+    void (*range_pop)(qtts_backend *be);
 } qtts_ops;
 
 struct qtts_backend {
     const qtts_ops *ops;
     void *impl; /* backend private state (cuBLAS handle, streams, ...) */
 };
+
+static inline void qtts_range_push(qtts_backend *be, const char *name) {
+    if (be->ops->range_push) be->ops->range_push(be, name);
+}
+static inline void qtts_range_pop(qtts_backend *be) {
+    if (be->ops->range_pop) be->ops->range_pop(be);
+}
 
 /* CPU backend: always available. (The CUDA backend: backend_cuda.h.) */
 qtts_status qtts_backend_cpu_init(qtts_backend *be, qtts_err *err);

@@ -366,6 +366,9 @@ static void cu_destroy(qtts_backend *be) {
     be->impl = NULL;
 }
 
+static void cu_range_push(qtts_backend *be, const char *name) { range_push(be->impl, name); }
+static void cu_range_pop(qtts_backend *be) { range_pop(be->impl); }
+
 static const qtts_ops cuda_ops = {
     .name = "cuda",
     .alloc = cu_alloc,
@@ -394,6 +397,8 @@ static const qtts_ops cuda_ops = {
     .gelu = cu_gelu,
     .clamp = cu_clamp,
     .destroy = cu_destroy,
+    .range_push = cu_range_push,
+    .range_pop = cu_range_pop,
 };
 
 qtts_status qtts_backend_cuda_init(qtts_backend *be, int device, qtts_err *err) {

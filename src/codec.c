@@ -623,13 +623,17 @@ qtts_status qtts_codec_decode_chunked(qtts_codec *c, const int32_t *codes, const
                     ids[((size_t)k * nb + j) * W + t] = f < T[b] ? codes[((size_t)b * Tmax + f) * c->nq + k] : 0;
             }
         }
+        qtts_range_push(c->be, "decoder");
         float *wav = codec_forward(c, &s, ids, nb, W);
+        qtts_range_push(c->be, "host transfer");
         for (int j = 0; j < nb; j++) {
             int b = item[j];
             int keep = (start + chunk < T[b] ? start + chunk : T[b]) - start;
             o->to_host(c->be, wav_out[b] + (size_t)start * c->spf, wav + ((size_t)j * W + ctx) * c->spf,
                        (size_t)keep * c->spf * sizeof(float));
         }
+        qtts_range_pop(c->be);
+        qtts_range_pop(c->be);
     }
     o->sync(c->be);
 cleanup:

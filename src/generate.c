@@ -260,6 +260,7 @@ qtts_status qtts_generator_start_shared(qtts_generator *g, int slot, const float
     o->to_device(g->be, g->tts_pad, tts_pad, H * sizeof(float));
 
     double t0 = qtts_now();
+    qtts_range_push(g->be, "prefill");
     /* with a saved prefix only positions >= L are computed */
     int first = (L > 0 && prefix->k) ? L : 0;
     if (first) prefix_copy(g, slot, prefix, true);
@@ -285,11 +286,16 @@ qtts_status qtts_generator_start_shared(qtts_generator *g, int slot, const float
     }
     o->copy(g->be, g->past_hidden + (size_t)slot * H, g->out + (size_t)(P - first - 1) * H, H * sizeof(float));
     o->matmul(g->be, g->past_hidden + (size_t)slot * H, &g->m->codec_head, NULL, g->logits, 1);
+    qtts_range_push(g->be, "host transfer");
     o->to_host(g->be, g->logits_h, g->logits, (size_t)g->V * sizeof(float));
+    qtts_range_pop(g->be);
+    qtts_range_pop(g->be);
     double t1 = qtts_now();
     s->state = QTTS_SEQ_ACTIVE;
     s->pos = P;
+    qtts_range_push(g->be, "sampling");
     sample_c0(g, slot, g->logits_h);
+    qtts_range_pop(g->be);
     g->t.prefill += t1 - t0;
     g->t.sampling += qtts_now() - t1;
     return QTTS_OK;
@@ -326,9 +332,12 @@ static void predict_residuals(qtts_generator *g, int n) {
             for (int j = 0; j < n; j++) o->copy(g->be, g->px + (size_t)j * Hp, g->pout + (2 * (size_t)j + 1) * Hp, Hp * sizeof(float));
         if (ntok != n) last = g->px;
         o->matmul(g->be, last, &m->cp_head[k - 1], NULL, g->logits, n);
+        qtts_range_push(g->be, "host transfer");
         o->to_host(g->be, g->logits_h, g->logits, (size_t)n * g->Vp * sizeof(float));
+        qtts_range_pop(g->be);
         double t1 = qtts_now();
         g->t.predictor += t1 - t0;
+        qtts_range_push(g->be, "sampling");
         for (int j = 0; j < n; j++) {
             slot_state *s = &g->slots[g->act[j]];
             float *row = g->logits_h + (size_t)j * g->Vp;
@@ -341,6 +350,7 @@ static void predict_residuals(qtts_generator *g, int n) {
             g->slot_h[j] = g->act[j];
             g->pos_h[j] = k + 1;
         }
+        qtts_range_pop(g->be);
         g->t.sampling += qtts_now() - t1;
         if (k + 1 < g->G) {
             o->to_device(g->be, g->ids_d, g->ids_h, (size_t)n * sizeof(int32_t));
@@ -362,7 +372,9 @@ qtts_status qtts_generator_step(qtts_generator *g, qtts_err *err) {
         slot_state *s = &g->slots[g->act[j]];
         s->codes[(size_t)s->n_frames * g->G] = s->c0;
     }
+    qtts_range_push(g->be, "code predictor");
     predict_residuals(g, n);
+    qtts_range_pop(g->be);
     /* frame complete: next talker input F(frame) = C(c0) + sum_k E_k(c_k), plus trailing text */
     for (int j = 0; j < n; j++) {
         slot_state *s = &g->slots[g->act[j]];
@@ -381,13 +393,18 @@ qtts_status qtts_generator_step(qtts_generator *g, qtts_err *err) {
     g->t.frames += n;
     /* a slot that reached max_frames needs no further c0 */
     double t0 = qtts_now();
+    qtts_range_push(g->be, "talker step");
     qtts_batch b;
     set_batch(g, &b, n);
     qtts_lm_forward(g->be, &g->m->talker, &g->kv_talker, &b, g->x, g->out, &g->s_talker, NULL);
     for (int j = 0; j < n; j++) o->copy(g->be, g->past_hidden + (size_t)g->act[j] * H, g->out + (size_t)j * H, H * sizeof(float));
     o->matmul(g->be, g->out, &g->m->codec_head, NULL, g->logits, n);
+    qtts_range_push(g->be, "host transfer");
     o->to_host(g->be, g->logits_h, g->logits, (size_t)n * g->V * sizeof(float));
+    qtts_range_pop(g->be);
+    qtts_range_pop(g->be);
     double t1 = qtts_now();
+    qtts_range_push(g->be, "sampling");
     g->t.talker += t1 - t0;
     for (int j = 0; j < n; j++) {
         slot_state *s = &g->slots[g->act[j]];
@@ -397,6 +414,7 @@ qtts_status qtts_generator_step(qtts_generator *g, qtts_err *err) {
         }
         sample_c0(g, g->act[j], g->logits_h + (size_t)j * g->V);
     }
+    qtts_range_pop(g->be);
     g->t.sampling += qtts_now() - t1;
     return QTTS_OK;
 }

@@ -1,0 +1,93 @@
+/* Profiler ranges: the model code marks its stages through the op table
+ * (NVTX on the CUDA backend). A recording backend (CPU ops plus range hooks)
+ * checks that every stage is marked, ranges nest and balance, and each
+ * appears as often as the work implies: one "talker step" per frame step,
+ * one "code predictor" per step, a "prefill" per sequence, a "decoder" per
+ * decode window. NVTX itself is only linked on CUDA builds. */
+#include <stdlib.h>
+
+#include "codec.h"
+#include "generate.h"
+#include "testutil.h"
+
+#define MAXD 16
+static const char *stack[MAXD];
+static int depth, max_depth, unbalanced;
+static int counts[8];
+static const char *stages[] = {"prefill", "talker step", "code predictor", "sampling", "decoder", "host transfer"};
+
+static void rec_push(qtts_backend *be, const char *name) {
+    (void)be;
+    if (depth < MAXD) stack[depth] = name;
+    depth++;
+    max_depth = depth > max_depth ? depth : max_depth;
+    for (int i = 0; i < 6; i++)
+        if (!strcmp(name, stages[i])) counts[i]++;
+}
+
+static void rec_pop(qtts_backend *be) {
+    (void)be;
+    if (depth == 0) unbalanced++;
+    else depth--;
+}
+
+int main(void) {
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/fixtures/models/custom_voice", QTTS_BINARY_DIR);
+    if (!qtts_file_exists(dir)) return tu_skip("fixture checkpoint absent");
+    qtts_backend be;
+    qtts_err e = {0};
+    qtts_backend_cpu_init(&be, &e);
+    qtts_ops ops = *be.ops;
+    ops.range_push = rec_push;
+    ops.range_pop = rec_pop;
+    be.ops = &ops;
+    qtts_model *m = NULL;
+    CHECK(qtts_model_load(&m, &be, dir, &e) == QTTS_OK, "%s", e.msg);
+    if (!m) return tu_finish("test_profile_ranges");
+    int H = m->cfg.talker.hidden_size, P = 6, frames = 5;
+    float *prompt = calloc((size_t)P * H, sizeof(float)), *pad = calloc((size_t)H, sizeof(float));
+    uint64_t s = 3;
+    for (int i = 0; i < P * H; i++) prompt[i] = tu_rand_uniform(&s);
+    qtts_gen_params gp;
+    qtts_gen_params_from_config(&gp, &m->gen, true);
+    gp.max_frames = frames;
+    gp.ignore_eos = true;
+    qtts_generator *g = NULL;
+    CHECK(qtts_generator_init(&g, m, 2, 32, false, &e) == QTTS_OK, "%s", e.msg);
+    CHECK(qtts_generator_start(g, 0, prompt, P, NULL, 0, pad, &gp, &e) == QTTS_OK, "%s", e.msg);
+    CHECK(qtts_generator_start(g, 1, prompt, P, NULL, 0, pad, &gp, &e) == QTTS_OK, "%s", e.msg);
+    int steps = 0;
+    while (qtts_generator_active(g) > 0) {
+        qtts_generator_step(g, &e);
+        steps++;
+    }
+    CHECK(steps == frames, "%d steps", steps);
+    CHECK(counts[0] == 2, "prefill ranges %d, want 2", counts[0]);
+    CHECK(counts[1] == steps, "talker step ranges %d, want %d", counts[1], steps);
+    CHECK(counts[2] == steps, "code predictor ranges %d, want %d", counts[2], steps);
+    /* sampling: one per prefill, per step for c0, and 15 per step in the predictor */
+    CHECK(counts[3] == 2 + steps * (1 + m->n_groups - 1), "sampling ranges %d", counts[3]);
+    CHECK(counts[5] >= 2 + steps * m->n_groups, "host transfer ranges %d", counts[5]);
+
+    char cdir[1100];
+    snprintf(cdir, sizeof cdir, "%s/speech_tokenizer", dir);
+    qtts_codec *c = NULL;
+    CHECK(qtts_codec_load(&c, &be, cdir, &e) == QTTS_OK, "%s", e.msg);
+    int nf;
+    const int32_t *codes = qtts_generator_codes(g, 0, &nf);
+    float *wav = NULL;
+    int before = counts[4];
+    CHECK(c && qtts_codec_decode_chunked(c, codes, &nf, 1, 2, 1, &wav, &e) == QTTS_OK, "%s", e.msg);
+    CHECK(counts[4] - before == (nf + 1) / 2, "decoder ranges %d for %d frames in windows of 2", counts[4] - before, nf);
+    CHECK(depth == 0 && unbalanced == 0, "ranges unbalanced: depth %d, %d extra pops", depth, unbalanced);
+    CHECK(max_depth == 2, "ranges nest at most two deep (stage > host transfer): %d", max_depth);
+    free(wav);
+    qtts_codec_free(c);
+    qtts_generator_free(g);
+    qtts_model_free(m);
+    free(prompt);
+    free(pad);
+    be.ops = NULL;
+    return tu_finish("test_profile_ranges");
+}
