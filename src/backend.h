@@ -9,6 +9,7 @@
 #ifndef QTTS_BACKEND_H
 #define QTTS_BACKEND_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "safetensors.h"
@@ -23,6 +24,7 @@ typedef struct qtts_tensor {
     int ndim;
     int64_t shape[4];
     int64_t numel;
+    bool view; /* data lies in a block owned elsewhere (e.g. a layer's weight block) */
 } qtts_tensor;
 
 /* KV cache of one decoder stack: [layer][slot][pos][kv_head][head_dim], fp32. */
@@ -50,6 +52,11 @@ typedef struct qtts_ops {
     void (*sync)(qtts_backend *be);
     /* Upload a checkpoint tensor (F32/F16/BF16) into backend storage. */
     qtts_status (*upload)(qtts_backend *be, const qtts_st_tensor *src, qtts_tensor *dst, qtts_err *err);
+    /* Bytes src takes in backend storage, and the upload into memory the
+     * caller owns (at least that many bytes; dst becomes a view): lets a
+     * layer's weights live in one block that offload can move as a whole. */
+    size_t (*storage_bytes)(qtts_backend *be, const qtts_st_tensor *src);
+    qtts_status (*upload_at)(qtts_backend *be, const qtts_st_tensor *src, void *mem, qtts_tensor *dst, qtts_err *err);
     void (*release)(qtts_backend *be, qtts_tensor *t);
 
     /* ---- LM ops; x is [n, dim] row-major ---- */

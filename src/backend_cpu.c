@@ -23,26 +23,42 @@ static void cpu_memcpy(qtts_backend *be, void *dst, const void *src, size_t byte
 }
 static void cpu_sync(qtts_backend *be) { (void)be; }
 
-static qtts_status cpu_upload(qtts_backend *be, const qtts_st_tensor *src, qtts_tensor *dst, qtts_err *err) {
+static size_t cpu_storage_bytes(qtts_backend *be, const qtts_st_tensor *src) {
+    (void)be;
+    return (size_t)src->numel * sizeof(float);
+}
+
+static qtts_status cpu_upload_at(qtts_backend *be, const qtts_st_tensor *src, void *mem, qtts_tensor *dst, qtts_err *err) {
     (void)be;
     memset(dst, 0, sizeof *dst);
     if (!(QTTS_DTM_FLOAT & QTTS_DTM(src->dtype)))
         return qtts_fail(err, QTTS_ERR_DTYPE, "%s: cannot use %s as a float weight", src->name, qtts_dtype_name(src->dtype));
     if (src->ndim > 4) return qtts_fail(err, QTTS_ERR_SHAPE, "%s: %d dims (max 4)", src->name, src->ndim);
-    float *f = qtts_malloc((size_t)src->numel * sizeof(float), err, src->name);
-    if (!f) return QTTS_ERR_OOM;
-    qtts_st_to_f32(src, f);
-    dst->data = f;
+    qtts_st_to_f32(src, mem);
+    dst->data = mem;
     dst->dtype = QTTS_DT_F32;
     dst->ndim = src->ndim;
     for (int i = 0; i < src->ndim; i++) dst->shape[i] = src->shape[i];
     dst->numel = src->numel;
+    dst->view = true;
+    return QTTS_OK;
+}
+
+static qtts_status cpu_upload(qtts_backend *be, const qtts_st_tensor *src, qtts_tensor *dst, qtts_err *err) {
+    float *f = qtts_malloc(cpu_storage_bytes(be, src), err, src->name);
+    if (!f) return QTTS_ERR_OOM;
+    qtts_status st = cpu_upload_at(be, src, f, dst, err);
+    if (st) {
+        free(f);
+        return st;
+    }
+    dst->view = false;
     return QTTS_OK;
 }
 
 static void cpu_release(qtts_backend *be, qtts_tensor *t) {
     (void)be;
-    free(t->data);
+    if (!t->view) free(t->data);
     memset(t, 0, sizeof *t);
 }
 
@@ -379,6 +395,8 @@ static const qtts_ops cpu_ops = {
     .copy = cpu_memcpy,
     .sync = cpu_sync,
     .upload = cpu_upload,
+    .storage_bytes = cpu_storage_bytes,
+    .upload_at = cpu_upload_at,
     .release = cpu_release,
     .embed = cpu_embed,
     .matmul = cpu_matmul,

@@ -143,7 +143,13 @@ static void cu_sync(qtts_backend *be) {
 
 /* Matrices (ndim >= 2) -> bf16, converted on the host (a one-time load cost;
  * BF16 checkpoints are copied as they are); vectors -> f32. */
-static qtts_status cu_upload(qtts_backend *be, const qtts_st_tensor *src, qtts_tensor *dst, qtts_err *err) {
+static size_t cu_storage_bytes(qtts_backend *be, const qtts_st_tensor *src) {
+    (void)be;
+    return (size_t)src->numel * (src->ndim >= 2 ? 2 : 4);
+}
+
+/* Convert on the host (bf16 for matrices, f32 for vectors) and copy into mem. */
+static qtts_status cu_upload_at(qtts_backend *be, const qtts_st_tensor *src, void *mem, qtts_tensor *dst, qtts_err *err) {
     cuda_impl *c = impl_of(be);
     memset(dst, 0, sizeof *dst);
     if (!(QTTS_DTM_FLOAT & QTTS_DTM(src->dtype)))
@@ -173,32 +179,42 @@ static qtts_status cu_upload(qtts_backend *be, const qtts_st_tensor *src, qtts_t
         }
         from = host;
     }
-    void *d = NULL;
-    cudaError_t e = cudaMalloc(&d, n ? n * esz : 1);
-    if (e != cudaSuccess) {
-        cudaGetLastError();
-        free(host);
-        return qtts_fail(err, QTTS_ERR_OOM, "%s: %zu bytes of GPU memory: %s", src->name, n * esz, cudaGetErrorString(e));
-    }
     /* on our stream and waited for: a plain cudaMemcpy runs on the legacy
      * stream, which does not order against a non-blocking stream */
-    if (n) e = cudaMemcpyAsync(d, from, n * esz, cudaMemcpyHostToDevice, c->stream);
+    cudaError_t e = cudaSuccess;
+    if (n) e = cudaMemcpyAsync(mem, from, n * esz, cudaMemcpyHostToDevice, c->stream);
     if (n && e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
     free(host);
-    if (e != cudaSuccess) {
-        cudaFree(d);
-        return qtts_fail(err, QTTS_ERR_DEVICE, "%s: upload: %s", src->name, cudaGetErrorString(e));
-    }
-    dst->data = d;
+    if (e != cudaSuccess) return qtts_fail(err, QTTS_ERR_DEVICE, "%s: upload: %s", src->name, cudaGetErrorString(e));
+    dst->data = mem;
     dst->dtype = mat ? QTTS_DT_BF16 : QTTS_DT_F32;
     dst->ndim = src->ndim;
     for (int i = 0; i < src->ndim; i++) dst->shape[i] = src->shape[i];
     dst->numel = src->numel;
+    dst->view = true;
+    return QTTS_OK;
+}
+
+static qtts_status cu_upload(qtts_backend *be, const qtts_st_tensor *src, qtts_tensor *dst, qtts_err *err) {
+    size_t bytes = cu_storage_bytes(be, src);
+    void *d = NULL;
+    cudaError_t e = cudaMalloc(&d, bytes ? bytes : 1);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        memset(dst, 0, sizeof *dst);
+        return qtts_fail(err, QTTS_ERR_OOM, "%s: %zu bytes of GPU memory: %s", src->name, bytes, cudaGetErrorString(e));
+    }
+    qtts_status st = cu_upload_at(be, src, d, dst, err);
+    if (st) {
+        cudaFree(d);
+        return st;
+    }
+    dst->view = false;
     return QTTS_OK;
 }
 
 static void cu_release(qtts_backend *be, qtts_tensor *t) {
-    if (t->data) rec(impl_of(be), cudaFree(t->data), "release");
+    if (t->data && !t->view) rec(impl_of(be), cudaFree(t->data), "release");
     memset(t, 0, sizeof *t);
 }
 
@@ -378,6 +394,8 @@ static const qtts_ops cuda_ops = {
     .copy = cu_copy,
     .sync = cu_sync,
     .upload = cu_upload,
+    .storage_bytes = cu_storage_bytes,
+    .upload_at = cu_upload_at,
     .release = cu_release,
     .embed = cu_embed,
     .matmul = cu_matmul,

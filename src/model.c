@@ -15,62 +15,86 @@ static qtts_status load(qtts_model *m, const char *name, int ndim, int64_t d0, i
     return qtts_tensor_load(m->be, &m->st, name, ndim, shape, dst, err);
 }
 
-/* Gate and up projections stacked into one [2I, H] weight, so the MLP needs
+#define BLOCK_ALIGN 256 /* bytes: keeps every tensor in a block aligned for vector loads */
+
+/* One layer's weights in one backend block: each tensor is checked by name,
+ * dtype and shape, then converted into its aligned place in the block. Gate
+ * and up projections are stacked into one [2I, H] weight, so the MLP needs
  * one GEMM; both halves must share a dtype (they do in every checkpoint). */
-static qtts_status load_gate_up(qtts_model *m, const char *prefix /* < 256 chars */, int64_t I, int64_t H, qtts_tensor *dst, qtts_err *err) {
-    char gn[320], un[320];
-    snprintf(gn, sizeof gn, "%s.mlp.gate_proj.weight", prefix);
-    snprintf(un, sizeof un, "%s.mlp.up_proj.weight", prefix);
-    int64_t shape[2] = {I, H};
-    const qtts_st_tensor *g, *u;
-    qtts_status st = qtts_st_get(&m->st, gn, QTTS_DTM_FLOAT, 2, shape, &g, err);
-    if (!st) st = qtts_st_get(&m->st, un, QTTS_DTM_FLOAT, 2, shape, &u, err);
-    if (st) return st;
-    if (g->dtype != u->dtype)
-        return qtts_fail(err, QTTS_ERR_DTYPE, "%s: dtype %s differs from %s's %s", un, qtts_dtype_name(u->dtype), gn,
-                         qtts_dtype_name(g->dtype));
-    char *buf = qtts_malloc(g->nbytes * 2, err, gn);
-    if (!buf) return QTTS_ERR_OOM;
-    memcpy(buf, g->data, g->nbytes);
-    memcpy(buf + g->nbytes, u->data, u->nbytes);
-    qtts_st_tensor cat = *g;
-    cat.name = gn;
-    cat.shape[0] = 2 * I;
-    cat.numel = 2 * g->numel;
-    cat.data = buf;
-    cat.nbytes = 2 * g->nbytes;
-    st = m->be->ops->upload(m->be, &cat, dst, err);
-    free(buf);
+static qtts_status load_layer(qtts_model *m, const char *p, const qtts_lm_config *c, qtts_lm_layer *L, qtts_err *err) {
+    qtts_status st = QTTS_OK;
+    const qtts_ops *o = m->be->ops;
+    int64_t H = c->hidden_size, I = c->intermediate_size, hd = c->head_dim;
+    struct {
+        const char *suffix;
+        int ndim;
+        int64_t d0, d1;
+        qtts_tensor *dst;
+    } w[] = {
+        {"input_layernorm.weight", 1, H, 0, &L->in_norm},
+        {"self_attn.q_proj.weight", 2, c->num_heads * hd, H, &L->wq},
+        {"self_attn.k_proj.weight", 2, c->num_kv_heads * hd, H, &L->wk},
+        {"self_attn.v_proj.weight", 2, c->num_kv_heads * hd, H, &L->wv},
+        {"self_attn.q_norm.weight", 1, hd, 0, &L->q_norm},
+        {"self_attn.k_norm.weight", 1, hd, 0, &L->k_norm},
+        {"self_attn.o_proj.weight", 2, H, c->num_heads * hd, &L->wo},
+        {"post_attention_layernorm.weight", 1, H, 0, &L->post_norm},
+        {"mlp.down_proj.weight", 2, H, I, &L->w_down},
+        {"mlp.gate_proj.weight", 2, I, H, &L->w_gate_up}, /* + up_proj, stacked below */
+    };
+    enum { NW = sizeof w / sizeof w[0] };
+    const qtts_st_tensor *src[NW], *up = NULL;
+    char name[320];
+    char *cat = NULL;
+    qtts_st_tensor gate_up;
+    for (int i = 0; i < NW; i++) {
+        int64_t shape[2] = {w[i].d0, w[i].d1};
+        snprintf(name, sizeof name, "%s.%s", p, w[i].suffix);
+        QTTS_TRY(qtts_st_get(&m->st, name, QTTS_DTM_FLOAT, w[i].ndim, shape, &src[i], err));
+    }
+    int64_t ushape[2] = {I, H};
+    snprintf(name, sizeof name, "%s.mlp.up_proj.weight", p);
+    QTTS_TRY(qtts_st_get(&m->st, name, QTTS_DTM_FLOAT, 2, ushape, &up, err));
+    const qtts_st_tensor *g = src[NW - 1];
+    QTTS_CHECK(g->dtype == up->dtype, err, QTTS_ERR_DTYPE, "%s: dtype %s differs from %s's %s", name, qtts_dtype_name(up->dtype), g->name,
+               qtts_dtype_name(g->dtype));
+    cat = qtts_malloc(g->nbytes * 2, err, g->name);
+    if (!cat) return QTTS_ERR_OOM;
+    memcpy(cat, g->data, g->nbytes);
+    memcpy(cat + g->nbytes, up->data, up->nbytes);
+    gate_up = *g;
+    gate_up.shape[0] = 2 * I;
+    gate_up.numel = 2 * g->numel;
+    gate_up.data = cat;
+    gate_up.nbytes = 2 * g->nbytes;
+    src[NW - 1] = &gate_up;
+
+    size_t off[NW], total = 0;
+    for (int i = 0; i < NW; i++) {
+        off[i] = total;
+        total += (o->storage_bytes(m->be, src[i]) + BLOCK_ALIGN - 1) / BLOCK_ALIGN * BLOCK_ALIGN;
+    }
+    L->block = o->alloc(m->be, total);
+    QTTS_CHECK(L->block, err, QTTS_ERR_OOM, "%s: weight block of %zu bytes: out of memory", p, total);
+    L->block_bytes = total;
+    for (int i = 0; i < NW; i++) QTTS_TRY(o->upload_at(m->be, src[i], (char *)L->block + off[i], w[i].dst, err));
+cleanup:
+    free(cat);
     return st;
 }
 
 static qtts_status load_lm(qtts_model *m, const char *prefix, const qtts_lm_config *c, qtts_lm *lm, qtts_err *err) {
     qtts_status st = QTTS_OK;
     char p[256], n[320];
-    int64_t H = c->hidden_size, I = c->intermediate_size, hd = c->head_dim;
     lm->cfg = *c;
     lm->layers = qtts_calloc((size_t)c->num_layers, sizeof *lm->layers, err, prefix);
     if (!lm->layers) return QTTS_ERR_OOM;
     for (int i = 0; i < c->num_layers; i++) {
-        qtts_lm_layer *L = &lm->layers[i];
         snprintf(p, sizeof p, "%s.layers.%d", prefix, i);
-#define W(field, suffix, nd, a, b)                              \
-        snprintf(n, sizeof n, "%s.%s", p, suffix);              \
-        QTTS_TRY(load(m, n, nd, a, b, &L->field, err))
-        W(in_norm, "input_layernorm.weight", 1, H, 0);
-        W(wq, "self_attn.q_proj.weight", 2, c->num_heads * hd, H);
-        W(wk, "self_attn.k_proj.weight", 2, c->num_kv_heads * hd, H);
-        W(wv, "self_attn.v_proj.weight", 2, c->num_kv_heads * hd, H);
-        W(q_norm, "self_attn.q_norm.weight", 1, hd, 0);
-        W(k_norm, "self_attn.k_norm.weight", 1, hd, 0);
-        W(wo, "self_attn.o_proj.weight", 2, H, c->num_heads * hd);
-        W(post_norm, "post_attention_layernorm.weight", 1, H, 0);
-        W(w_down, "mlp.down_proj.weight", 2, H, I);
-#undef W
-        QTTS_TRY(load_gate_up(m, p, I, H, &L->w_gate_up, err));
+        QTTS_TRY(load_layer(m, p, c, &lm->layers[i], err));
     }
     snprintf(n, sizeof n, "%s.norm.weight", prefix);
-    QTTS_TRY(load(m, n, 1, H, 0, &lm->norm, err));
+    QTTS_TRY(load(m, n, 1, c->hidden_size, 0, &lm->norm, err));
 cleanup:
     return st;
 }
@@ -78,9 +102,11 @@ cleanup:
 static void free_lm(qtts_backend *be, qtts_lm *lm) {
     if (!lm->layers) return;
     for (int i = 0; i < lm->cfg.num_layers; i++) {
-        qtts_tensor *t = (qtts_tensor *)&lm->layers[i];
-        for (size_t k = 0; k < sizeof(qtts_lm_layer) / sizeof(qtts_tensor); k++)
-            if (t[k].data) be->ops->release(be, &t[k]);
+        qtts_lm_layer *L = &lm->layers[i];
+        qtts_tensor *t[] = {&L->in_norm, &L->wq, &L->wk, &L->wv, &L->q_norm, &L->k_norm, &L->wo, &L->post_norm, &L->w_gate_up, &L->w_down};
+        for (size_t k = 0; k < sizeof t / sizeof t[0]; k++)
+            if (t[k]->data) be->ops->release(be, t[k]);
+        if (L->block) be->ops->free(be, L->block);
     }
     free(lm->layers);
     if (lm->norm.data) be->ops->release(be, &lm->norm);

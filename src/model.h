@@ -10,6 +10,8 @@
 
 /* One Qwen3 decoder layer (talker and code predictor share the shape). */
 typedef struct qtts_lm_layer {
+    void *block;           /* every weight below, one backend allocation (offload moves layers whole) */
+    size_t block_bytes;
     qtts_tensor in_norm;   /* [H] */
     qtts_tensor wq;        /* [nh*hd, H] */
     qtts_tensor wk, wv;    /* [nkv*hd, H] */

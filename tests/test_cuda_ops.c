@@ -426,7 +426,7 @@ static void test_error_path(void) {
     qtts_err err = {0};
     CHECK(qtts_backend_cuda_check(&gpu, &err) == QTTS_OK, "no failure before the misuse test: %s", err.msg);
     float *buf = dev(NULL, 64 * sizeof(float));
-    qtts_tensor bad = {buf, QTTS_DT_F32, 2, {8, 8, 0, 0}, 64};
+    qtts_tensor bad = {.data = buf, .dtype = QTTS_DT_F32, .ndim = 2, .shape = {8, 8, 0, 0}, .numel = 64};
     gpu.ops->matmul(&gpu, buf, &bad, NULL, buf + 8, 1);
     qtts_status st = qtts_backend_cuda_check(&gpu, &err);
     CHECK(st == QTTS_ERR_DEVICE && strstr(err.msg, "matmul"), "f32 matrix reported: %d %s", (int)st, err.msg);

@@ -392,6 +392,30 @@ static void test_eos(qtts_backend *be) {
     free(pad);
 }
 
+/* Each decoder layer's weights lie in its one block (layer offload moves
+ * blocks whole): inside it, 256-byte aligned, not overlapping. */
+static void test_layer_blocks(qtts_backend *be, const qtts_lm *lm, const char *what) {
+    int bad = 0;
+    for (int l = 0; l < lm->cfg.num_layers; l++) {
+        const qtts_lm_layer *L = &lm->layers[l];
+        const qtts_tensor *t[] = {&L->in_norm, &L->wq, &L->wk, &L->wv, &L->q_norm, &L->k_norm, &L->wo, &L->post_norm, &L->w_gate_up, &L->w_down};
+        int n = (int)(sizeof t / sizeof t[0]);
+        const char *b0 = L->block, *b1 = b0 + L->block_bytes;
+        for (int i = 0; i < n; i++) {
+            const char *p0 = t[i]->data;
+            size_t bytes = (size_t)t[i]->numel * qtts_dtype_size(t[i]->dtype);
+            if (!t[i]->view || p0 < b0 || p0 + bytes > b1 || ((uintptr_t)(p0 - b0) % 256)) bad++;
+            for (int j = 0; j < i; j++) {
+                const char *q0 = t[j]->data;
+                size_t qb = (size_t)t[j]->numel * qtts_dtype_size(t[j]->dtype);
+                if (p0 < q0 + qb && q0 < p0 + bytes) bad++;
+            }
+        }
+    }
+    (void)be;
+    CHECK(bad == 0, "%s: %d weights outside, misaligned in or overlapping within their layer block", what, bad);
+}
+
 /* Codec decoder on this backend against the official waveform (bf16 run). */
 static void test_codec_golden(qtts_backend *be) {
     char dir[1024], p[1200];
@@ -462,6 +486,10 @@ int main(int argc, char **argv) {
         snprintf(mpz, sizeof mpz, "%s/prompt_embeds.npy.zst", dir);
         if (!qtts_file_exists(mp) && !qtts_file_exists(mpz)) continue; /* not a talker case */
         run_case(&be, dir, names[i]);
+    }
+    for (int i = 0; i < n_models; i++) {
+        test_layer_blocks(&be, &models[i].m->talker, "talker");
+        test_layer_blocks(&be, &models[i].m->predictor, "code predictor");
     }
     if (exact_codes) test_eos(&be); /* edits the codec head in host memory: CPU backend */
     else test_codec_golden(&be);
