@@ -234,6 +234,12 @@ int main(void) {
     CHECK(strstr(out, "sessions[0].voice.speaker") && strstr(out, "bob"), "unknown speaker named: %s", out);
     CHECK(strstr(out, "sessions[0].items[0].text_file"), "missing text file named: %s", out);
     CHECK(strstr(out, "sessions[0].items[1]"), "second item errors named: %s", out);
+    /* an output folder that cannot be created is reported before any model work */
+    char uj[1200];
+    snprintf(uj, sizeof uj, "%s/unwritable.json", tmp);
+    write_job(tmp, "unwritable.json", "/proc/qtts-no-such-dir/out", 0);
+    rc = render(uj, "", out, sizeof out);
+    CHECK(rc == 1 && strstr(out, "/proc/qtts-no-such-dir") && strstr(out, "cannot create") && !strstr(out, "loading"), "unwritable output: exit %d: %s", rc, out);
     rc = render("/nonexistent/job.json", "", out, sizeof out);
     CHECK(rc == 1 && strstr(out, "/nonexistent/job.json"), "missing job file: exit %d: %s", rc, out);
     snprintf(out, sizeof out, "rm -rf %s", tmp);

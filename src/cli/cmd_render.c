@@ -8,8 +8,11 @@
 #include <stdlib.h>
 
 #include <cJSON.h>
+#include <errno.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "journal.h"
 #include "render.h"
 
 /* The one mutable global of qtts: a signal handler can reach nothing else. */
@@ -132,6 +135,12 @@ int qtts_cmd_render(int argc, char **argv) {
         st = model_err.status ? model_err.status : QTTS_ERR_CONFIG;
         fprintf(stderr, "qtts render: %s: model: %s\n", path, model_err.msg);
         reported = true;
+        goto cleanup;
+    }
+    /* the output folder must be usable before minutes of weight loading */
+    QTTS_TRY(qtts_mkdirs(job->output_dir, false, &err));
+    if (access(job->output_dir, W_OK) != 0) {
+        st = qtts_fail(&err, QTTS_ERR_IO, "%s: output folder not writable: %s", job->output_dir, strerror(errno));
         goto cleanup;
     }
     QTTS_TRY(qtts_backend_init_named(&be, backend, 0, &err));
