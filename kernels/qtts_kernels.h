@@ -31,6 +31,16 @@ cudaError_t qtts_k_snake(const float *x, const float *alpha, const float *beta, 
 /* [B, R, S] -> [B, S, R]; y must not alias x. */
 cudaError_t qtts_k_transpose(const float *x, float *y, int B, int R, int S, cudaStream_t s);
 
+/* ---- sample.cu ---- */
+/* The fields of qtts_sample_row (src/backend.h), in device memory. */
+typedef struct qtts_k_sample_row {
+    uint64_t seed, counter;
+    float temperature, top_p, penalty;
+    int top_k, greedy, seen_row, ban_from, keep_id, ban_id;
+} qtts_k_sample_row;
+/* One token per row of logits [n][V] (modified), V <= 4096; seen [slots][V] may be NULL when no row uses it. */
+cudaError_t qtts_k_sample(float *logits, int n, int V, const qtts_k_sample_row *rows, uint8_t *seen, int32_t *tokens, cudaStream_t s);
+
 /* ---- norm.cu ---- */
 cudaError_t qtts_k_rmsnorm(const float *x, const float *w, float eps, float *y, int n, int dim, cudaStream_t s);
 cudaError_t qtts_k_layernorm(const float *x, const float *w, const float *b /* may be NULL */, float eps, float *y, int n, int dim,

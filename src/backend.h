@@ -41,6 +41,19 @@ typedef struct qtts_batch {
     const int32_t *h_slot, *h_pos; /* host mirrors, [n] */
 } qtts_batch;
 
+/* One draw of the sample op, as src/sample.c: repetition penalty from a
+ * seen mask, banned ids, then argmax, or temperature / top-k / top-p and a
+ * draw with the counter-based uniform qtts_rng_uniform(seed, counter). */
+typedef struct qtts_sample_row {
+    uint64_t seed, counter;
+    float temperature, top_p, penalty;
+    int top_k, greedy;
+    int seen_row; /* row of the seen mask for the penalty and its update; -1: neither */
+    int ban_from; /* ids >= ban_from are banned except keep_id (V: none) */
+    int keep_id;  /* -1: none */
+    int ban_id;   /* one more banned id (EOS during min_new_tokens); -1: none */
+} qtts_sample_row;
+
 typedef struct qtts_ops {
     const char *name;
     /* memory */
@@ -83,6 +96,10 @@ typedef struct qtts_ops {
      * grouped-query: query head h reads kv head h / (n_heads / n_kv). */
     void (*attention)(qtts_backend *be, const float *q, const qtts_kv_cache *c, int layer, const qtts_batch *b,
                       int n_heads, float scale, int window, float *out);
+    /* One token per row of logits [n, V] (backend memory; modified) into
+     * tokens [n] (backend int32; -1 when every logit is banned); rows[] is
+     * host memory; seen is backend uint8 [slots][V], updated with each token. */
+    void (*sample)(qtts_backend *be, float *logits, int n, int V, const qtts_sample_row *rows, uint8_t *seen, int32_t *tokens);
     /* y[i,:] = x[i,:] * s[:] (layer scale); y may alias x. */
     void (*scale_rows)(qtts_backend *be, const float *x, const qtts_tensor *s, float *y, int n, int dim);
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "backend.h"
+#include "sample.h"
 
 /* Parallel regions cost tens of microseconds to wake threads that OpenBLAS's
  * own pool competes with: below this many multiply-adds a loop runs serially
@@ -216,6 +217,24 @@ static void cpu_attention(qtts_backend *be, const float *q, const qtts_kv_cache 
     }
 }
 
+static void cpu_sample(qtts_backend *be, float *logits, int n, int V, const qtts_sample_row *rows, uint8_t *seen, int32_t *tokens) {
+    (void)be;
+    float wf[V];
+    int wi[V];
+    for (int i = 0; i < n; i++) {
+        const qtts_sample_row *r = &rows[i];
+        float *l = logits + (size_t)i * V;
+        if (r->seen_row >= 0) qtts_sample_penalize(l, V, seen + (size_t)r->seen_row * V, r->penalty);
+        for (int v = r->ban_from; v < V; v++)
+            if (v != r->keep_id) l[v] = -INFINITY;
+        if (r->ban_id >= 0 && r->ban_id < V) l[r->ban_id] = -INFINITY;
+        qtts_sampler s = {.greedy = r->greedy != 0, .temperature = r->temperature, .top_k = r->top_k, .top_p = r->top_p, .repetition_penalty = 1};
+        int tok = qtts_sample_pick(l, V, &s, qtts_rng_uniform(r->seed, r->counter), wf, wi);
+        tokens[i] = tok;
+        if (tok >= 0 && r->seen_row >= 0) seen[(size_t)r->seen_row * V + tok] = 1;
+    }
+}
+
 static void cpu_scale_rows(qtts_backend *be, const float *x, const qtts_tensor *s, float *y, int n, int dim) {
     (void)be;
     const float *g = s->data;
@@ -408,6 +427,7 @@ static const qtts_ops cpu_ops = {
     .kv_store = cpu_kv_store,
     .attention = cpu_attention,
     .scale_rows = cpu_scale_rows,
+    .sample = cpu_sample,
     .conv1d = cpu_conv1d,
     .conv_transpose1d = cpu_conv_transpose1d,
     .snake = cpu_snake,

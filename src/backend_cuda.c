@@ -318,6 +318,25 @@ static void cu_attention(qtts_backend *be, const float *q, const qtts_kv_cache *
     range_pop(c);
 }
 
+/* Rows go to the device through the workspace (a small H2D copy, ordered on
+ * the stream); tokens stay on the device. */
+static void cu_sample(qtts_backend *be, float *logits, int n, int V, const qtts_sample_row *rows, uint8_t *seen, int32_t *tokens) {
+    OP("sample");
+    qtts_k_sample_row *h = malloc((size_t)(n > 0 ? n : 1) * sizeof *h);
+    qtts_k_sample_row *d = workspace(c, (size_t)(n > 0 ? n : 1) * sizeof *h, op_);
+    if (!h) fail_msg(c, op_, "out of host memory");
+    if (h && d) {
+        for (int i = 0; i < n; i++)
+            h[i] = (qtts_k_sample_row){rows[i].seed,     rows[i].counter, rows[i].temperature, rows[i].top_p,
+                                       rows[i].penalty,  rows[i].top_k,   rows[i].greedy,      rows[i].seen_row,
+                                       rows[i].ban_from, rows[i].keep_id, rows[i].ban_id};
+        rec(c, cudaMemcpyAsync(d, h, (size_t)n * sizeof *h, cudaMemcpyHostToDevice, c->stream), op_);
+        rec(c, qtts_k_sample(logits, n, V, d, seen, tokens, c->stream), op_);
+    }
+    free(h);
+    range_pop(c);
+}
+
 static void cu_scale_rows(qtts_backend *be, const float *x, const qtts_tensor *s, float *y, int n, int dim) {
     OP("scale_rows");
     if (want_f32(c, s, op_)) rec(c, qtts_k_scale_rows(x, vec(s), y, n, dim, c->stream), op_);
@@ -407,6 +426,7 @@ static const qtts_ops cuda_ops = {
     .kv_store = cu_kv_store,
     .attention = cu_attention,
     .scale_rows = cu_scale_rows,
+    .sample = cu_sample,
     .conv1d = cu_conv1d,
     .conv_transpose1d = cu_conv_transpose1d,
     .snake = cu_snake,

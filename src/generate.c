@@ -1,7 +1,9 @@
 /* Batched frame generation (see generate.h). All per-slot buffers and the
  * scratch of both decoder stacks are planned once in qtts_generator_init;
- * steps allocate nothing. Logits come to the host for sampling: the CPU
- * sampler is the reference the GPU sampler is checked against. */
+ * steps allocate nothing. Sampling is an op: tokens stay in backend memory
+ * (codebook-major tok[k][row]) and feed the next embedding directly, so a
+ * step moves one small buffer to the host: the frame's residual codes and
+ * the next codebook-0 code. */
 #include "generate.h"
 
 #include <math.h>
@@ -16,7 +18,6 @@ typedef struct {
     int n_sampled;    /* c0 samples drawn (for min_new_tokens) */
     int c0;           /* last sampled codebook-0 code */
     int32_t *codes;   /* [max_frames][G] host */
-    uint8_t *seen;    /* [codec vocab] c0 values generated (repetition penalty) */
     float *trailing;  /* [Q][H] backend */
     int Q;
 } slot_state;
@@ -37,15 +38,16 @@ struct qtts_generator {
     float *emb_tmp;     /* [max_batch][H] */
     float *tts_pad;     /* [H] */
     float *logits;      /* [max_batch][V] */
-    int32_t *ids_d;     /* [2*max_batch] */
+    int32_t *tok_d;     /* [G][max_batch] this step's codes by codebook; row 0 then receives the next c0 */
+    uint8_t *seen_d;    /* [max_batch][V] codebook-0 codes generated per slot (repetition penalty) */
     int32_t *slot_d, *pos_d; /* [max(max_ctx, 2*max_batch)] */
     /* host buffers */
-    int32_t *ids_h, *slot_h, *pos_h;
-    int32_t *frame_h;   /* [max_batch][G] the step's new frames, gathered */
+    int32_t *tok_h;     /* [G][max_batch] mirror of tok_d, one transfer per step */
+    int32_t *slot_h, *pos_h;
+    uint8_t *zeros_h;   /* [V] to clear a slot's seen row */
+    qtts_sample_row *rows; /* [max_batch] */
     int *act;           /* active slot list for the current step */
-    float *logits_h;    /* [max_batch][max(V, Vp)] */
-    float *work_f;
-    int *work_i;
+    float *logits_h;    /* [max_batch][max(V, Vp)] (record_logits only) */
     float *rec_talker;  /* [max_batch][V] */
     float *rec_pred;    /* [max_batch][G-1][Vp] */
     float *rec_hidden;  /* [max_batch][H] */
@@ -104,20 +106,20 @@ qtts_status qtts_generator_init(qtts_generator **out, const qtts_model *m, int m
     g->emb_tmp = balloc(g, B * H * f, &ok);
     g->tts_pad = balloc(g, H * f, &ok);
     g->logits = balloc(g, B * vmax * f, &ok);
-    g->ids_d = balloc(g, 2 * B * sizeof(int32_t), &ok);
+    g->tok_d = balloc(g, (size_t)g->G * B * sizeof(int32_t), &ok);
+    g->seen_d = balloc(g, B * (size_t)g->V, &ok);
     g->slot_d = balloc(g, ntok * sizeof(int32_t), &ok);
     g->pos_d = balloc(g, ntok * sizeof(int32_t), &ok);
     QTTS_CHECK(ok, err, QTTS_ERR_OOM, "generator buffers for %d slots x %d positions: out of memory", max_batch, max_ctx);
-    g->ids_h = qtts_calloc(2 * B, sizeof(int32_t), err, "generator");
+    g->tok_h = qtts_calloc((size_t)g->G * B, sizeof(int32_t), err, "generator");
     g->slot_h = qtts_calloc(ntok, sizeof(int32_t), err, "generator");
     g->pos_h = qtts_calloc(ntok, sizeof(int32_t), err, "generator");
+    g->zeros_h = qtts_calloc((size_t)g->V, 1, err, "generator");
+    g->rows = qtts_calloc(B, sizeof *g->rows, err, "generator");
     g->act = qtts_calloc(B, sizeof(int), err, "generator");
-    g->frame_h = qtts_calloc(B * (size_t)g->G, sizeof(int32_t), err, "generator");
     g->logits_h = qtts_calloc(B * vmax, f, err, "generator");
-    g->work_f = qtts_calloc(vmax, f, err, "generator");
-    g->work_i = qtts_calloc(vmax, sizeof(int), err, "generator");
     g->slots = qtts_calloc(B, sizeof *g->slots, err, "generator");
-    QTTS_CHECK(g->ids_h && g->slot_h && g->pos_h && g->act && g->frame_h && g->logits_h && g->work_f && g->work_i && g->slots, err, QTTS_ERR_OOM,
+    QTTS_CHECK(g->tok_h && g->slot_h && g->pos_h && g->zeros_h && g->rows && g->act && g->logits_h && g->slots, err, QTTS_ERR_OOM,
                "generator: out of memory");
     if (record_logits) {
         g->rec_talker = qtts_calloc(B * (size_t)g->V, f, err, "generator");
@@ -136,7 +138,6 @@ void qtts_generator_release(qtts_generator *g, int slot) {
     if (slot < 0 || slot >= g->max_batch) return;
     slot_state *s = &g->slots[slot];
     free(s->codes);
-    free(s->seen);
     if (s->trailing) g->be->ops->free(g->be, s->trailing);
     memset(s, 0, sizeof *s);
 }
@@ -150,17 +151,16 @@ void qtts_generator_free(qtts_generator *g) {
     qtts_kv_free(&g->kv_pred, be);
     qtts_lm_scratch_free(&g->s_talker, be);
     qtts_lm_scratch_free(&g->s_pred, be);
-    void *dev[] = {g->past_hidden, g->x, g->out, g->px, g->pout, g->pe, g->emb_tmp, g->tts_pad, g->logits, g->ids_d, g->slot_d, g->pos_d};
+    void *dev[] = {g->past_hidden, g->x, g->out, g->px, g->pout, g->pe, g->emb_tmp, g->tts_pad, g->logits, g->tok_d, g->seen_d, g->slot_d, g->pos_d};
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
         if (dev[i]) be->ops->free(be, dev[i]);
-    free(g->ids_h);
+    free(g->tok_h);
     free(g->slot_h);
     free(g->pos_h);
+    free(g->zeros_h);
+    free(g->rows);
     free(g->act);
-    free(g->frame_h);
     free(g->logits_h);
-    free(g->work_f);
-    free(g->work_i);
     free(g->rec_talker);
     free(g->rec_pred);
     free(g->rec_hidden);
@@ -178,29 +178,36 @@ static void set_batch(qtts_generator *g, qtts_batch *b, int n) {
     b->h_pos = g->pos_h;
 }
 
-/* Sample codebook 0 for slot `slot` from host logits row; updates state. */
-static void sample_c0(qtts_generator *g, int slot, float *row) {
+/* The draw of codebook 0 for a slot: the official processors (penalty over
+ * the codes generated so far, EOS banned for the first min_new_tokens
+ * samples, the top 1024 codec ids but EOS suppressed) and its own counter. */
+static qtts_sample_row c0_row(const qtts_generator *g, int slot) {
+    const slot_state *s = &g->slots[slot];
+    int eos = g->m->cfg.codec_eos_id;
+    const qtts_sampler *p = &s->p.talker;
+    return (qtts_sample_row){.seed = s->p.seed, .counter = (uint64_t)s->n_sampled * (uint64_t)g->G, .temperature = p->temperature,
+                             .top_p = p->top_p, .penalty = p->repetition_penalty, .top_k = p->top_k, .greedy = p->greedy,
+                             .seen_row = slot, .ban_from = g->V - 1024, .keep_id = eos,
+                             .ban_id = (s->n_sampled < s->p.min_new_tokens || s->p.ignore_eos) ? eos : -1};
+}
+
+/* Take a sampled codebook-0 token: EOS (or nothing left) ends the sequence. */
+static void accept_c0(qtts_generator *g, int slot, int tok) {
     slot_state *s = &g->slots[slot];
-    const qtts_model_config *c = &g->m->cfg;
-    if (g->record) {
-        memcpy(g->rec_talker + (size_t)slot * g->V, row, (size_t)g->V * sizeof(float));
+    s->n_sampled++;
+    if (tok < 0 || tok == g->m->cfg.codec_eos_id) s->state = QTTS_SEQ_EOS;
+    else s->c0 = tok;
+}
+
+/* record_logits: raw talker logits rows (before processors) and hidden states. */
+static void record_talker(qtts_generator *g, int n) {
+    if (!g->record) return;
+    g->be->ops->to_host(g->be, g->logits_h, g->logits, (size_t)n * g->V * sizeof(float));
+    for (int j = 0; j < n; j++) {
+        int slot = g->act[j];
+        memcpy(g->rec_talker + (size_t)slot * g->V, g->logits_h + (size_t)j * g->V, (size_t)g->V * sizeof(float));
         g->be->ops->to_host(g->be, g->rec_hidden + (size_t)slot * g->H, g->past_hidden + (size_t)slot * g->H, (size_t)g->H * sizeof(float));
     }
-    qtts_sample_penalize(row, g->V, s->seen, s->p.talker.repetition_penalty);
-    if (s->n_sampled < s->p.min_new_tokens || s->p.ignore_eos) row[c->codec_eos_id] = -INFINITY;
-    /* only real codes 0..V-1025 and EOS may be produced: the official
-     * generate suppresses the top 1024 ids of the codec vocabulary but EOS */
-    for (int i = g->V - 1024; i < g->V; i++)
-        if (i != c->codec_eos_id) row[i] = -INFINITY;
-    double u = qtts_rng_uniform(s->p.seed, (uint64_t)s->n_sampled * (uint64_t)g->G);
-    int tok = qtts_sample_pick(row, g->V, &s->p.talker, u, g->work_f, g->work_i);
-    s->n_sampled++;
-    if (tok < 0 || tok == c->codec_eos_id) {
-        s->state = QTTS_SEQ_EOS;
-        return;
-    }
-    s->c0 = tok;
-    s->seen[tok] = 1;
 }
 
 void qtts_kv_prefix_free(qtts_generator *g, qtts_kv_prefix *p) {
@@ -250,14 +257,14 @@ qtts_status qtts_generator_start_shared(qtts_generator *g, int slot, const float
     s->P = P;
     s->Q = Q;
     s->codes = qtts_calloc((size_t)p->max_frames, (size_t)g->G * sizeof(int32_t), err, "codes");
-    s->seen = qtts_calloc((size_t)g->V, 1, err, "codes");
     s->trailing = o->alloc(g->be, (Q ? (size_t)Q : 1) * H * sizeof(float));
-    if (!s->codes || !s->seen || !s->trailing) {
+    if (!s->codes || !s->trailing) {
         qtts_generator_release(g, slot);
         return qtts_fail(err, QTTS_ERR_OOM, "slot %d: out of memory for %d frames", slot, p->max_frames);
     }
     if (Q) o->to_device(g->be, s->trailing, trailing, (size_t)Q * H * sizeof(float));
     o->to_device(g->be, g->tts_pad, tts_pad, H * sizeof(float));
+    o->to_device(g->be, g->seen_d + (size_t)slot * g->V, g->zeros_h, (size_t)g->V);
 
     double t0 = qtts_now();
     qtts_range_push(g->be, "prefill");
@@ -286,31 +293,35 @@ qtts_status qtts_generator_start_shared(qtts_generator *g, int slot, const float
     }
     o->copy(g->be, g->past_hidden + (size_t)slot * H, g->out + (size_t)(P - first - 1) * H, H * sizeof(float));
     o->matmul(g->be, g->past_hidden + (size_t)slot * H, &g->m->codec_head, NULL, g->logits, 1);
-    qtts_range_push(g->be, "host transfer");
-    o->to_host(g->be, g->logits_h, g->logits, (size_t)g->V * sizeof(float));
-    qtts_range_pop(g->be);
     qtts_range_pop(g->be);
     double t1 = qtts_now();
     s->state = QTTS_SEQ_ACTIVE;
     s->pos = P;
+    g->act[0] = slot;
+    record_talker(g, 1);
     qtts_range_push(g->be, "sampling");
-    sample_c0(g, slot, g->logits_h);
+    g->rows[0] = c0_row(g, slot);
+    int32_t tok;
+    o->sample(g->be, g->logits, 1, g->V, g->rows, g->seen_d, g->tok_d);
+    qtts_range_push(g->be, "host transfer");
+    o->to_host(g->be, &tok, g->tok_d, sizeof tok);
+    qtts_range_pop(g->be);
+    accept_c0(g, slot, tok);
     qtts_range_pop(g->be);
     g->t.prefill += t1 - t0;
     g->t.sampling += qtts_now() - t1;
     return QTTS_OK;
 }
 
-/* Code predictor for the n active slots in g->act: fills codes[1..G-1] of
- * each slot's new frame (codes[0] = c0). */
+/* Code predictor for the n active slots in g->act: samples codebooks
+ * 1..G-1 of each slot's new frame into tok_d[k][row]; codebook 0 (the c0
+ * sampled last step) must already be in tok_d[0][row]. */
 static void predict_residuals(qtts_generator *g, int n) {
     const qtts_model *m = g->m;
     const qtts_ops *o = g->be->ops;
-    size_t H = (size_t)g->H, Hp = (size_t)g->Hp;
+    size_t H = (size_t)g->H, Hp = (size_t)g->Hp, B = (size_t)g->max_batch;
     /* step 1: two positions per slot, [past_hidden, C(c0)] */
-    for (int j = 0; j < n; j++) g->ids_h[j] = g->slots[g->act[j]].c0;
-    o->to_device(g->be, g->ids_d, g->ids_h, (size_t)n * sizeof(int32_t));
-    o->embed(g->be, &m->codec_embed, g->ids_d, n, g->emb_tmp);
+    o->embed(g->be, &m->codec_embed, g->tok_d, n, g->emb_tmp);
     for (int j = 0; j < n; j++) {
         o->copy(g->be, g->pe + (2 * (size_t)j) * H, g->past_hidden + (size_t)g->act[j] * H, H * sizeof(float));
         o->copy(g->be, g->pe + (2 * (size_t)j + 1) * H, g->emb_tmp + (size_t)j * H, H * sizeof(float));
@@ -328,33 +339,35 @@ static void predict_residuals(qtts_generator *g, int n) {
         qtts_lm_forward(g->be, &m->predictor, &g->kv_pred, &b, g->px, g->pout, &g->s_pred, NULL);
         /* the head reads the last position of each slot */
         float *last = g->pout;
-        if (ntok != n)
+        if (ntok != n) {
             for (int j = 0; j < n; j++) o->copy(g->be, g->px + (size_t)j * Hp, g->pout + (2 * (size_t)j + 1) * Hp, Hp * sizeof(float));
-        if (ntok != n) last = g->px;
+            last = g->px;
+        }
         o->matmul(g->be, last, &m->cp_head[k - 1], NULL, g->logits, n);
-        qtts_range_push(g->be, "host transfer");
-        o->to_host(g->be, g->logits_h, g->logits, (size_t)n * g->Vp * sizeof(float));
-        qtts_range_pop(g->be);
         double t1 = qtts_now();
         g->t.predictor += t1 - t0;
         qtts_range_push(g->be, "sampling");
+        if (g->record) {
+            o->to_host(g->be, g->logits_h, g->logits, (size_t)n * g->Vp * sizeof(float));
+            for (int j = 0; j < n; j++)
+                memcpy(g->rec_pred + ((size_t)g->act[j] * (g->G - 1) + (k - 1)) * g->Vp, g->logits_h + (size_t)j * g->Vp,
+                       (size_t)g->Vp * sizeof(float));
+        }
         for (int j = 0; j < n; j++) {
-            slot_state *s = &g->slots[g->act[j]];
-            float *row = g->logits_h + (size_t)j * g->Vp;
-            if (g->record) memcpy(g->rec_pred + ((size_t)g->act[j] * (g->G - 1) + (k - 1)) * g->Vp, row, (size_t)g->Vp * sizeof(float));
+            const slot_state *s = &g->slots[g->act[j]];
+            const qtts_sampler *p = &s->p.predictor;
             /* draw counter f*G + k for codebook k of frame f (c0 of frame f used f*G) */
-            double u = qtts_rng_uniform(s->p.seed, (uint64_t)s->n_frames * g->G + (uint64_t)k);
-            int tok = qtts_sample_pick(row, g->Vp, &s->p.predictor, u, g->work_f, g->work_i);
-            s->codes[(size_t)s->n_frames * g->G + k] = tok < 0 ? 0 : tok;
-            g->ids_h[j] = tok < 0 ? 0 : tok;
+            g->rows[j] = (qtts_sample_row){.seed = s->p.seed, .counter = (uint64_t)s->n_frames * g->G + (uint64_t)k,
+                                           .temperature = p->temperature, .top_p = p->top_p, .penalty = 1, .top_k = p->top_k,
+                                           .greedy = p->greedy, .seen_row = -1, .ban_from = g->Vp, .keep_id = -1, .ban_id = -1};
             g->slot_h[j] = g->act[j];
             g->pos_h[j] = k + 1;
         }
+        o->sample(g->be, g->logits, n, g->Vp, g->rows, NULL, g->tok_d + (size_t)k * B);
         qtts_range_pop(g->be);
         g->t.sampling += qtts_now() - t1;
         if (k + 1 < g->G) {
-            o->to_device(g->be, g->ids_d, g->ids_h, (size_t)n * sizeof(int32_t));
-            o->embed(g->be, &m->cp_embed[k - 1], g->ids_d, n, g->pe);
+            o->embed(g->be, &m->cp_embed[k - 1], g->tok_d + (size_t)k * B, n, g->pe);
             ntok = n;
         }
     }
@@ -363,35 +376,27 @@ static void predict_residuals(qtts_generator *g, int n) {
 qtts_status qtts_generator_step(qtts_generator *g, qtts_err *err) {
     (void)err; /* steps allocate nothing; kept for backends whose launches can fail */
     const qtts_ops *o = g->be->ops;
-    size_t H = (size_t)g->H;
+    size_t H = (size_t)g->H, B = (size_t)g->max_batch;
     int n = 0;
     for (int i = 0; i < g->max_batch; i++)
         if (g->slots[i].state == QTTS_SEQ_ACTIVE) g->act[n++] = i;
     if (n == 0) return QTTS_OK;
-    for (int j = 0; j < n; j++) {
-        slot_state *s = &g->slots[g->act[j]];
-        s->codes[(size_t)s->n_frames * g->G] = s->c0;
-    }
+    for (int j = 0; j < n; j++) g->tok_h[j] = g->slots[g->act[j]].c0;
+    o->to_device(g->be, g->tok_d, g->tok_h, (size_t)n * sizeof(int32_t));
     qtts_range_push(g->be, "code predictor");
     predict_residuals(g, n);
     qtts_range_pop(g->be);
     /* frame complete: next talker input F(frame) = C(c0) + sum_k E_k(c_k), plus trailing text */
-    for (int j = 0; j < n; j++) {
-        slot_state *s = &g->slots[g->act[j]];
-        memcpy(g->frame_h + (size_t)j * g->G, s->codes + (size_t)s->n_frames * g->G, (size_t)g->G * sizeof(int32_t));
-    }
-    qtts_model_frame_embed_into(g->m, g->frame_h, n, g->x, g->ids_h, g->ids_d, g->emb_tmp);
+    qtts_model_frame_embed_dev(g->m, g->tok_d, g->max_batch, n, g->x, g->emb_tmp);
     for (int j = 0; j < n; j++) {
         slot_state *s = &g->slots[g->act[j]];
         int step = s->n_frames;
         const float *txt = step < s->Q ? s->trailing + (size_t)step * H : g->tts_pad;
         o->add(g->be, g->x + (size_t)j * H, txt, g->x + (size_t)j * H, (int64_t)H);
-        s->n_frames++;
         g->slot_h[j] = g->act[j];
         g->pos_h[j] = s->pos++;
     }
     g->t.frames += n;
-    /* a slot that reached max_frames needs no further c0 */
     double t0 = qtts_now();
     qtts_range_push(g->be, "talker step");
     qtts_batch b;
@@ -399,20 +404,26 @@ qtts_status qtts_generator_step(qtts_generator *g, qtts_err *err) {
     qtts_lm_forward(g->be, &g->m->talker, &g->kv_talker, &b, g->x, g->out, &g->s_talker, NULL);
     for (int j = 0; j < n; j++) o->copy(g->be, g->past_hidden + (size_t)g->act[j] * H, g->out + (size_t)j * H, H * sizeof(float));
     o->matmul(g->be, g->out, &g->m->codec_head, NULL, g->logits, n);
-    qtts_range_push(g->be, "host transfer");
-    o->to_host(g->be, g->logits_h, g->logits, (size_t)n * g->V * sizeof(float));
-    qtts_range_pop(g->be);
     qtts_range_pop(g->be);
     double t1 = qtts_now();
-    qtts_range_push(g->be, "sampling");
     g->t.talker += t1 - t0;
+    qtts_range_push(g->be, "sampling");
+    /* every row draws its next c0 (a slot that reached max_frames ignores it);
+     * the frame's residual codes were written beside it by the predictor */
+    record_talker(g, n);
+    for (int j = 0; j < n; j++) g->rows[j] = c0_row(g, g->act[j]);
+    o->sample(g->be, g->logits, n, g->V, g->rows, g->seen_d, g->tok_d);
+    qtts_range_push(g->be, "host transfer");
+    o->to_host(g->be, g->tok_h, g->tok_d, (size_t)g->G * B * sizeof(int32_t)); /* the step's one transfer */
+    qtts_range_pop(g->be);
     for (int j = 0; j < n; j++) {
         slot_state *s = &g->slots[g->act[j]];
-        if (s->n_frames >= s->p.max_frames) {
-            s->state = QTTS_SEQ_MAX;
-            continue;
-        }
-        sample_c0(g, g->act[j], g->logits_h + (size_t)j * g->V);
+        int32_t *frame = s->codes + (size_t)s->n_frames * g->G;
+        frame[0] = s->c0;
+        for (int k = 1; k < g->G; k++) frame[k] = g->tok_h[(size_t)k * B + j] < 0 ? 0 : g->tok_h[(size_t)k * B + j];
+        s->n_frames++;
+        if (s->n_frames >= s->p.max_frames) s->state = QTTS_SEQ_MAX;
+        else accept_c0(g, g->act[j], g->tok_h[j]);
     }
     qtts_range_pop(g->be);
     g->t.sampling += qtts_now() - t1;

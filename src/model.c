@@ -285,19 +285,13 @@ qtts_status qtts_model_text_embed(const qtts_model *m, const int32_t *ids, int n
     return QTTS_OK;
 }
 
-void qtts_model_frame_embed_into(const qtts_model *m, const int32_t *codes, int n, float *out, int32_t *ids_h, int32_t *ids_d,
-                                 float *tmp) {
+void qtts_model_frame_embed_dev(const qtts_model *m, const int32_t *ids, int stride, int n, float *out, float *tmp) {
     qtts_backend *be = m->be;
-    int G = m->n_groups, H = m->cfg.talker.hidden_size;
-    for (int g = 0; g < G; g++) {
-        for (int i = 0; i < n; i++) ids_h[i] = codes[(size_t)i * G + g];
-        be->ops->to_device(be, ids_d, ids_h, (size_t)n * sizeof(int32_t));
-        if (g == 0) {
-            be->ops->embed(be, &m->codec_embed, ids_d, n, out);
-        } else {
-            be->ops->embed(be, &m->cp_embed[g - 1], ids_d, n, tmp);
-            be->ops->add(be, out, tmp, out, (int64_t)n * H);
-        }
+    int H = m->cfg.talker.hidden_size;
+    be->ops->embed(be, &m->codec_embed, ids, n, out);
+    for (int g = 1; g < m->n_groups; g++) {
+        be->ops->embed(be, &m->cp_embed[g - 1], ids + (size_t)g * stride, n, tmp);
+        be->ops->add(be, out, tmp, out, (int64_t)n * H);
     }
 }
 
@@ -309,12 +303,18 @@ qtts_status qtts_model_frame_embed(const qtts_model *m, const int32_t *codes, in
             int c = codes[(size_t)i * G + g], lim = g == 0 ? m->cfg.talker.vocab_size : m->cfg.predictor.vocab_size;
             if (c < 0 || c >= lim) return qtts_fail(err, QTTS_ERR_INVALID_ARG, "frame %d codebook %d: code %d out of range [0, %d)", i, g, c, lim);
         }
-    int32_t *ids_h = qtts_malloc((size_t)n * sizeof(int32_t), err, "frame codes");
-    int32_t *ids_d = be->ops->alloc(be, (size_t)n * sizeof(int32_t));
+    int32_t *ids_h = qtts_malloc((size_t)n * G * sizeof(int32_t), err, "frame codes");
+    int32_t *ids_d = be->ops->alloc(be, (size_t)n * G * sizeof(int32_t));
     float *tmp = be->ops->alloc(be, (size_t)n * H * sizeof(float));
     qtts_status st = QTTS_OK;
-    if (!ids_h || !ids_d || !tmp) st = qtts_fail(err, QTTS_ERR_OOM, "frame embedding of %d frames: out of memory", n);
-    else qtts_model_frame_embed_into(m, codes, n, out, ids_h, ids_d, tmp);
+    if (!ids_h || !ids_d || !tmp) {
+        st = qtts_fail(err, QTTS_ERR_OOM, "frame embedding of %d frames: out of memory", n);
+    } else { /* frame-major host codes to the codebook-major device layout */
+        for (int i = 0; i < n; i++)
+            for (int g = 0; g < G; g++) ids_h[(size_t)g * n + i] = codes[(size_t)i * G + g];
+        be->ops->to_device(be, ids_d, ids_h, (size_t)n * G * sizeof(int32_t));
+        qtts_model_frame_embed_dev(m, ids_d, n, n, out, tmp);
+    }
     free(ids_h);
     if (ids_d) be->ops->free(be, ids_d);
     if (tmp) be->ops->free(be, tmp);

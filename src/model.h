@@ -79,10 +79,9 @@ qtts_status qtts_model_text_embed(const qtts_model *m, const int32_t *ids, int n
 /* Frame embedding F(codes) = C(c0) + sum_k cp_embed[k-1](c_k) for n frames of
  * n_groups host codes each -> out [n, H] (backend memory). */
 qtts_status qtts_model_frame_embed(const qtts_model *m, const int32_t *codes, int n, float *out, qtts_err *err);
-/* The same for codes known to be in range, with caller scratch (nothing
- * allocated: the generator's per-step path): ids_h/ids_d hold n ids (host,
- * backend), tmp n x H floats (backend). */
-void qtts_model_frame_embed_into(const qtts_model *m, const int32_t *codes, int n, float *out, int32_t *ids_h, int32_t *ids_d,
-                                 float *tmp);
+/* The same from codes already in backend memory, codebook-major: ids of
+ * codebook k for frame i at ids[k * stride + i] (the generator's layout).
+ * tmp holds n x H floats (backend). Allocates nothing. */
+void qtts_model_frame_embed_dev(const qtts_model *m, const int32_t *ids, int stride, int n, float *out, float *tmp);
 
 #endif

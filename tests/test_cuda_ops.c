@@ -422,6 +422,52 @@ static void test_snake_transpose(void) {
 
 /* A misused op (an f32 matrix where bf16 is required) must surface through
  * qtts_backend_cuda_check. Last: the failure is sticky by design. */
+/* The sample op on both backends: same logits, same rows (penalty from a
+ * seen mask, bans, greedy and sampled draws at several top-k/top-p), the
+ * same tokens and seen updates. A draw landing within an ulp of a CDF
+ * boundary could legitimately differ (device expf); with these seeded
+ * inputs none does, so any mismatch is reported. */
+static void test_sample(void) {
+    const int Vs[] = {3072, 2048, 37};
+    for (int vi = 0; vi < 3; vi++) {
+        int V = Vs[vi], n = 24;
+        float *l = rnd((size_t)n * V, 4.0f);
+        uint8_t *seen = calloc((size_t)n * V, 1);
+        for (int i = 0; i < n * V; i += 7) seen[i] = 1;
+        qtts_sample_row rows[24];
+        for (int i = 0; i < n; i++)
+            rows[i] = (qtts_sample_row){.seed = 1000u + (uint64_t)i, .counter = (uint64_t)i * 16, .temperature = 0.6f + 0.1f * (i % 5),
+                                        .top_p = (i % 4 == 3) ? 0.8f : 1.0f, .penalty = (i % 2) ? 1.05f : 1.0f,
+                                        .top_k = (i % 3 == 0) ? 0 : 50, .greedy = i % 6 == 5, .seen_row = (i % 5 == 4) ? -1 : i,
+                                        .ban_from = (i % 2) ? V - V / 3 : V, .keep_id = (i % 2) ? V - 2 : -1, .ban_id = (i % 8 == 1) ? 3 : -1};
+        float *lc = malloc((size_t)n * V * sizeof(float));
+        memcpy(lc, l, (size_t)n * V * sizeof(float));
+        int32_t tc[24];
+        float *ld = dev(l, (size_t)n * V * sizeof(float));
+        uint8_t *sd = dev(seen, (size_t)n * V); /* before the CPU run updates seen */
+        cpu.ops->sample(&cpu, lc, n, V, rows, seen, tc);
+        int32_t *td = dev(NULL, (size_t)n * sizeof(int32_t)), tg[24];
+        gpu.ops->sample(&gpu, ld, n, V, rows, sd, td);
+        gpu.ops->to_host(&gpu, tg, td, sizeof tg);
+        uint8_t *sg = malloc((size_t)n * V);
+        gpu.ops->to_host(&gpu, sg, sd, (size_t)n * V);
+        int bad = 0;
+        for (int i = 0; i < n; i++)
+            if (tg[i] != tc[i]) {
+                if (bad++ < 5) fprintf(stderr, "  sample V=%d row %d: gpu %d cpu %d\n", V, i, tg[i], tc[i]);
+            }
+        CHECK(bad == 0, "sample V=%d: %d of %d tokens differ", V, bad, n);
+        CHECK(!memcmp(sg, seen, (size_t)n * V), "sample V=%d: seen masks differ", V);
+        gpu.ops->free(&gpu, ld);
+        gpu.ops->free(&gpu, sd);
+        gpu.ops->free(&gpu, td);
+        free(l);
+        free(lc);
+        free(seen);
+        free(sg);
+    }
+}
+
 static void test_error_path(void) {
     qtts_err err = {0};
     CHECK(qtts_backend_cuda_check(&gpu, &err) == QTTS_OK, "no failure before the misuse test: %s", err.msg);
@@ -496,6 +542,7 @@ int main(int argc, char **argv) {
     test_attention();
     test_conv();
     test_snake_transpose();
+    test_sample();
     if (do_bench) bench();
     test_error_path();
     qtts_backend_free(&gpu);

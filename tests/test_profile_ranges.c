@@ -3,7 +3,8 @@
  * checks that every stage is marked, ranges nest and balance, and each
  * appears as often as the work implies: one "talker step" per frame step,
  * one "code predictor" per step, a "prefill" per sequence, a "decoder" per
- * decode window. NVTX itself is only linked on CUDA builds. */
+ * decode window; and a generator step moves exactly one buffer to the host.
+ * NVTX itself is only linked on CUDA builds. */
 #include <stdlib.h>
 
 #include "codec.h"
@@ -25,6 +26,13 @@ static void rec_push(qtts_backend *be, const char *name) {
         if (!strcmp(name, stages[i])) counts[i]++;
 }
 
+static int to_host_calls;
+static void (*cpu_to_host)(qtts_backend *, void *, const void *, size_t);
+static void rec_to_host(qtts_backend *be, void *dst, const void *src, size_t bytes) {
+    to_host_calls++;
+    cpu_to_host(be, dst, src, bytes);
+}
+
 static void rec_pop(qtts_backend *be) {
     (void)be;
     if (depth == 0) unbalanced++;
@@ -41,6 +49,8 @@ int main(void) {
     qtts_ops ops = *be.ops;
     ops.range_push = rec_push;
     ops.range_pop = rec_pop;
+    cpu_to_host = ops.to_host;
+    ops.to_host = rec_to_host;
     be.ops = &ops;
     qtts_model *m = NULL;
     CHECK(qtts_model_load(&m, &be, dir, &e) == QTTS_OK, "%s", e.msg);
@@ -57,7 +67,7 @@ int main(void) {
     CHECK(qtts_generator_init(&g, m, 2, 32, false, &e) == QTTS_OK, "%s", e.msg);
     CHECK(qtts_generator_start(g, 0, prompt, P, NULL, 0, pad, &gp, &e) == QTTS_OK, "%s", e.msg);
     CHECK(qtts_generator_start(g, 1, prompt, P, NULL, 0, pad, &gp, &e) == QTTS_OK, "%s", e.msg);
-    int steps = 0;
+    int steps = 0, host_before = to_host_calls;
     while (qtts_generator_active(g) > 0) {
         qtts_generator_step(g, &e);
         steps++;
@@ -68,7 +78,9 @@ int main(void) {
     CHECK(counts[2] == steps, "code predictor ranges %d, want %d", counts[2], steps);
     /* sampling: one per prefill, per step for c0, and 15 per step in the predictor */
     CHECK(counts[3] == 2 + steps * (1 + m->n_groups - 1), "sampling ranges %d", counts[3]);
-    CHECK(counts[5] >= 2 + steps * m->n_groups, "host transfer ranges %d", counts[5]);
+    /* at most one device-to-host transfer per frame: the step's codes */
+    CHECK(to_host_calls - host_before == steps, "%d device-to-host transfers in %d steps", to_host_calls - host_before, steps);
+    CHECK(counts[5] == 2 + steps, "host transfer ranges %d, want one per prefill and per step (%d)", counts[5], 2 + steps);
 
     char cdir[1100];
     snprintf(cdir, sizeof cdir, "%s/speech_tokenizer", dir);
