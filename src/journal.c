@@ -29,7 +29,8 @@ typedef struct slot {
     uint64_t item_hash;
     uint32_t segment;
     uint32_t used;
-    uint64_t off; /* record start in the file */
+    uint64_t off;    /* record start in the file */
+    uint32_t frames; /* from the record header: answers qtts_journal_frames without a read */
 } slot;
 
 struct qtts_journal {
@@ -89,7 +90,7 @@ static slot *tab_find(const qtts_journal *j, qtts_journal_key k) {
     }
 }
 
-static qtts_status tab_put(qtts_journal *j, qtts_journal_key k, uint64_t off, qtts_err *err) {
+static qtts_status tab_put(qtts_journal *j, qtts_journal_key k, uint64_t off, uint32_t frames, qtts_err *err) {
     if ((j->tab_used + 1) * 2 > j->tab_cap) {
         size_t ncap = j->tab_cap ? j->tab_cap * 2 : 1024;
         slot *old = j->tab;
@@ -106,7 +107,7 @@ static qtts_status tab_put(qtts_journal *j, qtts_journal_key k, uint64_t off, qt
     }
     slot *s = tab_find(j, k);
     if (!s->used) j->tab_used++;
-    *s = (slot){k.item_hash, k.segment, 1, off};
+    *s = (slot){k.item_hash, k.segment, 1, off, frames};
     return QTTS_OK;
 }
 
@@ -149,7 +150,7 @@ static qtts_status grow_buf(qtts_journal *j, size_t n, qtts_err *err) {
 /* Checks one record at off against the file size; fills its key and length. A record that does
  * not verify is reported as invalid (false), not as an error: it is the torn tail. */
 static qtts_status check_record(qtts_journal *j, uint64_t off, bool *valid, qtts_journal_key *key, uint64_t *len,
-                                qtts_err *err) {
+                                uint32_t *n_frames, qtts_err *err) {
     *valid = false;
     if (j->file_size - off < REC_HDR + REC_TAIL) return QTTS_OK;
     unsigned char h[REC_HDR];
@@ -168,6 +169,7 @@ static qtts_status check_record(qtts_journal *j, uint64_t off, bool *valid, qtts
     key->item_hash = get64(h + 8);
     key->segment = get32(h + 16);
     *len = rec_len;
+    *n_frames = frames;
     *valid = true;
     return QTTS_OK;
 }
@@ -272,9 +274,10 @@ qtts_status qtts_journal_open(const char *dir, qtts_journal **out, qtts_err *err
             bool valid;
             qtts_journal_key k;
             uint64_t len;
-            QTTS_TRY(check_record(j, off, &valid, &k, &len, err));
+            uint32_t nf;
+            QTTS_TRY(check_record(j, off, &valid, &k, &len, &nf, err));
             if (!valid) break;
-            QTTS_TRY(tab_put(j, k, off, err));
+            QTTS_TRY(tab_put(j, k, off, nf, err));
             j->stats.records++;
             off += len;
         }
@@ -313,6 +316,11 @@ bool qtts_journal_has(const qtts_journal *j, qtts_journal_key key) {
     return s && s->used;
 }
 
+int qtts_journal_frames(const qtts_journal *j, qtts_journal_key key) {
+    const slot *s = tab_find(j, key);
+    return s && s->used ? (int)s->frames : -1;
+}
+
 qtts_status qtts_journal_lookup(qtts_journal *j, qtts_journal_key key, int32_t **codes, int *frames, bool *found,
                                 qtts_err *err) {
     *codes = NULL;
@@ -323,7 +331,8 @@ qtts_status qtts_journal_lookup(qtts_journal *j, qtts_journal_key key, int32_t *
     bool valid;
     qtts_journal_key k;
     uint64_t len;
-    qtts_status st = check_record(j, s->off, &valid, &k, &len, err);
+    uint32_t nf_hdr;
+    qtts_status st = check_record(j, s->off, &valid, &k, &len, &nf_hdr, err);
     if (st != QTTS_OK) return st;
     if (!valid || k.item_hash != key.item_hash || k.segment != key.segment)
         return qtts_fail(err, QTTS_ERR_FORMAT, "%s: record at offset %llu changed on disk since it was indexed", j->path,
@@ -398,7 +407,7 @@ qtts_status qtts_journal_append(qtts_journal *j, qtts_journal_key key, const int
         if (ftruncate(j->fd, (off_t)j->valid_end) != 0) j->file_size = j->valid_end + len;
         goto cleanup;
     }
-    QTTS_TRY(tab_put(j, key, j->valid_end, err));
+    QTTS_TRY(tab_put(j, key, j->valid_end, (uint32_t)frames, err));
     j->valid_end += len;
     j->file_size = j->valid_end;
     j->stats.records++;

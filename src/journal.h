@@ -42,6 +42,8 @@ qtts_status qtts_journal_reset(qtts_journal *j, qtts_err *err);
 qtts_status qtts_journal_lookup(qtts_journal *j, qtts_journal_key key, int32_t **codes, int *frames, bool *found,
                                 qtts_err *err);
 bool qtts_journal_has(const qtts_journal *j, qtts_journal_key key);
+/* Frames of a recorded utterance (from the index: no read), -1 when absent. */
+int qtts_journal_frames(const qtts_journal *j, qtts_journal_key key);
 /* Record codes [frames][16] (each in [0, 32767]); one write() and an fsync before returning. */
 qtts_status qtts_journal_append(qtts_journal *j, qtts_journal_key key, const int32_t *codes, int frames, qtts_err *err);
 qtts_journal_stats qtts_journal_get_stats(const qtts_journal *j);

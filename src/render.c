@@ -238,8 +238,9 @@ static qtts_status write_manifest(render_ctx *c, qtts_err *err) {
 }
 
 /* An item whose audio file exists and whose previous manifest entry has the
- * same audio hash needs no assembly. */
-static bool reusable(const render_ctx *c, const item_t *it) {
+ * same audio hash needs no assembly; its frames and duration are taken from
+ * that entry. */
+static bool reusable(const render_ctx *c, item_t *it) {
     if (!c->old_manifest || c->p->fresh) return false;
     char path[4096];
     if (qtts_path_join(path, sizeof path, c->job->output_dir, it->it->output, NULL) || !qtts_file_exists(path)) return false;
@@ -254,8 +255,8 @@ static bool reusable(const render_ctx *c, const item_t *it) {
             !strcmp(ss->valuestring, it->s->id) && !strcmp(id->valuestring, it->it->id) && !strcmp(ah->valuestring, h) &&
             !strcmp(out->valuestring, it->it->output) && !strcmp(stt->valuestring, "done")) {
             const cJSON *fr = cJSON_GetObjectItem(o, "frames"), *du = cJSON_GetObjectItem(o, "duration_s");
-            ((item_t *)it)->frames = cJSON_IsNumber(fr) ? fr->valueint : 0;
-            ((item_t *)it)->seconds = cJSON_IsNumber(du) ? du->valuedouble : 0;
+            it->frames = cJSON_IsNumber(fr) ? fr->valueint : 0;
+            it->seconds = cJSON_IsNumber(du) ? du->valuedouble : 0;
             return true;
         }
     }
@@ -464,11 +465,7 @@ qtts_status qtts_render_run(const qtts_job *job, qtts_model *m, const qtts_token
             c.total_tokens += ntok;
             sum->utterances++;
             if (qtts_journal_has(c.jr, u->key)) {
-                int32_t *jc = NULL;
-                bool found = false;
-                qtts_err je = {0};
-                if (qtts_journal_lookup(c.jr, u->key, &jc, &u->frames, &found, &je) != QTTS_OK) u->frames = 0;
-                free(jc);
+                u->frames = qtts_journal_frames(c.jr, u->key);
                 u->done = true;
                 sum->utterances_resumed++;
                 c.done_tokens += ntok;

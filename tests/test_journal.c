@@ -111,6 +111,12 @@ static void test_round_trip(void) {
     CHECK(!qtts_journal_has(j, (qtts_journal_key){1, 0}) && qtts_journal_has(j, (qtts_journal_key){0xabcdef0123ULL, 3}),
           "has");
     CHECK(qtts_journal_get_stats(j).records == 60, "records");
+    int badf = 0;
+    for (uint32_t s = 0; s < 60; s++) {
+        qtts_journal_key k = {0xabcdef0123ULL + (s / 4), s % 4};
+        badf += qtts_journal_frames(j, k) != frames_of(k, 300);
+    }
+    CHECK(badf == 0 && qtts_journal_frames(j, (qtts_journal_key){1, 0}) == -1, "frames from the index: %d wrong", badf);
     /* out-of-range codes are refused, nothing written */
     long before = file_size(dir);
     int32_t neg[16] = {-1};
@@ -135,6 +141,12 @@ static void test_round_trip(void) {
     bad = 0;
     for (uint32_t s = 1; s < 60; s++) bad += !verify(j, (qtts_journal_key){0xabcdef0123ULL + (s / 4), s % 4}, 300);
     CHECK(bad == 0, "%d records differ after reopen", bad);
+    badf = 0;
+    for (uint32_t s = 1; s < 60; s++) {
+        qtts_journal_key k = {0xabcdef0123ULL + (s / 4), s % 4};
+        badf += qtts_journal_frames(j, k) != frames_of(k, 300);
+    }
+    CHECK(badf == 0 && qtts_journal_frames(j, k0) == 1, "frames from the rescanned index: %d wrong", badf);
     CHECK(qtts_journal_lookup(j, k0, &c, &f, &found, &err) == QTTS_OK && found && f == 1 && c && c[0] == 1000 &&
               c[15] == 1015,
           "last wins");
