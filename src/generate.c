@@ -6,7 +6,6 @@
  * the next codebook-0 code. */
 #include "generate.h"
 
-#include <math.h>
 #include <stdlib.h>
 
 typedef struct {
@@ -117,15 +116,15 @@ qtts_status qtts_generator_init(qtts_generator **out, const qtts_model *m, int m
     g->zeros_h = qtts_calloc((size_t)g->V, 1, err, "generator");
     g->rows = qtts_calloc(B, sizeof *g->rows, err, "generator");
     g->act = qtts_calloc(B, sizeof(int), err, "generator");
-    g->logits_h = qtts_calloc(B * vmax, f, err, "generator");
     g->slots = qtts_calloc(B, sizeof *g->slots, err, "generator");
-    QTTS_CHECK(g->tok_h && g->slot_h && g->pos_h && g->zeros_h && g->rows && g->act && g->logits_h && g->slots, err, QTTS_ERR_OOM,
+    QTTS_CHECK(g->tok_h && g->slot_h && g->pos_h && g->zeros_h && g->rows && g->act && g->slots, err, QTTS_ERR_OOM,
                "generator: out of memory");
     if (record_logits) {
+        g->logits_h = qtts_calloc(B * vmax, f, err, "generator");
         g->rec_talker = qtts_calloc(B * (size_t)g->V, f, err, "generator");
         g->rec_pred = qtts_calloc(B * (size_t)(g->G - 1) * g->Vp, f, err, "generator");
         g->rec_hidden = qtts_calloc(B * H, f, err, "generator");
-        QTTS_CHECK(g->rec_talker && g->rec_pred && g->rec_hidden, err, QTTS_ERR_OOM, "generator: out of memory");
+        QTTS_CHECK(g->logits_h && g->rec_talker && g->rec_pred && g->rec_hidden, err, QTTS_ERR_OOM, "generator: out of memory");
     }
     *out = g;
     return QTTS_OK;
