@@ -1,36 +1,71 @@
 #!/usr/bin/env bash
 # Everything that needs the GPU, in one device call: build with CUDA, run the
 # GPU tests (kernels vs their CPU twins, goldens with bf16 tolerances), the
-# kernel benchmarks, compute-sanitizer memcheck, and the demo job on the
-# CUDA backend. Logs go to $OUT (the device tool brings them back), a short
-# table is printed last. Written in a session without a GPU: not yet run.
+# kernel benchmarks, compute-sanitizer memcheck, the demo job on the CUDA
+# backend (and its batch invariance), then the GPU benchmarks on full-size
+# random-weight checkpoints (bench/bench_gpu.sh, bench/bench_render.sh).
+# $OUT gets logs.tgz, summary.txt and the bench JSON files (the device tool
+# brings back at most 8 files); a short table is printed last.
+# QTTS_GPU_BENCH=0 skips the benchmarks; QTTS_BENCH_SIZES, QTTS_RENDER_SIZES,
+# QTTS_RENDER_BATCHES and QTTS_BENCH_FRAMES choose what they run.
 # On the device machine (../shared/device/README.md): carry .devdeps, then
 #   bash scripts/gpu_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=${OUT:-out/gpu}
+final=${OUT:-out/gpu}
+out=$final/logs
 mkdir -p "$out"
-if [ -f .devdeps/unpack.sh ]; then eval "$(bash .devdeps/unpack.sh)"; fi
+if [ -f .devdeps/unpack.sh ]; then eval "$(bash .devdeps/unpack.sh)"; export PATH="/opt/devdeps/usr/bin:$PATH"
+  export PKG_CONFIG_PATH="$PKG_CONFIG_PATH:/opt/devdeps/usr/lib/x86_64-linux-gnu/openblas-pthread/pkgconfig"
+  export PKG_CONFIG_SYSROOT_DIR=/opt/devdeps; fi
 export PATH="$PATH:/usr/local/cuda/bin"
+# ../shared does not travel to the device machine: a carried copy of its tokenizer data can.
+shared=../shared; [ -d .devshared/data ] && shared=$PWD/.devshared
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1
 git rev-parse --short HEAD > "$out/commit.txt" 2>/dev/null
 status() { printf '%-28s %s\n' "$1" "$2" >> "$out/summary.txt"; }
 : > "$out/summary.txt"
-if cmake -S . -B build-gpu -DQTTS_CUDA=ON -DCMAKE_BUILD_TYPE=Release > "$out/configure.log" 2>&1 &&
+if cmake -S . -B build-gpu -DQTTS_CUDA=ON -DCMAKE_BUILD_TYPE=Release -DQTTS_SHARED_DIR="$shared" > "$out/configure.log" 2>&1 &&
    cmake --build build-gpu -j"$(nproc)" > "$out/build.log" 2>&1; then
   status build ok
 else
-  status build FAILED; tail -40 "$out/build.log"; cat "$out/summary.txt"; exit 1
+  status build FAILED; tail -40 "$out/configure.log" "$out/build.log"; cat "$out/summary.txt"; cp "$out"/*.log "$final/"; exit 1
 fi
-(cd build-gpu && ctest --output-on-failure) > "$out/ctest.log" 2>&1; status "ctest (all)" "rc=$?"
-build-gpu/test_cuda_ops > "$out/test_cuda_ops.log" 2>&1; status test_cuda_ops "rc=$? $(tail -1 "$out/test_cuda_ops.log")"
-build-gpu/test_talker --backend cuda > "$out/test_talker_cuda.log" 2>&1; status "test_talker --backend cuda" "rc=$? $(tail -1 "$out/test_talker_cuda.log")"
-build-gpu/test_cuda_ops --bench > "$out/cuda_ops_bench.log" 2>&1; status "test_cuda_ops --bench" "rc=$?"
+(cd build-gpu && timeout 180 ctest --output-on-failure -j8 -E "cuda") > "$out/ctest.log" 2>&1; status "ctest (all)" "rc=$?"
+timeout 120 build-gpu/test_cuda_ops > "$out/test_cuda_ops.log" 2>&1; status test_cuda_ops "rc=$? $(tail -1 "$out/test_cuda_ops.log")"
+timeout 120 build-gpu/test_talker --backend cuda > "$out/test_talker_cuda.log" 2>&1; status "test_talker --backend cuda" "rc=$? $(tail -1 "$out/test_talker_cuda.log")"
+timeout 120 build-gpu/test_cuda_ops --bench > "$out/cuda_ops_bench.log" 2>&1; status "test_cuda_ops --bench" "rc=$?"
 if command -v compute-sanitizer >/dev/null; then
-  compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/test_cuda_ops > "$out/memcheck.log" 2>&1
+  timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/test_cuda_ops > "$out/memcheck.log" 2>&1
   status "memcheck test_cuda_ops" "rc=$?"
+  timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/test_talker --backend cuda > "$out/memcheck_talker.log" 2>&1
+  status "memcheck test_talker cuda" "rc=$?"
 fi
 sed 's#"\.\./build/demo-out"#"../build-gpu/demo-out-cuda"#; s#"\.\./build/fixtures#"../build-gpu/fixtures#' jobs/demo.json > jobs/.demo-cuda.json
-build-gpu/qtts render jobs/.demo-cuda.json --fresh --backend cuda > "$out/render_cuda.log" 2>&1; status "render demo --backend cuda" "rc=$?"
+timeout 120 build-gpu/qtts render jobs/.demo-cuda.json --fresh --backend cuda > "$out/render_cuda.log" 2>&1; status "render demo --backend cuda" "rc=$?"
+# batch invariance on the GPU: the same job at --max-batch 1 and 8, audio compared byte for byte
+timeout 120 build-gpu/qtts render jobs/.demo-cuda.json --fresh --backend cuda --max-batch 1 --quiet >> "$out/render_cuda.log" 2>&1
+mv build-gpu/demo-out-cuda build-gpu/demo-out-cuda-b1
+timeout 120 build-gpu/qtts render jobs/.demo-cuda.json --fresh --backend cuda --max-batch 8 --quiet >> "$out/render_cuda.log" 2>&1
+same=0; diff=0
+for f in build-gpu/demo-out-cuda-b1/*/*.wav build-gpu/demo-out-cuda-b1/*.wav; do
+  [ -f "$f" ] || continue
+  g=build-gpu/demo-out-cuda/${f#build-gpu/demo-out-cuda-b1/}
+  if cmp -s "$f" "$g"; then same=$((same+1)); else diff=$((diff+1)); fi
+done
+status "cuda batch invariance 1 vs 8" "$same identical, $diff differ"
 rm -f jobs/.demo-cuda.json
-cat "$out/summary.txt"
+if [ "${QTTS_GPU_BENCH:-1}" = 1 ]; then
+  timeout 200 bash bench/bench_gpu.sh build-gpu "$shared/data/qwen2-tokenizer" /tmp/qtts-models "${QTTS_BENCH_FRAMES:-250}" ${QTTS_BENCH_SIZES:-0.6B 1.7B} \
+    > "$out/bench_gpu.log" 2>&1
+  status "bench_gpu.sh" "rc=$? $(grep frames/s "$out/bench_gpu.log" | tr '\n' ' ')"
+  for size in ${QTTS_RENDER_SIZES:-1.7B}; do
+    QTTS_BUILD=build-gpu timeout "${QTTS_RENDER_TIMEOUT:-200}" bash bench/bench_render.sh /tmp/qtts-models/Qwen3-TTS-12Hz-$size-CustomVoice \
+      "$size" cuda ${QTTS_RENDER_BATCHES:-1 8 32 64 128 256} > "$out/bench_render_$size.log" 2>&1
+    status "bench_render $size" "rc=$? $(grep -o '"max_batch": [0-9]*.*"x_realtime": [0-9.]*' "$out/bench_render_$size.log" | sed 's/"items.*"x_realtime"/ x/' | tr '\n' ';')"
+  done
+  cp bench/results/gpu-*.json bench/results/render-*-cuda-*.json "$final/" 2>/dev/null
+fi
+cp "$out/summary.txt" "$final/"
+tar czf "$final/logs.tgz" -C "$out" . && rm -rf "$out"
+cat "$final/summary.txt"

@@ -129,6 +129,10 @@ typedef struct qtts_ops {
      * "decoder", "host transfer". */
     void (*range_push)(qtts_backend *be, const char *name);
     void (*range_pop)(qtts_backend *be);
+    /* Most device memory in use so far (bytes; the CUDA backend samples
+     * total - free after each allocation), or NULL where the process's
+     * resident set is the measure (CPU). */
+    size_t (*peak_bytes)(qtts_backend *be);
 } qtts_ops;
 
 struct qtts_backend {
@@ -148,13 +152,15 @@ qtts_status qtts_backend_cpu_init(qtts_backend *be, qtts_err *err);
 /* Free any backend's private state; safe on a zeroed or freed backend. */
 void qtts_backend_free(qtts_backend *be);
 
-/* A backend by name: "cpu", or "cuda" (GPU `device`; builds with the CUDA
+/* A backend by name: "cpu", "cuda" (GPU `device`; builds with the CUDA
  * backend only, QTTS_ERR_UNSUPPORTED otherwise, QTTS_ERR_DEVICE without a
- * usable GPU). The CUDA backend has been compiled but not yet validated on a
- * GPU: callers label it experimental. */
+ * usable GPU), "cuda:N" (GPU N), or "auto"/NULL: cuda when this build has it
+ * and a GPU is present, else cpu. */
 qtts_status qtts_backend_init_named(qtts_backend *be, const char *name, int device, qtts_err *err);
 /* Report a failure an op recorded asynchronously (CUDA); QTTS_OK on the CPU. */
 qtts_status qtts_backend_check(qtts_backend *be, qtts_err *err);
+/* This build has the CUDA backend and the machine a GPU. */
+bool qtts_cuda_available(void);
 
 /* Convenience: upload a checkpoint tensor checked by name/dtype/shape. */
 qtts_status qtts_tensor_load(qtts_backend *be, const qtts_safetensors *st, const char *name, int ndim, const int64_t *shape,

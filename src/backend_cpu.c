@@ -3,6 +3,7 @@
  * where the loop is independent. Weights are stored as F32. */
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "backend.h"
@@ -76,10 +77,27 @@ static void cpu_matmul(qtts_backend *be, const float *x, const qtts_tensor *w, c
     (void)be;
     int out = (int)w->shape[0], in = (int)w->shape[1];
     const float *W = w->data;
-    /* Always sgemm, never sgemv for n == 1: a row's result must not depend on
-     * how many rows share the call, so an utterance's codes are the same
-     * whether it renders alone or in a batch (sgemv sums in another order). */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, W, in, 0.0f, y, out);
+    /* A row's result must not depend on how many rows share the call, so an
+     * utterance's codes are the same whether it renders alone or in a batch.
+     * OpenBLAS keeps that only for calls of a multiple of 8 rows: sgemv sums
+     * in another order than sgemm, and on AVX-512 CPUs sgemm's kernels for
+     * the last 1-7 rows do too (tests/test_backend_cpu.c). So the rows go
+     * through sgemm in a multiple of 8, the last n % 8 padded with zeros. */
+    enum { ROWS = 8 };
+    int body = n / ROWS * ROWS, tail = n - body;
+    if (body) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, body, out, in, 1.0f, x, in, W, in, 0.0f, y, out);
+    if (tail) {
+        float *xs = calloc((size_t)ROWS * ((size_t)in + out), sizeof(float));
+        if (!xs) { /* the op table has no error path; this is a few hundred KB */
+            fputs("qtts: out of memory in the CPU matmul\n", stderr);
+            abort();
+        }
+        float *ys = xs + (size_t)ROWS * in;
+        memcpy(xs, x + (size_t)body * in, (size_t)tail * in * sizeof(float));
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ROWS, out, in, 1.0f, xs, in, W, in, 0.0f, ys, out);
+        memcpy(y + (size_t)body * out, ys, (size_t)tail * out * sizeof(float));
+        free(xs);
+    }
     if (bias) {
         const float *b = bias->data;
         for (int i = 0; i < n; i++)

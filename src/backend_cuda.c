@@ -7,7 +7,7 @@
  * takes an fp32 B with a bf16 A, and the rounding of the activations costs
  * ~3e-3 relative, inside the bf16-weight error). Each op is one NVTX range in
  * the domain "qtts". Errors are sticky (see qtts_backend_cuda_check).
- * None of this has run on a GPU yet: it compiles and links. */
+ * Validated on an H100 by tests/test_cuda_ops.c and test_talker --backend cuda. */
 #ifdef QTTS_HAVE_CUDA
 
 #include "backend_cuda.h"
@@ -27,12 +27,24 @@ typedef struct cuda_impl {
     cublasHandle_t blas;
     nvtxDomainHandle_t nvtx;
     void *ws;        /* scratch: bf16 GEMM inputs, attention partials; grows, never shrinks */
+    size_t peak;     /* most device memory seen in use (total - free), sampled after allocations */
     size_t ws_bytes;
     bool failed;     /* first failure recorded in `what` */
     char what[512];
 } cuda_impl;
 
 static cuda_impl *impl_of(qtts_backend *be) { return (cuda_impl *)be->impl; }
+
+/* Device memory only grows at our allocations (and cuBLAS's, at handle
+ * creation): sampling there finds the peak. */
+static void note_memory(cuda_impl *c) {
+    size_t free_b = 0, total = 0;
+    if (cudaMemGetInfo(&free_b, &total) == cudaSuccess) {
+        if (total - free_b > c->peak) c->peak = total - free_b;
+    } else {
+        cudaGetLastError();
+    }
+}
 
 static void fail_msg(cuda_impl *c, const char *op, const char *msg) {
     if (c->failed) return;
@@ -76,6 +88,7 @@ static void *workspace(cuda_impl *c, size_t bytes, const char *op) {
         return NULL;
     }
     c->ws_bytes = want;
+    note_memory(c);
     return c->ws;
 }
 
@@ -105,6 +118,7 @@ static void *cu_alloc(qtts_backend *be, size_t bytes) {
         cudaGetLastError(); /* out of memory is the caller's to report, not a sticky device failure */
         return NULL;
     }
+    note_memory(c);
     e = cudaMemsetAsync(p, 0, bytes, c->stream);
     if (e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
     if (e != cudaSuccess) {
@@ -119,12 +133,15 @@ static void cu_free(qtts_backend *be, void *p) {
     if (p) rec(impl_of(be), cudaFree(p), "free"); /* cudaFree waits for the device */
 }
 
-/* Waits: the caller may reuse its host buffer as soon as this returns. */
+/* Does not wait for the device. Callers pass pageable (malloc'd) memory, from
+ * which the runtime stages the bytes before returning (CUDA's API sync
+ * behaviour, "pageable host to device"), so the caller may reuse its buffer
+ * at once; no stream sync here keeps the GPU fed while the host prepares the
+ * next step. */
 static void cu_to_device(qtts_backend *be, void *dst, const void *src, size_t bytes) {
     cuda_impl *c = impl_of(be);
     if (!bytes) return;
     rec(c, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->stream), "to_device");
-    rec(c, cudaStreamSynchronize(c->stream), "to_device");
 }
 static void cu_to_host(qtts_backend *be, void *dst, const void *src, size_t bytes) {
     cuda_impl *c = impl_of(be);
@@ -204,6 +221,7 @@ static qtts_status cu_upload(qtts_backend *be, const qtts_st_tensor *src, qtts_t
         memset(dst, 0, sizeof *dst);
         return qtts_fail(err, QTTS_ERR_OOM, "%s: %zu bytes of GPU memory: %s", src->name, bytes, cudaGetErrorString(e));
     }
+    note_memory(impl_of(be));
     qtts_status st = cu_upload_at(be, src, d, dst, err);
     if (st) {
         cudaFree(d);
@@ -402,6 +420,7 @@ static void cu_destroy(qtts_backend *be) {
 }
 
 static void cu_range_push(qtts_backend *be, const char *name) { range_push(be->impl, name); }
+static size_t cu_peak_bytes(qtts_backend *be) { return impl_of(be)->peak; }
 static void cu_range_pop(qtts_backend *be) { range_pop(be->impl); }
 
 static const qtts_ops cuda_ops = {
@@ -437,6 +456,7 @@ static const qtts_ops cuda_ops = {
     .destroy = cu_destroy,
     .range_push = cu_range_push,
     .range_pop = cu_range_pop,
+    .peak_bytes = cu_peak_bytes,
 };
 
 qtts_status qtts_backend_cuda_init(qtts_backend *be, int device, qtts_err *err) {
@@ -472,11 +492,21 @@ qtts_status qtts_backend_cuda_init(qtts_backend *be, int device, qtts_err *err) 
     if (bs == CUBLAS_STATUS_SUCCESS) bs = cublasSetStream(c->blas, c->stream);
     QTTS_CHECK(bs == CUBLAS_STATUS_SUCCESS, err, QTTS_ERR_DEVICE, "CUDA device %d: cuBLAS: %s", device, cublasGetStatusString(bs));
     c->nvtx = nvtxDomainCreateA("qtts");
+    note_memory(c);
     return QTTS_OK;
 cleanup:
     cudaGetLastError();
     qtts_backend_free(be);
     return st;
+}
+
+int qtts_backend_cuda_device_count(void) {
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return count;
 }
 
 qtts_status qtts_backend_cuda_check(qtts_backend *be, qtts_err *err) {

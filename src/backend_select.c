@@ -4,8 +4,31 @@
 #include "backend_cuda.h"
 #endif
 
+#include <stdio.h>
+#include <stdlib.h>
+
+bool qtts_cuda_available(void) {
+#ifdef QTTS_HAVE_CUDA
+    return qtts_backend_cuda_device_count() > 0;
+#else
+    return false;
+#endif
+}
+
 qtts_status qtts_backend_init_named(qtts_backend *be, const char *name, int device, qtts_err *err) {
-    if (!name || !strcmp(name, "cpu")) return qtts_backend_cpu_init(be, err);
+    char nm[32];
+    if (!name || !*name || !strcmp(name, "auto")) name = qtts_cuda_available() ? "cuda" : "cpu";
+    /* "cuda:N" names the device too */
+    const char *colon = strchr(name, ':');
+    if (colon && !strncmp(name, "cuda", (size_t)(colon - name))) {
+        char *end;
+        long d = strtol(colon + 1, &end, 10);
+        if (*end || end == colon + 1 || d < 0) return qtts_fail(err, QTTS_ERR_INVALID_ARG, "backend '%s': expected cuda:N", name);
+        device = (int)d;
+        snprintf(nm, sizeof nm, "cuda");
+        name = nm;
+    }
+    if (!strcmp(name, "cpu")) return qtts_backend_cpu_init(be, err);
     if (!strcmp(name, "cuda")) {
 #ifdef QTTS_HAVE_CUDA
         return qtts_backend_cuda_init(be, device, err);
@@ -14,7 +37,7 @@ qtts_status qtts_backend_init_named(qtts_backend *be, const char *name, int devi
         return qtts_fail(err, QTTS_ERR_UNSUPPORTED, "backend cuda: this build has no CUDA backend (configure with nvcc and QTTS_CUDA=ON)");
 #endif
     }
-    return qtts_fail(err, QTTS_ERR_INVALID_ARG, "unknown backend '%s' (cpu or cuda)", name);
+    return qtts_fail(err, QTTS_ERR_INVALID_ARG, "unknown backend '%s' (auto, cpu, cuda or cuda:N)", name);
 }
 
 qtts_status qtts_backend_check(qtts_backend *be, qtts_err *err) {

@@ -14,6 +14,8 @@ struct qtts_engine {
     qtts_codec *codec;
 };
 
+const char *qtts_engine_backend(const qtts_engine *e) { return e->be.ops ? e->be.ops->name : "none"; }
+
 void qtts_synth_request_default(qtts_synth_request *r) {
     memset(r, 0, sizeof *r);
     r->text_mode = -1;
@@ -107,11 +109,26 @@ qtts_status qtts_engine_synth(qtts_engine *e, const qtts_synth_request *r, qtts_
     gp.seed = qtts_seed_derive(r->seed, 0, 0, 0);
     gp.ignore_eos = r->ignore_eos;
     QTTS_TRY(qtts_generator_init(&g, e->m, 1, pr.n_pos + gp.max_frames + 1, false, err));
+    qtts_generator_set_sync_timing(g, r->sync_stages != 0);
+    double t_prefill = qtts_now(), first_decode_s = 0;
     QTTS_TRY(qtts_generator_start(g, 0, emb, pr.n_pos, trail, pr.n_trailing, pad, &gp, err));
     int nf = 0;
+    bool first_done = r->first_chunk <= 0;
     while (qtts_generator_state(g, 0) == QTTS_SEQ_ACTIVE) {
         QTTS_TRY(qtts_generator_step(g, err));
-        qtts_generator_codes(g, 0, &nf);
+        const int32_t *c = qtts_generator_codes(g, 0, &nf);
+        if (!first_done && (nf >= r->first_chunk || qtts_generator_state(g, 0) != QTTS_SEQ_ACTIVE)) {
+            /* the decoder is causal: these samples are the start of the final audio */
+            double tf = qtts_now();
+            float *w[1] = {NULL};
+            int T = nf;
+            st = qtts_codec_decode(e->codec, c, &T, 1, w, err);
+            free(w[0]);
+            QTTS_TRY(st);
+            out->first_chunk_s = qtts_now() - t_prefill;
+            first_decode_s = qtts_now() - tf;
+            first_done = true;
+        }
         QTTS_CHECK(!progress || !progress(user, nf), err, QTTS_ERR_INTERRUPTED, "stopped after %d frames", nf);
     }
     QTTS_TRY(qtts_backend_check(&e->be, err));
@@ -135,7 +152,8 @@ qtts_status qtts_engine_synth(qtts_engine *e, const qtts_synth_request *r, qtts_
     out->talker_s = tm.talker;
     out->predictor_s = tm.predictor;
     out->sampling_s = tm.sampling;
-    out->decode_s = qtts_now() - td;
+    out->decode_s = qtts_now() - td + first_decode_s;
+    out->peak_device_mb = e->be.ops->peak_bytes ? (double)e->be.ops->peak_bytes(&e->be) / (1024.0 * 1024.0) : 0;
     out->total_s = qtts_now() - t0;
 cleanup:
     if (st != QTTS_OK) qtts_synth_result_free(out);

@@ -51,7 +51,16 @@ struct qtts_generator {
     float *rec_pred;    /* [max_batch][G-1][Vp] */
     float *rec_hidden;  /* [max_batch][H] */
     qtts_gen_timing t;
+    bool sync_timing;
 };
+
+/* Host clock for stage timings; with sync_timing, after the device caught up. */
+static double stamp(qtts_generator *g) {
+    if (g->sync_timing) g->be->ops->sync(g->be);
+    return qtts_now();
+}
+
+void qtts_generator_set_sync_timing(qtts_generator *g, bool on) { g->sync_timing = on; }
 
 void qtts_gen_params_from_config(qtts_gen_params *p, const qtts_gen_config *g, bool greedy) {
     memset(p, 0, sizeof *p);
@@ -265,7 +274,7 @@ qtts_status qtts_generator_start_shared(qtts_generator *g, int slot, const float
     o->to_device(g->be, g->tts_pad, tts_pad, H * sizeof(float));
     o->to_device(g->be, g->seen_d + (size_t)slot * g->V, g->zeros_h, (size_t)g->V);
 
-    double t0 = qtts_now();
+    double t0 = stamp(g);
     qtts_range_push(g->be, "prefill");
     /* with a saved prefix only positions >= L are computed */
     int first = (L > 0 && prefix->k) ? L : 0;
@@ -293,7 +302,7 @@ qtts_status qtts_generator_start_shared(qtts_generator *g, int slot, const float
     o->copy(g->be, g->past_hidden + (size_t)slot * H, g->out + (size_t)(P - first - 1) * H, H * sizeof(float));
     o->matmul(g->be, g->past_hidden + (size_t)slot * H, &g->m->codec_head, NULL, g->logits, 1);
     qtts_range_pop(g->be);
-    double t1 = qtts_now();
+    double t1 = stamp(g);
     s->state = QTTS_SEQ_ACTIVE;
     s->pos = P;
     g->act[0] = slot;
@@ -334,7 +343,7 @@ static void predict_residuals(qtts_generator *g, int n) {
         set_batch(g, &b, ntok);
         if (m->has_mtp_proj) o->matmul(g->be, g->pe, &m->mtp_w, &m->mtp_b, g->px, ntok);
         else o->copy(g->be, g->px, g->pe, (size_t)ntok * H * sizeof(float));
-        double t0 = qtts_now();
+        double t0 = stamp(g);
         qtts_lm_forward(g->be, &m->predictor, &g->kv_pred, &b, g->px, g->pout, &g->s_pred, NULL);
         /* the head reads the last position of each slot */
         float *last = g->pout;
@@ -343,7 +352,7 @@ static void predict_residuals(qtts_generator *g, int n) {
             last = g->px;
         }
         o->matmul(g->be, last, &m->cp_head[k - 1], NULL, g->logits, n);
-        double t1 = qtts_now();
+        double t1 = stamp(g);
         g->t.predictor += t1 - t0;
         qtts_range_push(g->be, "sampling");
         if (g->record) {
@@ -364,7 +373,7 @@ static void predict_residuals(qtts_generator *g, int n) {
         }
         o->sample(g->be, g->logits, n, g->Vp, g->rows, NULL, g->tok_d + (size_t)k * B);
         qtts_range_pop(g->be);
-        g->t.sampling += qtts_now() - t1;
+        g->t.sampling += stamp(g) - t1;
         if (k + 1 < g->G) {
             o->embed(g->be, &m->cp_embed[k - 1], g->tok_d + (size_t)k * B, n, g->pe);
             ntok = n;
@@ -396,7 +405,7 @@ qtts_status qtts_generator_step(qtts_generator *g, qtts_err *err) {
         g->pos_h[j] = s->pos++;
     }
     g->t.frames += n;
-    double t0 = qtts_now();
+    double t0 = stamp(g);
     qtts_range_push(g->be, "talker step");
     qtts_batch b;
     set_batch(g, &b, n);
@@ -404,7 +413,7 @@ qtts_status qtts_generator_step(qtts_generator *g, qtts_err *err) {
     for (int j = 0; j < n; j++) o->copy(g->be, g->past_hidden + (size_t)g->act[j] * H, g->out + (size_t)j * H, H * sizeof(float));
     o->matmul(g->be, g->out, &g->m->codec_head, NULL, g->logits, n);
     qtts_range_pop(g->be);
-    double t1 = qtts_now();
+    double t1 = stamp(g);
     g->t.talker += t1 - t0;
     qtts_range_push(g->be, "sampling");
     /* every row draws its next c0 (a slot that reached max_frames ignores it);

@@ -85,5 +85,8 @@ typedef struct qtts_gen_timing {
     int64_t frames;
 } qtts_gen_timing;
 qtts_gen_timing qtts_generator_timing(const qtts_generator *g);
+/* Wait for the backend at every stage boundary so that the stage timings are
+ * device times (benchmarks; off by default, since the waits cost overlap). */
+void qtts_generator_set_sync_timing(qtts_generator *g, bool on);
 
 #endif

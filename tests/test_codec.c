@@ -597,9 +597,11 @@ static void test_golden(qtts_backend *be, bool *ran) {
         if (lf[0] && lc[0]) {
             size_t n = (size_t)TL * spf, seam = (size_t)QTTS_CODEC_CHUNK_DEFAULT * spf;
             double snr = tu_snr_db(lc[0], lf[0], n);
-            printf("chunked (300/25) vs full decode, fixture decoder, %d frames: SNR %.2f dB; first chunk identical: %s\n", TL, snr,
-                   max_abs_diff(lc[0], lf[0], seam) == 0.0 ? "yes" : "no");
-            CHECK(max_abs_diff(lc[0], lf[0], seam) <= 1e-6, "first chunk must equal the full decode");
+            /* Causal: the first chunk sees exactly the full decode's inputs. Equal up to
+             * rounding only, since a threaded BLAS may block a longer product differently. */
+            double d0 = max_abs_diff(lc[0], lf[0], seam);
+            printf("chunked (300/25) vs full decode, fixture decoder, %d frames: SNR %.2f dB; first chunk max |diff| %.3g\n", TL, snr, d0);
+            CHECK(d0 <= 1e-5, "first chunk must equal the full decode up to rounding (max |diff| %.3g)", d0);
             CHECK(snr > 20.0 && snr < 300.0, "chunked vs full SNR %.2f dB out of the plausible range", snr);
         }
         free(lf[0]), free(lc[0]), free(cl);

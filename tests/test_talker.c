@@ -175,8 +175,10 @@ static void check_prompt(qtts_model *m, const cJSON *meta, const char *case_dir,
         int H = m->cfg.talker.hidden_size;
         CHECK(pr.n_pos == P, "%s: prompt length %d, reference %d", case_name, pr.n_pos, P);
         CHECK(pr.n_trailing == Q, "%s: trailing length %d, reference %d", case_name, pr.n_trailing, Q);
-        if (pr.n_pos == P) CHECK(tu_close("prompt embeds", emb, ref_emb, (size_t)P * H, 1e-6), "%s: prompt embeddings", case_name);
-        if (pr.n_trailing == Q && Q) CHECK(tu_close("trailing", trail, ref_trail, (size_t)Q * H, 1e-6), "%s: trailing text", case_name);
+        /* fp32 on the CPU; on the GPU the text projection runs on bf16 weights */
+        double etol = TOL == TOL_CPU ? 1e-6 : TOL;
+        if (pr.n_pos == P) CHECK(tu_close("prompt embeds", emb, ref_emb, (size_t)P * H, etol), "%s: prompt embeddings", case_name);
+        if (pr.n_trailing == Q && Q) CHECK(tu_close("trailing", trail, ref_trail, (size_t)Q * H, etol), "%s: trailing text", case_name);
     }
     free(emb);
     free(trail);
@@ -285,14 +287,20 @@ static void run_case(qtts_backend *be, const char *case_dir, const char *case_na
         }
         CHECK(qtts_generator_step(g, &e) == QTTS_OK, "step: %s", e.msg);
         if (step < n_cp && diverge < 0) {
-            size_t nn = (size_t)(G - 1) * scp.shape[2];
-            if (!tu_close("cp logits", qtts_generator_predictor_logits(g, 0), cp_logits + (size_t)step * nn, nn, TOL)) bad_cp++;
+            /* The predictor picks codebook k+1 greedily from logits row k. Where the
+             * reference's top-2 margin in row k is within twice our error there (bf16),
+             * the pick may differ and every later row then sees other inputs: compare
+             * rows 0..k only, and codes up to this frame. */
+            int Vc = (int)scp.shape[2], rows = G - 1;
+            const float *ref0 = cp_logits + (size_t)step * (size_t)(G - 1) * Vc;
+            const float *got0 = qtts_generator_predictor_logits(g, 0);
             if (!exact_codes)
-                for (int k = 0; k < G - 1 && diverge < 0; k++) {
-                    const float *ref = cp_logits + (size_t)step * nn + (size_t)k * scp.shape[2];
-                    const float *got_l = qtts_generator_predictor_logits(g, 0) + (size_t)k * scp.shape[2];
-                    if (top2_margin(ref, (int)scp.shape[2]) <= 2 * max_abs_diff(got_l, ref, (int)scp.shape[2])) diverge = step;
-                }
+                for (int k = 0; k < G - 1; k++)
+                    if (top2_margin(ref0 + (size_t)k * Vc, Vc) <= 2 * max_abs_diff(got0 + (size_t)k * Vc, ref0 + (size_t)k * Vc, Vc)) {
+                        rows = k + 1, diverge = step;
+                        break;
+                    }
+            if (!tu_close("cp logits", got0, ref0, (size_t)rows * Vc, TOL)) bad_cp++;
         }
         step++;
     }

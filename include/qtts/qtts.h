@@ -60,6 +60,8 @@ typedef struct qtts_synth_request {
     int decode_chunk;      /* decoder windows: official 300 / 25; 0 = one call */
     int decode_context;
     int ignore_eos;        /* benchmarks only */
+    int first_chunk;       /* decode the first N frames as soon as they exist (time to first audio); 0 = no */
+    int sync_stages;       /* wait for the device at stage boundaries: stage times become device times (benchmarks) */
 } qtts_synth_request;
 
 typedef struct qtts_synth_result {
@@ -70,15 +72,19 @@ typedef struct qtts_synth_result {
     int n_frames;
     int prompt_tokens;
     double prefill_s, talker_s, predictor_s, sampling_s, decode_s, total_s;
+    double first_chunk_s;  /* prefill start to the first_chunk frames' audio on the host; 0 when not asked */
+    double peak_device_mb; /* most GPU memory in use (CUDA backend); 0 on the CPU */
 } qtts_synth_result;
 
 /* Progress callback: frames generated so far; return nonzero to stop. */
 typedef int (*qtts_progress_fn)(void *user, int frames);
 
 void qtts_synth_request_default(qtts_synth_request *r);
-/* backend: "cpu", or "cuda" (experimental: compiled, not yet validated on a GPU). */
+/* backend: "auto" or NULL (cuda when built with it and a GPU is present, else cpu), "cpu", "cuda" or "cuda:N". */
 qtts_status qtts_engine_open(const char *model_dir, const char *backend, qtts_engine **out, qtts_err *err);
 void qtts_engine_close(qtts_engine *e);
+/* The backend the engine runs on ("cpu" or "cuda"; "auto" resolved). */
+const char *qtts_engine_backend(const qtts_engine *e);
 /* One text to audio. Validates the request against the checkpoint (speaker,
  * instruct rules, x-vector size, text) before generating. */
 qtts_status qtts_engine_synth(qtts_engine *e, const qtts_synth_request *r, qtts_progress_fn progress, void *user,

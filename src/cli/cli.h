@@ -18,6 +18,12 @@ int qtts_cmd_render(int argc, char **argv);
 /* qtts decode --model DIR --codes FILE.npy --out FILE: speech-tokenizer decode to audio. */
 int qtts_cmd_decode(int argc, char **argv);
 
+/* The backend when --backend is not given: $QTTS_BACKEND, else "auto" (CUDA
+ * when this build has it and a GPU is present, else the CPU). */
+const char *cli_default_backend(void);
+/* backend name plus --device N (-1: none given) as "cuda:N"; buf holds the result. */
+const char *cli_backend_name(const char *backend, int device, char *buf, size_t n);
+
 /* Print "qtts: <status>: <msg>" to stderr and return CLI_FAIL. */
 int cli_report(const char *cmd, const qtts_err *err);
 

@@ -28,7 +28,9 @@ static void usage(FILE *f) {
                "  --max-batch N   utterances generated together (default: sized from memory, at most 64)\n"
                "  --fresh         forget the journal and previous outputs; render everything again\n"
                "  --chunk N --context N  decoder windows (default 300 and 25, as the official decoder)\n"
-               "  --backend B     cpu (default) or cuda (experimental: not yet validated on a GPU)\n"
+               "  --backend B     auto (default: cuda when a GPU is present, else cpu; $QTTS_BACKEND\n"
+               "                  overrides), cpu or cuda\n"
+               "  --device N      the GPU to use (default 0)\n"
                "  --quiet         no progress bar or summary\n"
                "  --no-prefix-sharing  prefill every prompt whole (default: a session's common prompt prefix\n"
                "                  is prefilled once; the output is identical either way)\n"
@@ -73,13 +75,15 @@ static bool job_model_dir(const char *job_path, char *out, size_t n) {
 
 int qtts_cmd_render(int argc, char **argv) {
     int max_batch = 0, fresh = 0, quiet = 0, no_share = 0, chunk = QTTS_CODEC_CHUNK_DEFAULT, context = QTTS_CODEC_CONTEXT_DEFAULT;
-    const char *backend = "cpu";
-    enum { O_BATCH = 256, O_FRESH, O_QUIET, O_CHUNK, O_CTX, O_BACKEND, O_NOSHARE };
+    const char *backend = cli_default_backend();
+    int device = -1;
+    char bname[64];
+    enum { O_BATCH = 256, O_FRESH, O_QUIET, O_CHUNK, O_CTX, O_BACKEND, O_NOSHARE, O_DEVICE };
     static const struct option opts[] = {{"max-batch", required_argument, 0, O_BATCH}, {"fresh", no_argument, 0, O_FRESH},
                                          {"quiet", no_argument, 0, O_QUIET},           {"chunk", required_argument, 0, O_CHUNK},
                                          {"context", required_argument, 0, O_CTX},     {"backend", required_argument, 0, O_BACKEND},
                                          {"help", no_argument, 0, 'h'},                {"no-prefix-sharing", no_argument, 0, O_NOSHARE},
-                                         {0, 0, 0, 0}};
+                                         {"device", required_argument, 0, O_DEVICE},           {0, 0, 0, 0}};
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -91,6 +95,7 @@ int qtts_cmd_render(int argc, char **argv) {
         case O_CTX: context = atoi(optarg); break;
         case O_BACKEND: backend = optarg; break;
         case O_NOSHARE: no_share = 1; break;
+        case O_DEVICE: device = atoi(optarg); break;
         case 'h': usage(stdout); return CLI_OK;
         default: usage(stderr); return CLI_USAGE;
         }
@@ -143,8 +148,8 @@ int qtts_cmd_render(int argc, char **argv) {
         st = qtts_fail(&err, QTTS_ERR_IO, "%s: output folder not writable: %s", job->output_dir, strerror(errno));
         goto cleanup;
     }
-    QTTS_TRY(qtts_backend_init_named(&be, backend, 0, &err));
-    if (!quiet) fprintf(stderr, "qtts render: loading %s\n", job->model);
+    QTTS_TRY(qtts_backend_init_named(&be, cli_backend_name(backend, device, bname, sizeof bname), 0, &err));
+    if (!quiet) fprintf(stderr, "qtts render: loading %s (%s backend)\n", job->model, be.ops->name);
     QTTS_TRY(qtts_model_load(&m, &be, job->model, &err));
     QTTS_TRY(qtts_tokenizer_load(&tok, job->model, &err));
     char cdir[4096];
