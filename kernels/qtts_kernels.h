@@ -65,7 +65,7 @@ cudaError_t qtts_k_attention(const float *q, qtts_k_kv c, int layer, const int32
 
 /* ---- gemv.cu ---- */
 /* Tokens a single GEMV launch handles (the backend uses cuBLAS above this). */
-#define QTTS_GEMV_MAX_N 8
+#define QTTS_GEMV_MAX_N 2
 /* y[n,out] = x[n,in] W[out,in]^T (+ bias), W bf16, x/y fp32, n <= QTTS_GEMV_MAX_N. */
 cudaError_t qtts_k_gemv(const float *x, const uint16_t *w, const float *bias, float *y, int n, int out, int in, cudaStream_t s);
 
@@ -74,6 +74,16 @@ cudaError_t qtts_k_conv1d(const float *x, const uint16_t *w /* bf16 [cout][cin/g
                           int cin, int cout, int T, int K, int dilation, int groups, cudaStream_t s);
 cudaError_t qtts_k_conv_transpose1d(const float *x, const uint16_t *w /* bf16 [cin][cout][K] */, const float *bias, float *y, int B,
                                     int cin, int cout, int T, int K, int stride, cudaStream_t s);
+/* The pieces of the GEMM lowering (backend_cuda.c), one item at a time:
+ * col [nt][cin*K] for output times t0..t0+nt of x [cin][T] (causal, dilated); */
+cudaError_t qtts_k_im2col(const float *x, float *col, int cin, int T, int K, int dil, int t0, int nt, cudaStream_t s);
+/* y [cout][T*stride] += the col2im gather of z [nt][cout*K] (rows t0..t0+nt-1); */
+cudaError_t qtts_k_col2im_t(const float *z, float *y, int cout, int T, int K, int stride, int t0, int nt, cudaStream_t s);
+/* y [B][C][T] = bias[c] (0 when bias is NULL) when set, else y += bias[c]; */
+cudaError_t qtts_k_channel_bias(float *y, const float *bias, int B, int C, int64_t T, int set, cudaStream_t s);
+cudaError_t qtts_k_bf16_to_f32(const uint16_t *x, float *y, int64_t len, cudaStream_t s);
+/* conv1d with groups == 1 and cin*K at least this goes through the GEMM lowering. */
+#define QTTS_CONV_GEMM_MIN_CK 32
 
 #ifdef __cplusplus
 }

@@ -28,6 +28,7 @@ typedef struct cuda_impl {
     nvtxDomainHandle_t nvtx;
     void *ws;        /* scratch: bf16 GEMM inputs, attention partials; grows, never shrinks */
     size_t peak;     /* most device memory seen in use (total - free), sampled after allocations */
+    size_t conv_tile; /* bytes of one im2col / col2im tile */
     size_t ws_bytes;
     bool failed;     /* first failure recorded in `what` */
     char what[512];
@@ -363,19 +364,92 @@ static void cu_scale_rows(qtts_backend *be, const float *x, const qtts_tensor *s
 
 /* ---------------- codec decoder ops ---------------- */
 
+/* The codec convolutions as fp32 GEMMs (kernels/conv.cu explains the
+ * lowering): C [m, n] column-major = op(A) op(B), fp32 in, fp32 compute, so
+ * the results differ from the direct kernels and the CPU only in summation
+ * order. Temporary matrices (the weights widened to fp32, one tile of
+ * im2col or of z) live in the workspace, tiles bounded by CONV_TILE_BYTES. */
+#define CONV_TILE_BYTES ((size_t)128 << 20) /* QTTS_CUDA_CONV_TILE overrides (tests force many tiles) */
+
+static void sgemm(cuda_impl *c, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const float *A, int lda, const float *B,
+                  int ldb, float *C, int ldc, const char *op) {
+    const float one = 1.0f, zero = 0.0f;
+    rec_blas(c,
+             cublasGemmEx(c->blas, ta, tb, m, n, k, &one, A, CUDA_R_32F, lda, B, CUDA_R_32F, ldb, &zero, C, CUDA_R_32F, ldc,
+                          CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+             op);
+}
+
 static void cu_conv1d(qtts_backend *be, const float *x, const qtts_tensor *w, const qtts_tensor *bias, float *y, int B, int cin, int cout,
                       int T, int dilation, int groups) {
     OP("conv1d");
-    if (want_bf16(c, w, op_) && want_f32(c, bias, op_))
-        rec(c, qtts_k_conv1d(x, w->data, vec(bias), y, B, cin, cout, T, (int)w->shape[2], dilation, groups, c->stream), op_);
+    int K = (int)w->shape[2];
+    if (!want_bf16(c, w, op_) || !want_f32(c, bias, op_) || B <= 0 || T <= 0) {
+        range_pop(c);
+        return;
+    }
+    int64_t ck = (int64_t)cin * K;
+    if (groups != 1 || ck < QTTS_CONV_GEMM_MIN_CK) {
+        rec(c, qtts_k_conv1d(x, w->data, vec(bias), y, B, cin, cout, T, K, dilation, groups, c->stream), op_);
+        range_pop(c);
+        return;
+    }
+    size_t wbytes = (size_t)cout * ck * sizeof(float);
+    int tile = K == 1 ? 0 : (int)(c->conv_tile / ((size_t)ck * sizeof(float)));
+    if (tile > T) tile = T;
+    if (K > 1 && tile < 1) tile = 1;
+    float *wf = workspace(c, wbytes + (size_t)tile * ck * sizeof(float), op_);
+    if (wf) {
+        float *col = wf + (size_t)cout * ck;
+        rec(c, qtts_k_bf16_to_f32(w->data, wf, (int64_t)cout * ck, c->stream), op_);
+        for (int b = 0; b < B; b++) {
+            const float *xb = x + (size_t)b * cin * T;
+            float *yb = y + (size_t)b * cout * T;
+            if (K == 1) { /* y_b^T [T, cout] = x_b^T [T, cin] W^T [cin, cout] */
+                sgemm(c, CUBLAS_OP_N, CUBLAS_OP_N, T, cout, cin, xb, T, wf, cin, yb, T, op_);
+                continue;
+            }
+            for (int t0 = 0; t0 < T; t0 += tile) {
+                int nt = T - t0 < tile ? T - t0 : tile;
+                rec(c, qtts_k_im2col(xb, col, cin, T, K, dilation, t0, nt, c->stream), op_);
+                /* y_b^T[t0.., cout] = col [nt, ck] W^T [ck, cout] */
+                sgemm(c, CUBLAS_OP_T, CUBLAS_OP_N, nt, cout, (int)ck, col, (int)ck, wf, (int)ck, yb + t0, T, op_);
+            }
+        }
+        if (bias) rec(c, qtts_k_channel_bias(y, vec(bias), B, cout, T, 0, c->stream), op_);
+    }
     range_pop(c);
 }
 
 static void cu_conv_transpose1d(qtts_backend *be, const float *x, const qtts_tensor *w, const qtts_tensor *bias, float *y, int B,
                                 int cin, int cout, int T, int stride) {
     OP("conv_transpose1d");
-    if (want_bf16(c, w, op_) && want_f32(c, bias, op_))
-        rec(c, qtts_k_conv_transpose1d(x, w->data, vec(bias), y, B, cin, cout, T, (int)w->shape[2], stride, c->stream), op_);
+    int K = (int)w->shape[2];
+    if (!want_bf16(c, w, op_) || !want_f32(c, bias, op_) || B <= 0 || T <= 0) {
+        range_pop(c);
+        return;
+    }
+    int64_t ckz = (int64_t)cout * K;
+    int tile = (int)(c->conv_tile / ((size_t)ckz * sizeof(float)));
+    if (tile > T) tile = T;
+    if (tile < 1) tile = 1;
+    float *wf = workspace(c, ((size_t)cin * ckz + (size_t)tile * ckz) * sizeof(float), op_);
+    if (wf) {
+        float *z = wf + (size_t)cin * ckz;
+        int64_t To = (int64_t)T * stride;
+        rec(c, qtts_k_bf16_to_f32(w->data, wf, (int64_t)cin * ckz, c->stream), op_);
+        rec(c, qtts_k_channel_bias(y, vec(bias), B, cout, To, 1, c->stream), op_);
+        for (int b = 0; b < B; b++) {
+            const float *xb = x + (size_t)b * cin * T;
+            float *yb = y + (size_t)b * cout * To;
+            for (int t0 = 0; t0 < T; t0 += tile) {
+                int nt = T - t0 < tile ? T - t0 : tile;
+                /* z^T [ckz, nt] = W^T [ckz, cin] x_b[:, t0..] [cin, nt] */
+                sgemm(c, CUBLAS_OP_N, CUBLAS_OP_T, (int)ckz, nt, cin, wf, (int)ckz, xb + t0, T, z, (int)ckz, op_);
+                rec(c, qtts_k_col2im_t(z, yb, cout, T, K, stride, t0, nt, c->stream), op_);
+            }
+        }
+    }
     range_pop(c);
 }
 
@@ -492,6 +566,8 @@ qtts_status qtts_backend_cuda_init(qtts_backend *be, int device, qtts_err *err) 
     if (bs == CUBLAS_STATUS_SUCCESS) bs = cublasSetStream(c->blas, c->stream);
     QTTS_CHECK(bs == CUBLAS_STATUS_SUCCESS, err, QTTS_ERR_DEVICE, "CUDA device %d: cuBLAS: %s", device, cublasGetStatusString(bs));
     c->nvtx = nvtxDomainCreateA("qtts");
+    const char *tile = getenv("QTTS_CUDA_CONV_TILE");
+    c->conv_tile = tile && atoll(tile) > 0 ? (size_t)atoll(tile) : CONV_TILE_BYTES;
     note_memory(c);
     return QTTS_OK;
 cleanup:

@@ -337,7 +337,9 @@ static void test_attention(void) {
 static void test_conv(void) {
     int shapes[][8] = {/* B, cin, cout, T, K, dilation, groups, bias */
                        {1, 16, 16, 97, 7, 1, 1, 1}, {2, 24, 24, 50, 7, 9, 24, 1}, {2, 64, 83, 5, 1, 1, 1, 0},
-                       {1, 32, 48, 33, 4, 2, 4, 1}, {1, 8, 8, 1, 3, 3, 1, 0}};
+                       {1, 32, 48, 33, 4, 2, 4, 1}, {1, 8, 8, 1, 3, 3, 1, 0},
+                       /* decoder-like: the GEMM lowering (7-tap dilated, pointwise) */
+                       {2, 96, 96, 1000, 7, 9, 1, 1}, {1, 64, 40, 3001, 1, 1, 1, 1}, {3, 50, 70, 77, 3, 1, 1, 0}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int B = shapes[s][0], ci = shapes[s][1], co = shapes[s][2], T = shapes[s][3], K = shapes[s][4], dil = shapes[s][5],
             g = shapes[s][6], hb = shapes[s][7];
@@ -362,7 +364,8 @@ static void test_conv(void) {
         wfree(&wb);
     }
     int tshapes[][7] = {/* B, cin, cout, T, K, stride, bias */
-                        {1, 16, 8, 13, 16, 8, 1}, {2, 24, 12, 5, 4, 2, 0}, {1, 8, 8, 97, 3, 3, 1}, {1, 8, 5, 11, 2, 3, 1}};
+                        {1, 16, 8, 13, 16, 8, 1}, {2, 24, 12, 5, 4, 2, 0}, {1, 8, 8, 97, 3, 3, 1}, {1, 8, 5, 11, 2, 3, 1},
+                        {2, 192, 96, 300, 6, 3, 1}, {1, 64, 33, 50, 16, 8, 0}};
     for (size_t s = 0; s < sizeof tshapes / sizeof tshapes[0]; s++) {
         int B = tshapes[s][0], ci = tshapes[s][1], co = tshapes[s][2], T = tshapes[s][3], K = tshapes[s][4], st = tshapes[s][5],
             hb = tshapes[s][6];
@@ -501,7 +504,7 @@ static void bench(void) {
     int maxn = 512;
     float *x = dev(NULL, (size_t)maxn * 2 * I * sizeof(float)), *y = dev(NULL, (size_t)maxn * 2 * I * sizeof(float));
     char label[96];
-    int ns[] = {1, 8, 64, 512};
+    int ns[] = {1, 2, 3, 4, 8, 64, 512};
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
         snprintf(label, sizeof label, "matmul n=%d %dx%d", ns[i], 2 * I, H);
         BENCH(label, 20, gpu.ops->matmul(&gpu, x, &wgu.g, NULL, y, ns[i]));
@@ -522,6 +525,21 @@ static void bench(void) {
           gpu.ops->qk_norm_rope(&gpu, x, y, &wn.g, &wn.g, 1e-6f, &b, nh, nkv, hd, 1e6f));
     BENCH("kv_store n=64", 100, gpu.ops->kv_store(&gpu, &kv, 0, x, y, &b));
     BENCH("attention n=64 16/8 heads hd=128 ctx=1501", 20, gpu.ops->attention(&gpu, x, &kv, 0, &b, nh, 0.088f, 0, y));
+    {
+        /* codec decoder block 1 at 60 frames (32 x upsampled): 7-tap dilated conv and the 8x transposed conv */
+        int C = 768, T = 60 * 32;
+        float *wc = rnd((size_t)C * C * 7, 0.02f), *wt = rnd((size_t)2 * C * C * 16, 0.02f);
+        wpair w7 = weight("conv7", wc, 3, C, C, 7), wtr = weight("convt", wt, 3, 2 * C, C, 16);
+        float *xc = dev(NULL, (size_t)2 * C * T * sizeof(float)), *yc = dev(NULL, (size_t)2 * C * T * sizeof(float));
+        BENCH("conv1d 768->768 K=7 dil=3 T=1920", 20, gpu.ops->conv1d(&gpu, xc, &w7.g, NULL, yc, 1, C, C, T, 3, 1));
+        BENCH("conv_transpose1d 1536->768 K=16 s=8 T=240", 20, gpu.ops->conv_transpose1d(&gpu, xc, &wtr.g, NULL, yc, 1, 2 * C, C, T / 8, 8));
+        gpu.ops->free(&gpu, xc);
+        gpu.ops->free(&gpu, yc);
+        wfree(&w7);
+        wfree(&wtr);
+        free(wc);
+        free(wt);
+    }
     void *dp[] = {x, y, kv.k, kv.v, slot_d, pos_d};
     for (size_t i = 0; i < sizeof dp / sizeof dp[0]; i++) gpu.ops->free(&gpu, dp[i]);
     wfree(&wgu);
@@ -533,6 +551,9 @@ static void bench(void) {
 int main(int argc, char **argv) {
     bool do_bench = argc > 1 && !strcmp(argv[1], "--bench");
     qtts_err err = {0};
+    /* small convolution tiles, so that the GEMM lowering's tiling is exercised;
+     * test_conv runs again below with the default tiles */
+    if (!do_bench) setenv("QTTS_CUDA_CONV_TILE", "65536", 1);
     if (qtts_backend_cuda_init(&gpu, 0, &err) != QTTS_OK) return tu_skip(err.msg);
     qtts_backend_cpu_init(&cpu, &err);
     test_embed();
@@ -546,6 +567,12 @@ int main(int argc, char **argv) {
     if (do_bench) bench();
     test_error_path();
     qtts_backend_free(&gpu);
+    if (!do_bench) {
+        unsetenv("QTTS_CUDA_CONV_TILE");
+        if (qtts_backend_cuda_init(&gpu, 0, &err) != QTTS_OK) return tu_skip(err.msg);
+        test_conv();
+        qtts_backend_free(&gpu);
+    }
     qtts_backend_free(&cpu);
     return tu_finish("cuda_ops");
 }
