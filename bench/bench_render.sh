@@ -21,6 +21,21 @@ else
 fi
 dtag=$(echo "$device" | cut -d, -f1 | tr -c 'A-Za-z0-9\n' '-' | tr 'A-Z' 'a-z' | sed 's/--*/-/g; s/-$//')
 results="$tmp/results.jsonl"
+out="bench/results/render-$tag-$backend-$dtag.json"
+write_json() {
+python3 - "$out" "$model" "$backend" "$device" "$results" <<'PY'
+import json, subprocess, sys
+commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"],
+                       capture_output=True, text=True).stdout.strip() != ""
+json.dump({"benchmark": "render-throughput", "commit": commit + ("-dirty" if dirty else ""), "model": sys.argv[2],
+           "backend": sys.argv[3], "device": sys.argv[4],
+           "job": "per batch size B: max(2, 3B/4) items in 4 sessions, 1-4 sentences of 4-16 words, max_frames_per_token 6 "
+                  "(bench/render_job.py); wall_seconds: the render itself (manifest summary, model loading excluded); "
+                  "process_wall_seconds: the whole qtts process; decode_seconds: the codec decoder's share",
+           "results": [json.loads(l) for l in open(sys.argv[5])]}, open(sys.argv[1], "w"), indent=2)
+PY
+}
 : > "$results"
 for b in $batches; do
   n=$(( b * 3 / 4 )); [ "$n" -ge 2 ] || n=2
@@ -49,20 +64,10 @@ wall = s["wall_seconds"]
 print(json.dumps({"max_batch": int(sys.argv[2]), "items": int(sys.argv[3]), "utterances": utts, "frames": frames,
                   "audio_seconds": round(s["audio_seconds"], 2), "wall_seconds": round(wall, 3),
                   "process_wall_seconds": round(proc_wall, 3), "x_realtime": round(s["audio_seconds"] / wall, 2),
-                  "frames_per_second": round(frames / wall, 1)}))
+                  "frames_per_second": round(frames / wall, 1), "generate_seconds": round(s.get("generate_seconds", 0), 3),
+                  "decode_seconds": round(s.get("decode_seconds", 0), 3)}))
 PY
   tail -1 "$results" >&2
+  write_json   # after every batch size: a run cut short keeps what it measured
 done
-out="bench/results/render-$tag-$backend-$dtag.json"
-python3 - "$out" "$model" "$backend" "$device" "$results" <<'PY'
-import json, subprocess, sys
-commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"],
-                       capture_output=True, text=True).stdout.strip() != ""
-json.dump({"benchmark": "render-throughput", "commit": commit + ("-dirty" if dirty else ""), "model": sys.argv[2],
-           "backend": sys.argv[3], "device": sys.argv[4],
-           "job": "per batch size B: max(2, 3B/4) items in 4 sessions, 1-4 sentences of 4-16 words, max_frames_per_token 6 "
-                  "(bench/render_job.py); wall_seconds: the render itself (manifest summary, model loading excluded); process_wall_seconds: the whole qtts process",
-           "results": [json.loads(l) for l in open(sys.argv[5])]}, open(sys.argv[1], "w"), indent=2)
-print(open(sys.argv[1]).read())
-PY
+cat "$out"

@@ -1,7 +1,7 @@
 /* Elementwise and data-movement ops: fp32->bf16 conversion (matmul inputs
  * for cuBLAS), embedding gather from a bf16 table, add, bias add, SwiGLU,
  * SiLU, exact GELU, clamp, per-column scale (layer scale), SnakeBeta and the
- * [B,R,S] -> [B,S,R] transpose.
+ * [B,R,S] -> [B,S,R] transpose, and row gather/scatter by an index list.
  *
  * Geometry: the pointwise ops are grid-stride loops, 256 threads per block,
  * at most 4096 blocks, one fp32 per thread per iteration (coalesced; no
@@ -39,6 +39,16 @@ __global__ void k_embed(const uint16_t *__restrict__ table, const int32_t *__res
     const uint16_t *row = table + (int64_t)ids[blockIdx.x] * d;
     float *o = out + (int64_t)blockIdx.x * d;
     for (int64_t j = threadIdx.x; j < d; j += blockDim.x) o[j] = bf16f(row[j]);
+}
+
+/* dst[i] = src[idx[i]] (gather) or dst[idx[i]] = src[i] (scatter), rows of dim floats */
+__global__ void k_move_rows(const float *__restrict__ src, const int32_t *__restrict__ idx, int64_t len, int dim, int scatter,
+                            float *__restrict__ dst) {
+    GRID_STRIDE(i, len) {
+        int64_t r = i / dim, j = i % dim, m = idx[r];
+        if (scatter) dst[m * dim + j] = src[i];
+        else dst[i] = src[m * dim + j];
+    }
 }
 
 /* y may alias a or b: each element is read then written by one thread. */
@@ -124,6 +134,11 @@ cudaError_t qtts_k_embed(const uint16_t *table, const int32_t *ids, int n, int64
 }
 
 cudaError_t qtts_k_add(const float *a, const float *b, float *y, int64_t len, cudaStream_t s) { LAUNCH_EW(k_add, len, a, b, y, len); }
+
+cudaError_t qtts_k_move_rows(const float *src, const int32_t *idx, int n, int dim, int scatter, float *dst, cudaStream_t s) {
+    int64_t len = (int64_t)n * dim;
+    LAUNCH_EW(k_move_rows, len, src, idx, len, dim, scatter, dst);
+}
 
 cudaError_t qtts_k_add_bias(float *y, const float *bias, int n, int dim, cudaStream_t s) {
     int64_t len = (int64_t)n * dim;

@@ -98,8 +98,13 @@ typedef struct qtts_ops {
                       int n_heads, float scale, int window, float *out);
     /* One token per row of logits [n, V] (backend memory; modified) into
      * tokens [n] (backend int32; -1 when every logit is banned); rows[] is
-     * host memory; seen is backend uint8 [slots][V], updated with each token. */
+     * backend memory (to_device a host array: the struct is the same bytes on
+     * both sides); seen is backend uint8 [slots][V], updated with each token. */
     void (*sample)(qtts_backend *be, float *logits, int n, int V, const qtts_sample_row *rows, uint8_t *seen, int32_t *tokens);
+    /* dst[i,:] = src[idx[i],:] (gather) and dst[idx[i],:] = src[i,:] (scatter)
+     * over rows of dim floats; idx is backend int32 [n]; no aliasing. */
+    void (*gather_rows)(qtts_backend *be, const float *src, const int32_t *idx, int n, int dim, float *dst);
+    void (*scatter_rows)(qtts_backend *be, const float *src, const int32_t *idx, int n, int dim, float *dst);
     /* y[i,:] = x[i,:] * s[:] (layer scale); y may alias x. */
     void (*scale_rows)(qtts_backend *be, const float *x, const qtts_tensor *s, float *y, int n, int dim);
 
@@ -133,6 +138,16 @@ typedef struct qtts_ops {
      * total - free after each allocation), or NULL where the process's
      * resident set is the measure (CPU). */
     size_t (*peak_bytes)(qtts_backend *be);
+    /* Op-sequence replay (CUDA graphs; NULL where a backend has none). The
+     * ops between graph_begin(key) and graph_end(key) must be the same calls
+     * with the same arguments every time the key is used, and must not
+     * synchronise (no to_host, no sync, no alloc or free). graph_begin returns
+     * true when it has launched the recorded sequence: the caller then skips
+     * the ops and does not call graph_end. Otherwise the caller issues the ops
+     * (they run, and may be recorded) and then calls graph_end. Graphs are
+     * dropped when the backend's scratch memory moves. */
+    bool (*graph_begin)(qtts_backend *be, uint64_t key);
+    void (*graph_end)(qtts_backend *be, uint64_t key);
 } qtts_ops;
 
 struct qtts_backend {

@@ -235,6 +235,16 @@ static void cpu_attention(qtts_backend *be, const float *q, const qtts_kv_cache 
     }
 }
 
+static void cpu_gather_rows(qtts_backend *be, const float *src, const int32_t *idx, int n, int dim, float *dst) {
+    (void)be;
+    for (int i = 0; i < n; i++) memcpy(dst + (size_t)i * dim, src + (size_t)idx[i] * dim, (size_t)dim * sizeof(float));
+}
+
+static void cpu_scatter_rows(qtts_backend *be, const float *src, const int32_t *idx, int n, int dim, float *dst) {
+    (void)be;
+    for (int i = 0; i < n; i++) memcpy(dst + (size_t)idx[i] * dim, src + (size_t)i * dim, (size_t)dim * sizeof(float));
+}
+
 static void cpu_sample(qtts_backend *be, float *logits, int n, int V, const qtts_sample_row *rows, uint8_t *seen, int32_t *tokens) {
     (void)be;
     float wf[V];
@@ -446,6 +456,8 @@ static const qtts_ops cpu_ops = {
     .attention = cpu_attention,
     .scale_rows = cpu_scale_rows,
     .sample = cpu_sample,
+    .gather_rows = cpu_gather_rows,
+    .scatter_rows = cpu_scatter_rows,
     .conv1d = cpu_conv1d,
     .conv_transpose1d = cpu_conv_transpose1d,
     .snake = cpu_snake,

@@ -12,6 +12,7 @@
 
 #include "backend_cuda.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -29,6 +30,15 @@ typedef struct cuda_impl {
     void *ws;        /* scratch: bf16 GEMM inputs, attention partials; grows, never shrinks */
     size_t peak;     /* most device memory seen in use (total - free), sampled after allocations */
     size_t conv_tile; /* bytes of one im2col / col2im tile */
+    /* recorded op sequences (graph_begin/graph_end): a key is run plainly the
+     * first time (scratch memory reaches its size), captured the second */
+    struct cu_graph {
+        uint64_t key;
+        cudaGraphExec_t exec; /* NULL: seen once, capture next time */
+    } *graphs;
+    int n_graphs, cap_graphs;
+    bool capturing, graphs_off;
+    void *blas_ws;   /* cuBLAS's own workspace, fixed so that captures never allocate */
     size_t ws_bytes;
     bool failed;     /* first failure recorded in `what` */
     char what[512];
@@ -70,10 +80,22 @@ static void range_push(cuda_impl *c, const char *name) {
 }
 static void range_pop(cuda_impl *c) { nvtxDomainRangePop(c->nvtx); }
 
+static void drop_graphs(cuda_impl *c) {
+    for (int i = 0; i < c->n_graphs; i++)
+        if (c->graphs[i].exec) cudaGraphExecDestroy(c->graphs[i].exec);
+    c->n_graphs = 0;
+}
+
 /* Scratch of at least `bytes`; NULL (failure recorded) when it cannot grow.
- * Growing waits for the stream: a kernel may still read the old buffer. */
+ * Growing waits for the stream: a kernel may still read the old buffer; and
+ * it drops the recorded graphs, which hold the old address. */
 static void *workspace(cuda_impl *c, size_t bytes, const char *op) {
     if (bytes <= c->ws_bytes) return c->ws;
+    if (c->capturing) {
+        fail_msg(c, op, "scratch memory must grow during a CUDA graph capture (set QTTS_CUDA_GRAPHS=0 and report this)");
+        return NULL;
+    }
+    drop_graphs(c);
     size_t want = bytes > 2 * c->ws_bytes ? bytes : 2 * c->ws_bytes;
     rec(c, cudaStreamSynchronize(c->stream), op);
     if (c->ws) cudaFree(c->ws);
@@ -337,23 +359,87 @@ static void cu_attention(qtts_backend *be, const float *q, const qtts_kv_cache *
     range_pop(c);
 }
 
-/* Rows go to the device through the workspace (a small H2D copy, ordered on
- * the stream); tokens stay on the device. */
+/* Rows are already in device memory: qtts_sample_row and the kernels'
+ * qtts_k_sample_row are the same bytes (checked below). */
+_Static_assert(sizeof(qtts_sample_row) == sizeof(qtts_k_sample_row) &&
+                   offsetof(qtts_sample_row, temperature) == offsetof(qtts_k_sample_row, temperature) &&
+                   offsetof(qtts_sample_row, top_k) == offsetof(qtts_k_sample_row, top_k) &&
+                   offsetof(qtts_sample_row, ban_id) == offsetof(qtts_k_sample_row, ban_id),
+               "qtts_sample_row and qtts_k_sample_row must have one layout");
 static void cu_sample(qtts_backend *be, float *logits, int n, int V, const qtts_sample_row *rows, uint8_t *seen, int32_t *tokens) {
     OP("sample");
-    qtts_k_sample_row *h = malloc((size_t)(n > 0 ? n : 1) * sizeof *h);
-    qtts_k_sample_row *d = workspace(c, (size_t)(n > 0 ? n : 1) * sizeof *h, op_);
-    if (!h) fail_msg(c, op_, "out of host memory");
-    if (h && d) {
-        for (int i = 0; i < n; i++)
-            h[i] = (qtts_k_sample_row){rows[i].seed,     rows[i].counter, rows[i].temperature, rows[i].top_p,
-                                       rows[i].penalty,  rows[i].top_k,   rows[i].greedy,      rows[i].seen_row,
-                                       rows[i].ban_from, rows[i].keep_id, rows[i].ban_id};
-        rec(c, cudaMemcpyAsync(d, h, (size_t)n * sizeof *h, cudaMemcpyHostToDevice, c->stream), op_);
-        rec(c, qtts_k_sample(logits, n, V, d, seen, tokens, c->stream), op_);
+    DONE(qtts_k_sample(logits, n, V, (const qtts_k_sample_row *)rows, seen, tokens, c->stream));
+}
+
+static void cu_gather_rows(qtts_backend *be, const float *src, const int32_t *idx, int n, int dim, float *dst) {
+    OP("gather_rows");
+    DONE(qtts_k_move_rows(src, idx, n, dim, 0, dst, c->stream));
+}
+
+static void cu_scatter_rows(qtts_backend *be, const float *src, const int32_t *idx, int n, int dim, float *dst) {
+    OP("scatter_rows");
+    DONE(qtts_k_move_rows(src, idx, n, dim, 1, dst, c->stream));
+}
+
+/* ---------------- graphs ---------------- */
+
+static struct cu_graph *find_graph(cuda_impl *c, uint64_t key) {
+    for (int i = 0; i < c->n_graphs; i++)
+        if (c->graphs[i].key == key) return &c->graphs[i];
+    return NULL;
+}
+
+static bool cu_graph_begin(qtts_backend *be, uint64_t key) {
+    cuda_impl *c = impl_of(be);
+    if (c->graphs_off || c->failed || c->capturing) return false;
+    struct cu_graph *g = find_graph(c, key);
+    if (g && g->exec) {
+        rec(c, cudaGraphLaunch(g->exec, c->stream), "graph launch");
+        return true;
     }
-    free(h);
-    range_pop(c);
+    if (!g) { /* first sight: run plainly, so that every buffer reaches its size */
+        if (c->n_graphs == c->cap_graphs) {
+            int cap = c->cap_graphs ? 2 * c->cap_graphs : 16;
+            struct cu_graph *ng = realloc(c->graphs, (size_t)cap * sizeof *ng);
+            if (!ng) return false;
+            c->graphs = ng;
+            c->cap_graphs = cap;
+        }
+        c->graphs[c->n_graphs++] = (struct cu_graph){key, NULL};
+        return false;
+    }
+    cudaError_t e = cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        c->graphs_off = true; /* run plainly from now on */
+        return false;
+    }
+    c->capturing = true;
+    return false;
+}
+
+/* End a capture: instantiate and launch it (captured ops did not run). */
+static void cu_graph_end(qtts_backend *be, uint64_t key) {
+    cuda_impl *c = impl_of(be);
+    if (!c->capturing) return;
+    c->capturing = false;
+    cudaGraph_t graph = NULL;
+    cudaGraphExec_t exec = NULL;
+    cudaError_t e = cudaStreamEndCapture(c->stream, &graph);
+    if (e == cudaSuccess) e = cudaGraphInstantiate(&exec, graph, 0);
+    if (graph) cudaGraphDestroy(graph);
+    struct cu_graph *g = find_graph(c, key);
+    if (e == cudaSuccess && g) {
+        g->exec = exec;
+        e = cudaGraphLaunch(exec, c->stream);
+    }
+    if (e != cudaSuccess) {
+        char m[256];
+        snprintf(m, sizeof m, "CUDA graph capture of op sequence %llu: %s (QTTS_CUDA_GRAPHS=0 runs without graphs)",
+                 (unsigned long long)key, cudaGetErrorString(e));
+        cudaGetLastError();
+        fail_msg(c, "graph", m);
+    }
 }
 
 static void cu_scale_rows(qtts_backend *be, const float *x, const qtts_tensor *s, float *y, int n, int dim) {
@@ -485,7 +571,10 @@ static void cu_destroy(qtts_backend *be) {
     cuda_impl *c = impl_of(be);
     if (!c) return;
     if (c->stream) cudaStreamSynchronize(c->stream);
+    drop_graphs(c);
+    free(c->graphs);
     if (c->ws) cudaFree(c->ws);
+    if (c->blas_ws) cudaFree(c->blas_ws);
     if (c->blas) cublasDestroy(c->blas);
     if (c->stream) cudaStreamDestroy(c->stream);
     if (c->nvtx) nvtxDomainDestroy(c->nvtx);
@@ -520,6 +609,8 @@ static const qtts_ops cuda_ops = {
     .attention = cu_attention,
     .scale_rows = cu_scale_rows,
     .sample = cu_sample,
+    .gather_rows = cu_gather_rows,
+    .scatter_rows = cu_scatter_rows,
     .conv1d = cu_conv1d,
     .conv_transpose1d = cu_conv_transpose1d,
     .snake = cu_snake,
@@ -531,6 +622,8 @@ static const qtts_ops cuda_ops = {
     .range_push = cu_range_push,
     .range_pop = cu_range_pop,
     .peak_bytes = cu_peak_bytes,
+    .graph_begin = cu_graph_begin,
+    .graph_end = cu_graph_end,
 };
 
 qtts_status qtts_backend_cuda_init(qtts_backend *be, int device, qtts_err *err) {
@@ -565,6 +658,17 @@ qtts_status qtts_backend_cuda_init(qtts_backend *be, int device, qtts_err *err) 
     cublasStatus_t bs = cublasCreate(&c->blas);
     if (bs == CUBLAS_STATUS_SUCCESS) bs = cublasSetStream(c->blas, c->stream);
     QTTS_CHECK(bs == CUBLAS_STATUS_SUCCESS, err, QTTS_ERR_DEVICE, "CUDA device %d: cuBLAS: %s", device, cublasGetStatusString(bs));
+    {
+        /* a fixed cuBLAS workspace: cuBLAS then never allocates inside a graph capture */
+        const size_t blas_ws = (size_t)32 << 20;
+        e = cudaMalloc(&c->blas_ws, blas_ws);
+        QTTS_CHECK(e == cudaSuccess, err, QTTS_ERR_DEVICE, "CUDA device %d: cuBLAS workspace: %s", device, cudaGetErrorString(e));
+        bs = cublasSetWorkspace(c->blas, c->blas_ws, blas_ws);
+        QTTS_CHECK(bs == CUBLAS_STATUS_SUCCESS, err, QTTS_ERR_DEVICE, "CUDA device %d: cuBLAS workspace: %s", device,
+                   cublasGetStatusString(bs));
+    }
+    const char *graphs = getenv("QTTS_CUDA_GRAPHS");
+    c->graphs_off = graphs && !strcmp(graphs, "0");
     c->nvtx = nvtxDomainCreateA("qtts");
     const char *tile = getenv("QTTS_CUDA_CONV_TILE");
     c->conv_tile = tile && atoll(tile) > 0 ? (size_t)atoll(tile) : CONV_TILE_BYTES;

@@ -3,7 +3,14 @@
  * steps allocate nothing. Sampling is an op: tokens stay in backend memory
  * (codebook-major tok[k][row]) and feed the next embedding directly, so a
  * step moves one small buffer to the host: the frame's residual codes and
- * the next codebook-0 code. */
+ * the next codebook-0 code.
+ *
+ * The code predictor of a step is one fixed op sequence for a given number
+ * of active slots n: its inputs are gathered into compact rows 0..n-1
+ * (predictor KV slot j for active row j), its positions are the same every
+ * frame, and its sampling rows are uploaded before it. Backends with op
+ * replay (CUDA graphs) record it once per n and replay it: 15 steps x 5
+ * layers x ~10 ops become one launch. */
 #include "generate.h"
 
 #include <stdlib.h>
@@ -40,16 +47,27 @@ struct qtts_generator {
     int32_t *tok_d;     /* [G][max_batch] this step's codes by codebook; row 0 then receives the next c0 */
     uint8_t *seen_d;    /* [max_batch][V] codebook-0 codes generated per slot (repetition penalty) */
     int32_t *slot_d, *pos_d; /* [max(max_ctx, 2*max_batch)] */
+    /* code predictor batch descriptors (see predict_residuals) */
+    int32_t *act_d;     /* [max_batch] active slots of this step */
+    int32_t *pslot_d, *ppos_d; /* [2*max_batch] first predictor pass for pre_n rows */
+    int32_t *iota_d;    /* [max_batch] 0, 1, 2, ... */
+    int32_t *kpos_d;    /* [G][max_batch] row k: position k */
+    qtts_sample_row *rows_d;  /* [max_batch] codebook-0 draws */
+    qtts_sample_row *prows_d; /* [(G-1)*n] predictor draws, codebook-major with stride n */
+    float *rec_pred_d;  /* [G-1][n][Vp] predictor logits (record_logits only) */
+    int pre_n;          /* n that pslot_d / ppos_d hold */
     /* host buffers */
     int32_t *tok_h;     /* [G][max_batch] mirror of tok_d, one transfer per step */
     int32_t *slot_h, *pos_h;
+    int32_t *pslot_h, *ppos_h, *iota_h, *kpos_h; /* host mirrors of the predictor descriptors */
     uint8_t *zeros_h;   /* [V] to clear a slot's seen row */
-    qtts_sample_row *rows; /* [max_batch] */
-    int *act;           /* active slot list for the current step */
+    qtts_sample_row *rows; /* [(G-1)*max_batch] draws staged for rows_d / prows_d */
+    int32_t *act;       /* active slot list for the current step */
     float *logits_h;    /* [max_batch][max(V, Vp)] (record_logits only) */
     float *rec_talker;  /* [max_batch][V] */
     float *rec_pred;    /* [max_batch][G-1][Vp] */
     float *rec_hidden;  /* [max_batch][H] */
+    float *rec_tmp;     /* [G-1][max_batch][Vp] host staging of rec_pred_d */
     qtts_gen_timing t;
     bool sync_timing;
 };
@@ -118,22 +136,43 @@ qtts_status qtts_generator_init(qtts_generator **out, const qtts_model *m, int m
     g->seen_d = balloc(g, B * (size_t)g->V, &ok);
     g->slot_d = balloc(g, ntok * sizeof(int32_t), &ok);
     g->pos_d = balloc(g, ntok * sizeof(int32_t), &ok);
+    g->act_d = balloc(g, B * sizeof(int32_t), &ok);
+    g->pslot_d = balloc(g, 2 * B * sizeof(int32_t), &ok);
+    g->ppos_d = balloc(g, 2 * B * sizeof(int32_t), &ok);
+    g->iota_d = balloc(g, B * sizeof(int32_t), &ok);
+    g->kpos_d = balloc(g, (size_t)g->G * B * sizeof(int32_t), &ok);
+    g->rows_d = balloc(g, B * sizeof(qtts_sample_row), &ok);
+    g->prows_d = balloc(g, (size_t)(g->G - 1) * B * sizeof(qtts_sample_row), &ok);
+    if (record_logits) g->rec_pred_d = balloc(g, (size_t)(g->G - 1) * B * g->Vp * f, &ok);
     QTTS_CHECK(ok, err, QTTS_ERR_OOM, "generator buffers for %d slots x %d positions: out of memory", max_batch, max_ctx);
     g->tok_h = qtts_calloc((size_t)g->G * B, sizeof(int32_t), err, "generator");
     g->slot_h = qtts_calloc(ntok, sizeof(int32_t), err, "generator");
     g->pos_h = qtts_calloc(ntok, sizeof(int32_t), err, "generator");
     g->zeros_h = qtts_calloc((size_t)g->V, 1, err, "generator");
-    g->rows = qtts_calloc(B, sizeof *g->rows, err, "generator");
+    g->rows = qtts_calloc((size_t)(g->G - 1) * B, sizeof *g->rows, err, "generator");
+    g->pslot_h = qtts_calloc(2 * B, sizeof(int32_t), err, "generator");
+    g->ppos_h = qtts_calloc(2 * B, sizeof(int32_t), err, "generator");
+    g->iota_h = qtts_calloc(B, sizeof(int32_t), err, "generator");
+    g->kpos_h = qtts_calloc((size_t)g->G * B, sizeof(int32_t), err, "generator");
     g->act = qtts_calloc(B, sizeof(int), err, "generator");
     g->slots = qtts_calloc(B, sizeof *g->slots, err, "generator");
-    QTTS_CHECK(g->tok_h && g->slot_h && g->pos_h && g->zeros_h && g->rows && g->act && g->slots, err, QTTS_ERR_OOM,
-               "generator: out of memory");
+    QTTS_CHECK(g->tok_h && g->slot_h && g->pos_h && g->zeros_h && g->rows && g->act && g->slots && g->pslot_h && g->ppos_h &&
+                   g->iota_h && g->kpos_h,
+               err, QTTS_ERR_OOM, "generator: out of memory");
+    for (size_t i = 0; i < B; i++) g->iota_h[i] = (int32_t)i;
+    for (int k = 0; k < g->G; k++)
+        for (size_t i = 0; i < B; i++) g->kpos_h[(size_t)k * B + i] = k;
+    g->be->ops->to_device(g->be, g->iota_d, g->iota_h, B * sizeof(int32_t));
+    g->be->ops->to_device(g->be, g->kpos_d, g->kpos_h, (size_t)g->G * B * sizeof(int32_t));
+    g->pre_n = 0;
     if (record_logits) {
         g->logits_h = qtts_calloc(B * vmax, f, err, "generator");
         g->rec_talker = qtts_calloc(B * (size_t)g->V, f, err, "generator");
         g->rec_pred = qtts_calloc(B * (size_t)(g->G - 1) * g->Vp, f, err, "generator");
         g->rec_hidden = qtts_calloc(B * H, f, err, "generator");
-        QTTS_CHECK(g->logits_h && g->rec_talker && g->rec_pred && g->rec_hidden, err, QTTS_ERR_OOM, "generator: out of memory");
+        g->rec_tmp = qtts_calloc(B * (size_t)(g->G - 1) * g->Vp, f, err, "generator");
+        QTTS_CHECK(g->logits_h && g->rec_talker && g->rec_pred && g->rec_hidden && g->rec_tmp, err, QTTS_ERR_OOM,
+                   "generator: out of memory");
     }
     *out = g;
     return QTTS_OK;
@@ -159,7 +198,9 @@ void qtts_generator_free(qtts_generator *g) {
     qtts_kv_free(&g->kv_pred, be);
     qtts_lm_scratch_free(&g->s_talker, be);
     qtts_lm_scratch_free(&g->s_pred, be);
-    void *dev[] = {g->past_hidden, g->x, g->out, g->px, g->pout, g->pe, g->emb_tmp, g->tts_pad, g->logits, g->tok_d, g->seen_d, g->slot_d, g->pos_d};
+    void *dev[] = {g->past_hidden, g->x,      g->out,    g->px,      g->pout,   g->pe,     g->emb_tmp,
+                   g->tts_pad,     g->logits, g->tok_d,  g->seen_d,  g->slot_d, g->pos_d,  g->act_d,
+                   g->pslot_d,     g->ppos_d, g->iota_d, g->kpos_d,  g->rows_d, g->prows_d, g->rec_pred_d};
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
         if (dev[i]) be->ops->free(be, dev[i]);
     free(g->tok_h);
@@ -167,11 +208,16 @@ void qtts_generator_free(qtts_generator *g) {
     free(g->pos_h);
     free(g->zeros_h);
     free(g->rows);
+    free(g->pslot_h);
+    free(g->ppos_h);
+    free(g->iota_h);
+    free(g->kpos_h);
     free(g->act);
     free(g->logits_h);
     free(g->rec_talker);
     free(g->rec_pred);
     free(g->rec_hidden);
+    free(g->rec_tmp);
     free(g->slots);
     free(g);
 }
@@ -310,7 +356,8 @@ qtts_status qtts_generator_start_shared(qtts_generator *g, int slot, const float
     qtts_range_push(g->be, "sampling");
     g->rows[0] = c0_row(g, slot);
     int32_t tok;
-    o->sample(g->be, g->logits, 1, g->V, g->rows, g->seen_d, g->tok_d);
+    o->to_device(g->be, g->rows_d, g->rows, sizeof *g->rows);
+    o->sample(g->be, g->logits, 1, g->V, g->rows_d, g->seen_d, g->tok_d);
     qtts_range_push(g->be, "host transfer");
     o->to_host(g->be, &tok, g->tok_d, sizeof tok);
     qtts_range_pop(g->be);
@@ -321,63 +368,72 @@ qtts_status qtts_generator_start_shared(qtts_generator *g, int slot, const float
     return QTTS_OK;
 }
 
-/* Code predictor for the n active slots in g->act: samples codebooks
- * 1..G-1 of each slot's new frame into tok_d[k][row]; codebook 0 (the c0
- * sampled last step) must already be in tok_d[0][row]. */
-static void predict_residuals(qtts_generator *g, int n) {
+/* The code predictor's fixed op sequence for n active rows (see the top of
+ * this file): samples codebooks 1..G-1 of each row's new frame into
+ * tok_d[k][j]; codebook 0 (the c0 sampled last step) must already be in
+ * tok_d[0][j], the active slots in act_d, the draws in prows_d and the first
+ * pass's descriptors in pslot_d / ppos_d. Issues no transfer and no wait. */
+static void predictor_ops(qtts_generator *g, int n) {
     const qtts_model *m = g->m;
     const qtts_ops *o = g->be->ops;
     size_t H = (size_t)g->H, Hp = (size_t)g->Hp, B = (size_t)g->max_batch;
-    /* step 1: two positions per slot, [past_hidden, C(c0)] */
-    o->embed(g->be, &m->codec_embed, g->tok_d, n, g->emb_tmp);
-    for (int j = 0; j < n; j++) {
-        o->copy(g->be, g->pe + (2 * (size_t)j) * H, g->past_hidden + (size_t)g->act[j] * H, H * sizeof(float));
-        o->copy(g->be, g->pe + (2 * (size_t)j + 1) * H, g->emb_tmp + (size_t)j * H, H * sizeof(float));
-        g->slot_h[2 * j] = g->slot_h[2 * j + 1] = g->act[j];
-        g->pos_h[2 * j] = 0;
-        g->pos_h[2 * j + 1] = 1;
-    }
-    int ntok = 2 * n;
+    /* first pass: 2n positions, rows 0..n-1 the slots' last talker hidden
+     * state (position 0), rows n..2n-1 the embedding of their c0 (position 1) */
+    o->gather_rows(g->be, g->past_hidden, g->act_d, n, (int)H, g->pe);
+    o->embed(g->be, &m->codec_embed, g->tok_d, n, g->pe + (size_t)n * H);
+    qtts_batch b = {.n = 2 * n, .slot = g->pslot_d, .pos = g->ppos_d, .h_slot = g->pslot_h, .h_pos = g->ppos_h};
     for (int k = 1; k < g->G; k++) {
-        qtts_batch b;
-        set_batch(g, &b, ntok);
-        if (m->has_mtp_proj) o->matmul(g->be, g->pe, &m->mtp_w, &m->mtp_b, g->px, ntok);
-        else o->copy(g->be, g->px, g->pe, (size_t)ntok * H * sizeof(float));
-        double t0 = stamp(g);
+        if (k > 1) b = (qtts_batch){.n = n, .slot = g->iota_d, .pos = g->kpos_d + (size_t)k * B, .h_slot = g->iota_h,
+                                    .h_pos = g->kpos_h + (size_t)k * B};
+        if (m->has_mtp_proj) o->matmul(g->be, g->pe, &m->mtp_w, &m->mtp_b, g->px, b.n);
+        else o->copy(g->be, g->px, g->pe, (size_t)b.n * H * sizeof(float));
         qtts_lm_forward(g->be, &m->predictor, &g->kv_pred, &b, g->px, g->pout, &g->s_pred, NULL);
-        /* the head reads the last position of each slot */
-        float *last = g->pout;
-        if (ntok != n) {
-            for (int j = 0; j < n; j++) o->copy(g->be, g->px + (size_t)j * Hp, g->pout + (2 * (size_t)j + 1) * Hp, Hp * sizeof(float));
-            last = g->px;
+        /* the head reads each row's last position */
+        o->matmul(g->be, k == 1 ? g->pout + (size_t)n * Hp : g->pout, &m->cp_head[k - 1], NULL, g->logits, n);
+        if (g->record) o->copy(g->be, g->rec_pred_d + (size_t)(k - 1) * n * g->Vp, g->logits, (size_t)n * g->Vp * sizeof(float));
+        o->sample(g->be, g->logits, n, g->Vp, g->prows_d + (size_t)(k - 1) * n, NULL, g->tok_d + (size_t)k * B);
+        if (k + 1 < g->G) o->embed(g->be, &m->cp_embed[k - 1], g->tok_d + (size_t)k * B, n, g->pe);
+    }
+}
+
+/* Code predictor for the n active slots in g->act: stage its inputs, then
+ * run (or replay) predictor_ops. */
+static void predict_residuals(qtts_generator *g, int n) {
+    const qtts_ops *o = g->be->ops;
+    if (n != g->pre_n) {
+        for (int j = 0; j < n; j++) {
+            g->pslot_h[j] = g->pslot_h[n + j] = j;
+            g->ppos_h[j] = 0;
+            g->ppos_h[n + j] = 1;
         }
-        o->matmul(g->be, last, &m->cp_head[k - 1], NULL, g->logits, n);
-        double t1 = stamp(g);
-        g->t.predictor += t1 - t0;
-        qtts_range_push(g->be, "sampling");
-        if (g->record) {
-            o->to_host(g->be, g->logits_h, g->logits, (size_t)n * g->Vp * sizeof(float));
-            for (int j = 0; j < n; j++)
-                memcpy(g->rec_pred + ((size_t)g->act[j] * (g->G - 1) + (k - 1)) * g->Vp, g->logits_h + (size_t)j * g->Vp,
-                       (size_t)g->Vp * sizeof(float));
-        }
+        o->to_device(g->be, g->pslot_d, g->pslot_h, 2 * (size_t)n * sizeof(int32_t));
+        o->to_device(g->be, g->ppos_d, g->ppos_h, 2 * (size_t)n * sizeof(int32_t));
+        g->pre_n = n;
+    }
+    for (int k = 1; k < g->G; k++)
         for (int j = 0; j < n; j++) {
             const slot_state *s = &g->slots[g->act[j]];
             const qtts_sampler *p = &s->p.predictor;
             /* draw counter f*G + k for codebook k of frame f (c0 of frame f used f*G) */
-            g->rows[j] = (qtts_sample_row){.seed = s->p.seed, .counter = (uint64_t)s->n_frames * g->G + (uint64_t)k,
-                                           .temperature = p->temperature, .top_p = p->top_p, .penalty = 1, .top_k = p->top_k,
-                                           .greedy = p->greedy, .seen_row = -1, .ban_from = g->Vp, .keep_id = -1, .ban_id = -1};
-            g->slot_h[j] = g->act[j];
-            g->pos_h[j] = k + 1;
+            g->rows[(size_t)(k - 1) * n + j] =
+                (qtts_sample_row){.seed = s->p.seed, .counter = (uint64_t)s->n_frames * g->G + (uint64_t)k, .temperature = p->temperature,
+                                  .top_p = p->top_p, .penalty = 1, .top_k = p->top_k, .greedy = p->greedy, .seen_row = -1,
+                                  .ban_from = g->Vp, .keep_id = -1, .ban_id = -1};
         }
-        o->sample(g->be, g->logits, n, g->Vp, g->rows, NULL, g->tok_d + (size_t)k * B);
-        qtts_range_pop(g->be);
-        g->t.sampling += stamp(g) - t1;
-        if (k + 1 < g->G) {
-            o->embed(g->be, &m->cp_embed[k - 1], g->tok_d + (size_t)k * B, n, g->pe);
-            ntok = n;
-        }
+    o->to_device(g->be, g->prows_d, g->rows, (size_t)(g->G - 1) * n * sizeof *g->rows);
+    uint64_t key = (uint64_t)n | (g->record ? 1ull << 32 : 0);
+    if (!o->graph_begin || !o->graph_begin(g->be, key)) {
+        predictor_ops(g, n);
+        if (o->graph_end) o->graph_end(g->be, key);
+    }
+    if (g->record) {
+        size_t nn = (size_t)(g->G - 1) * n * g->Vp;
+        float *tmp = g->rec_tmp;
+        o->to_host(g->be, tmp, g->rec_pred_d, nn * sizeof(float));
+        for (int k = 0; k < g->G - 1; k++)
+            for (int j = 0; j < n; j++)
+                memcpy(g->rec_pred + ((size_t)g->act[j] * (g->G - 1) + k) * g->Vp, tmp + ((size_t)k * n + j) * g->Vp,
+                       (size_t)g->Vp * sizeof(float));
     }
 }
 
@@ -391,9 +447,12 @@ qtts_status qtts_generator_step(qtts_generator *g, qtts_err *err) {
     if (n == 0) return QTTS_OK;
     for (int j = 0; j < n; j++) g->tok_h[j] = g->slots[g->act[j]].c0;
     o->to_device(g->be, g->tok_d, g->tok_h, (size_t)n * sizeof(int32_t));
+    o->to_device(g->be, g->act_d, g->act, (size_t)n * sizeof(int32_t));
+    double tp = stamp(g);
     qtts_range_push(g->be, "code predictor");
     predict_residuals(g, n);
     qtts_range_pop(g->be);
+    g->t.predictor += stamp(g) - tp; /* its sampling included: one op sequence */
     /* frame complete: next talker input F(frame) = C(c0) + sum_k E_k(c_k), plus trailing text */
     qtts_model_frame_embed_dev(g->m, g->tok_d, g->max_batch, n, g->x, g->emb_tmp);
     for (int j = 0; j < n; j++) {
@@ -410,7 +469,7 @@ qtts_status qtts_generator_step(qtts_generator *g, qtts_err *err) {
     qtts_batch b;
     set_batch(g, &b, n);
     qtts_lm_forward(g->be, &g->m->talker, &g->kv_talker, &b, g->x, g->out, &g->s_talker, NULL);
-    for (int j = 0; j < n; j++) o->copy(g->be, g->past_hidden + (size_t)g->act[j] * H, g->out + (size_t)j * H, H * sizeof(float));
+    o->scatter_rows(g->be, g->out, g->act_d, n, (int)H, g->past_hidden);
     o->matmul(g->be, g->out, &g->m->codec_head, NULL, g->logits, n);
     qtts_range_pop(g->be);
     double t1 = stamp(g);
@@ -420,7 +479,8 @@ qtts_status qtts_generator_step(qtts_generator *g, qtts_err *err) {
      * the frame's residual codes were written beside it by the predictor */
     record_talker(g, n);
     for (int j = 0; j < n; j++) g->rows[j] = c0_row(g, g->act[j]);
-    o->sample(g->be, g->logits, n, g->V, g->rows, g->seen_d, g->tok_d);
+    o->to_device(g->be, g->rows_d, g->rows, (size_t)n * sizeof *g->rows);
+    o->sample(g->be, g->logits, n, g->V, g->rows_d, g->seen_d, g->tok_d);
     qtts_range_push(g->be, "host transfer");
     o->to_host(g->be, g->tok_h, g->tok_d, (size_t)g->G * B * sizeof(int32_t)); /* the step's one transfer */
     qtts_range_pop(g->be);

@@ -227,6 +227,10 @@ static qtts_status write_manifest(render_ctx *c, qtts_err *err) {
     cJSON_AddNumberToObject(so, "runaway_flags", S->runaway_flags);
     cJSON_AddNumberToObject(so, "audio_seconds", S->audio_seconds);
     cJSON_AddNumberToObject(so, "wall_seconds", qtts_now() - c->t0);
+    /* where the time went: generation (decoding included, it runs as items
+     * complete) and the decoder alone */
+    cJSON_AddNumberToObject(so, "generate_seconds", S->generate_seconds);
+    cJSON_AddNumberToObject(so, "decode_seconds", S->decode_seconds);
     char *txt = cJSON_Print(root);
     cJSON_Delete(root);
     if (!txt) return qtts_fail(err, QTTS_ERR_OOM, "manifest: out of memory");
@@ -298,6 +302,7 @@ static qtts_status assemble_item(render_ctx *c, item_t *it, qtts_err *err) {
     double t0 = qtts_now();
     QTTS_TRY(qtts_codec_decode_chunked(c->codec, batch, T, B, c->p->decode_chunk, c->p->decode_context, wav, err));
     it->decode_s = qtts_now() - t0;
+    c->sum->decode_seconds += it->decode_s;
     int64_t total = 0;
     for (int k = 0; k < B; k++) total += (int64_t)T[k] * spf + (k + 1 < B ? (int64_t)pause_ms(&it->it->params, it->seg.seg[k].brk) * sr / 1000 : 0);
     pcm = calloc((size_t)total, sizeof *pcm);

@@ -141,6 +141,90 @@ static void test_matmul(void) {
     }
 }
 
+/* gather_rows / scatter_rows against the CPU twins; a permutation for the
+ * scatter (each destination row written once), repeats allowed in the gather. */
+static void test_move_rows(void) {
+    int shapes[][3] = {{1, 4, 64}, {7, 11, 83}, {97, 130, 1031}}; /* n, rows in the table, dim */
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int n = shapes[s][0], R = shapes[s][1], dim = shapes[s][2];
+        float *tab = rnd((size_t)R * dim, 1.0f), *src = rnd((size_t)n * dim, 1.0f);
+        int32_t *gi = malloc((size_t)n * sizeof *gi), *perm = malloc((size_t)R * sizeof *perm);
+        for (int i = 0; i < n; i++) gi[i] = (int32_t)(tu_rand_u64(&rng) % (uint64_t)R);
+        for (int i = 0; i < R; i++) perm[i] = i;
+        for (int i = R - 1; i > 0; i--) {
+            int j = (int)(tu_rand_u64(&rng) % (uint64_t)(i + 1)), t = perm[i];
+            perm[i] = perm[j];
+            perm[j] = t;
+        }
+        float *ref = malloc((size_t)n * dim * sizeof(float)), *sref = malloc((size_t)R * dim * sizeof(float));
+        memcpy(sref, tab, (size_t)R * dim * sizeof(float));
+        cpu.ops->gather_rows(&cpu, tab, gi, n, dim, ref);
+        cpu.ops->scatter_rows(&cpu, src, perm, n, dim, sref);
+        float *tab_d = dev(tab, (size_t)R * dim * sizeof(float)), *src_d = dev(src, (size_t)n * dim * sizeof(float));
+        float *out_d = dev(NULL, (size_t)n * dim * sizeof(float));
+        int32_t *gi_d = dev(gi, (size_t)n * sizeof *gi), *perm_d = dev(perm, (size_t)R * sizeof *perm);
+        gpu.ops->gather_rows(&gpu, tab_d, gi_d, n, dim, out_d);
+        gpu.ops->scatter_rows(&gpu, src_d, perm_d, n, dim, tab_d);
+        char sh[64];
+        snprintf(sh, sizeof sh, "n=%d rows=%d dim=%d", n, R, dim);
+        compare("gather_rows", sh, out_d, ref, (size_t)n * dim, TOL_EXACT);
+        compare("scatter_rows", sh, tab_d, sref, (size_t)R * dim, TOL_EXACT);
+        void *dp[] = {tab_d, src_d, out_d, gi_d, perm_d};
+        for (size_t i = 0; i < sizeof dp / sizeof dp[0]; i++) gpu.ops->free(&gpu, dp[i]);
+        free(tab);
+        free(src);
+        free(gi);
+        free(perm);
+        free(ref);
+        free(sref);
+    }
+}
+
+/* Op-sequence replay: the same sequence (a cuBLAS matmul, an add, a gather)
+ * four times on new inputs: run plainly, captured, then replayed twice. Every
+ * round must match the CPU on that round's inputs. */
+static void test_graph(void) {
+    int n = 5, in = 96, out = 72;
+    float *W = rnd((size_t)out * in, 0.1f);
+    to_bf16_values(W, (size_t)out * in);
+    wpair w = weight("w", W, 2, out, in, 0);
+    int32_t idx[5] = {4, 0, 3, 3, 1};
+    float *x_d = dev(NULL, (size_t)n * in * sizeof(float)), *y_d = dev(NULL, (size_t)n * out * sizeof(float));
+    float *z_d = dev(NULL, (size_t)n * out * sizeof(float)), *g_d = dev(NULL, (size_t)n * out * sizeof(float));
+    int32_t *idx_d = dev(idx, sizeof idx);
+    float *y = malloc((size_t)n * out * sizeof(float)), *z = malloc((size_t)n * out * sizeof(float)), *ref = malloc((size_t)n * out * sizeof(float));
+    int launched = 0;
+    for (int round = 0; round < 4; round++) {
+        float *x = rnd((size_t)n * in, 1.0f);
+        gpu.ops->to_device(&gpu, x_d, x, (size_t)n * in * sizeof(float));
+        bool replayed = gpu.ops->graph_begin(&gpu, 4242);
+        if (!replayed) {
+            gpu.ops->matmul(&gpu, x_d, &w.g, NULL, y_d, n);
+            gpu.ops->add(&gpu, y_d, y_d, z_d, (int64_t)n * out);
+            gpu.ops->gather_rows(&gpu, z_d, idx_d, n, out, g_d);
+            gpu.ops->graph_end(&gpu, 4242);
+        }
+        launched += replayed;
+        cpu.ops->matmul(&cpu, x, &w.c, NULL, y, n);
+        cpu.ops->add(&cpu, y, y, z, (int64_t)n * out);
+        cpu.ops->gather_rows(&cpu, z, idx, n, out, ref);
+        char sh[64];
+        snprintf(sh, sizeof sh, "round %d (%s)", round, replayed ? "replayed" : round == 0 ? "plain" : "captured");
+        compare("graph", sh, g_d, ref, (size_t)n * out, TOL_GEMM);
+        free(x);
+    }
+    CHECK(launched == 2, "graph: %d of 4 rounds replayed, want 2 (plain, capture, then replays)", launched);
+    qtts_err e = {0};
+    CHECK(qtts_backend_cuda_check(&gpu, &e) == QTTS_OK, "graph: %s", e.msg);
+    void *dp[] = {x_d, y_d, z_d, g_d, idx_d};
+    for (size_t i = 0; i < sizeof dp / sizeof dp[0]; i++) gpu.ops->free(&gpu, dp[i]);
+    wfree(&w);
+    free(W);
+    free(y);
+    free(z);
+    free(ref);
+}
+
 static void test_rows(void) {
     int shapes[][2] = {{1, 64}, {5, 83}, {97, 1031}}; /* n, dim */
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
@@ -450,7 +534,9 @@ static void test_sample(void) {
         uint8_t *sd = dev(seen, (size_t)n * V); /* before the CPU run updates seen */
         cpu.ops->sample(&cpu, lc, n, V, rows, seen, tc);
         int32_t *td = dev(NULL, (size_t)n * sizeof(int32_t)), tg[24];
-        gpu.ops->sample(&gpu, ld, n, V, rows, sd, td);
+        qtts_sample_row *rd = dev(rows, sizeof rows); /* rows are backend memory */
+        gpu.ops->sample(&gpu, ld, n, V, rd, sd, td);
+        gpu.ops->free(&gpu, rd);
         gpu.ops->to_host(&gpu, tg, td, sizeof tg);
         uint8_t *sg = malloc((size_t)n * V);
         gpu.ops->to_host(&gpu, sg, sd, (size_t)n * V);
@@ -559,6 +645,8 @@ int main(int argc, char **argv) {
     test_embed();
     test_matmul();
     test_rows();
+    test_move_rows();
+    test_graph();
     test_qk_norm_rope();
     test_attention();
     test_conv();
