@@ -148,6 +148,9 @@ typedef struct qtts_ops {
      * dropped when the backend's scratch memory moves. */
     bool (*graph_begin)(qtts_backend *be, uint64_t key);
     void (*graph_end)(qtts_backend *be, uint64_t key);
+    /* Forget every recorded sequence: call before freeing memory one of them
+     * uses (a recorded sequence keeps the addresses it was recorded with). */
+    void (*graph_reset)(qtts_backend *be);
 } qtts_ops;
 
 struct qtts_backend {

@@ -418,6 +418,13 @@ static bool cu_graph_begin(qtts_backend *be, uint64_t key) {
     return false;
 }
 
+static void cu_graph_reset(qtts_backend *be) {
+    cuda_impl *c = impl_of(be);
+    /* a launched graph may still be running: its memory must outlive it */
+    rec(c, cudaStreamSynchronize(c->stream), "graph reset");
+    drop_graphs(c);
+}
+
 /* End a capture: instantiate and launch it (captured ops did not run). */
 static void cu_graph_end(qtts_backend *be, uint64_t key) {
     cuda_impl *c = impl_of(be);
@@ -624,6 +631,7 @@ static const qtts_ops cuda_ops = {
     .peak_bytes = cu_peak_bytes,
     .graph_begin = cu_graph_begin,
     .graph_end = cu_graph_end,
+    .graph_reset = cu_graph_reset,
 };
 
 qtts_status qtts_backend_cuda_init(qtts_backend *be, int device, qtts_err *err) {
@@ -666,6 +674,14 @@ qtts_status qtts_backend_cuda_init(qtts_backend *be, int device, qtts_err *err) 
         bs = cublasSetWorkspace(c->blas, c->blas_ws, blas_ws);
         QTTS_CHECK(bs == CUBLAS_STATUS_SUCCESS, err, QTTS_ERR_DEVICE, "CUDA device %d: cuBLAS workspace: %s", device,
                    cublasGetStatusString(bs));
+    }
+    /* Scratch reserved up front: the codec convolutions' GEMM lowering needs
+     * up to ~200 MB (fp32 weights + one tile), and growing it later costs a
+     * wait, an allocation and every recorded graph (it was the first-audio
+     * latency of the first GPU runs). */
+    if (!workspace(c, (size_t)256 << 20, "workspace")) {
+        st = qtts_fail(err, QTTS_ERR_OOM, "CUDA device %d: 256 MB of scratch: %s", device, c->what);
+        goto cleanup;
     }
     const char *graphs = getenv("QTTS_CUDA_GRAPHS");
     c->graphs_off = graphs && !strcmp(graphs, "0");

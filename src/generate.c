@@ -70,6 +70,7 @@ struct qtts_generator {
     float *rec_tmp;     /* [G-1][max_batch][Vp] host staging of rec_pred_d */
     qtts_gen_timing t;
     bool sync_timing;
+    uint32_t id;        /* in recorded-sequence keys: generators never share one */
 };
 
 /* Host clock for stage timings; with sync_timing, after the device caught up. */
@@ -105,8 +106,10 @@ qtts_status qtts_generator_init(qtts_generator **out, const qtts_model *m, int m
     if (max_batch < 1 || max_ctx < 2) return qtts_fail(err, QTTS_ERR_INVALID_ARG, "generator: max_batch %d / max_ctx %d too small", max_batch, max_ctx);
     qtts_generator *g = qtts_calloc(1, sizeof *g, err, "generator");
     if (!g) return QTTS_ERR_OOM;
+    static uint32_t next_id;
     g->m = m;
     g->be = m->be;
+    g->id = ++next_id;
     g->max_batch = max_batch;
     g->max_ctx = max_ctx;
     g->G = m->n_groups;
@@ -192,6 +195,7 @@ void qtts_generator_release(qtts_generator *g, int slot) {
 void qtts_generator_free(qtts_generator *g) {
     if (!g) return;
     qtts_backend *be = g->be;
+    if (be->ops->graph_reset) be->ops->graph_reset(be); /* recorded predictor sequences use our buffers */
     if (g->slots)
         for (int i = 0; i < g->max_batch; i++) qtts_generator_release(g, i);
     qtts_kv_free(&g->kv_talker, be);
@@ -421,7 +425,7 @@ static void predict_residuals(qtts_generator *g, int n) {
                                   .ban_from = g->Vp, .keep_id = -1, .ban_id = -1};
         }
     o->to_device(g->be, g->prows_d, g->rows, (size_t)(g->G - 1) * n * sizeof *g->rows);
-    uint64_t key = (uint64_t)n | (g->record ? 1ull << 32 : 0);
+    uint64_t key = (uint64_t)n | (g->record ? 1ull << 32 : 0) | (uint64_t)g->id << 33;
     if (!o->graph_begin || !o->graph_begin(g->be, key)) {
         predictor_ops(g, n);
         if (o->graph_end) o->graph_end(g->be, key);

@@ -214,6 +214,10 @@ static void test_graph(void) {
         free(x);
     }
     CHECK(launched == 2, "graph: %d of 4 rounds replayed, want 2 (plain, capture, then replays)", launched);
+    /* after a reset nothing is replayed: the buffers may be gone (the generator resets before freeing) */
+    gpu.ops->graph_reset(&gpu);
+    CHECK(!gpu.ops->graph_begin(&gpu, 4242), "graph: replayed after graph_reset");
+    gpu.ops->graph_end(&gpu, 4242);
     qtts_err e = {0};
     CHECK(qtts_backend_cuda_check(&gpu, &e) == QTTS_OK, "graph: %s", e.msg);
     void *dp[] = {x_d, y_d, z_d, g_d, idx_d};
