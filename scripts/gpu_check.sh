@@ -39,7 +39,7 @@ if command -v compute-sanitizer >/dev/null; then
   timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/test_cuda_ops > "$out/memcheck.log" 2>&1
   status "memcheck test_cuda_ops" "rc=$?"
   if [ "${QTTS_MEMCHECK_TALKER:-1}" = 1 ]; then
-    timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/test_talker --backend cuda > "$out/memcheck_talker.log" 2>&1
+    timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/test_talker --backend cuda > "$out/memcheck_talker.log" 2>&1
     status "memcheck test_talker cuda" "rc=$?"
   fi
 fi
