@@ -29,9 +29,10 @@ for size in $sizes; do
     --backend cuda --sync-stages --out "$tmp/b.wav" --stats-json "$tmp/sync.json" --quiet
   out="bench/results/gpu-synth-$size-$gtag.json"
   python3 - "$tmp/plain.json" "$tmp/sync.json" "$out" "$gpu" "$frames" "$size" <<'PY'
-import json, subprocess, sys
+import json, os, subprocess, sys
 plain, sync = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+# QTTS_COMMIT: the device tool ships the working tree but not a refreshed .git, so the caller names the commit
+commit = os.environ.get("QTTS_COMMIT") or subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"],
                        capture_output=True, text=True).stdout.strip() != ""
 n = plain["frames"]

@@ -24,8 +24,9 @@ results="$tmp/results.jsonl"
 out="bench/results/render-$tag-$backend-$dtag.json"
 write_json() {
 python3 - "$out" "$model" "$backend" "$device" "$results" <<'PY'
-import json, subprocess, sys
-commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+import json, os, subprocess, sys
+# QTTS_COMMIT: the device tool ships the working tree but not a refreshed .git, so the caller names the commit
+commit = os.environ.get("QTTS_COMMIT") or subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"],
                        capture_output=True, text=True).stdout.strip() != ""
 json.dump({"benchmark": "render-throughput", "commit": commit + ("-dirty" if dirty else ""), "model": sys.argv[2],

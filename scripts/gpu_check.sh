@@ -6,7 +6,9 @@
 # random-weight checkpoints (bench/bench_gpu.sh, bench/bench_render.sh).
 # $OUT gets logs.tgz, summary.txt and the bench JSON files (the device tool
 # brings back at most 8 files); a short table is printed last.
-# QTTS_GPU_BENCH=0 skips the benchmarks; QTTS_BENCH_SIZES, QTTS_RENDER_SIZES,
+# Run it as `QTTS_COMMIT=<hash> bash scripts/gpu_check.sh`: the device tool
+# ships the working tree but not a refreshed .git, so git there names an
+# older commit. QTTS_GPU_BENCH=0 skips the benchmarks; QTTS_BENCH_SIZES, QTTS_RENDER_SIZES,
 # QTTS_RENDER_BATCHES and QTTS_BENCH_FRAMES choose what they run.
 # On the device machine (../shared/device/README.md): carry .devdeps, then
 #   bash scripts/gpu_check.sh
@@ -22,7 +24,7 @@ export PATH="$PATH:/usr/local/cuda/bin"
 # ../shared does not travel to the device machine: a carried copy of its tokenizer data can.
 shared=../shared; [ -d .devshared/data ] && shared=$PWD/.devshared
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1
-git rev-parse --short HEAD > "$out/commit.txt" 2>/dev/null
+echo "${QTTS_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null) (from git; QTTS_COMMIT not given)}" > "$out/commit.txt"
 status() { printf '%-28s %s\n' "$1" "$2" >> "$out/summary.txt"; }
 : > "$out/summary.txt"
 if cmake -S . -B build-gpu -DQTTS_CUDA=ON -DCMAKE_BUILD_TYPE=Release -DQTTS_SHARED_DIR="$shared" > "$out/configure.log" 2>&1 &&

@@ -1,13 +1,15 @@
 /* CUDA backend: the op table (backend.h) on one GPU. Every op enqueues on one
- * non-blocking stream and returns at once; only to_host, to_device, alloc
- * and sync wait. Matmul: a warp-per-row GEMV (kernels/gemv.cu) for up to
+ * non-blocking stream and returns at once; only to_host, alloc, free, sync
+ * and graph_reset wait. Matmul: a warp-per-row GEMV (kernels/gemv.cu) for up to
  * QTTS_GEMV_MAX_N tokens, with fp32 activations; above that cublasGemmEx with
  * A = W bf16, B = x rounded to bf16 in a workspace, fp32 accumulation and
  * fp32 output (cuBLAS's bf16 GEMM wants A and B of one type; no cuBLAS mode
  * takes an fp32 B with a bf16 A, and the rounding of the activations costs
  * ~3e-3 relative, inside the bf16-weight error). Each op is one NVTX range in
  * the domain "qtts". Errors are sticky (see qtts_backend_cuda_check).
- * Validated on an H100 by tests/test_cuda_ops.c and test_talker --backend cuda. */
+ * Run on an H100: tests/test_cuda_ops.c and test_talker --backend cuda
+ * (bench/results/gpu-logs/). Codec convolutions: fp32 cuBLAS GEMMs (see
+ * cu_conv1d). Op sequences: CUDA graphs (graph_begin/graph_end). */
 #ifdef QTTS_HAVE_CUDA
 
 #include "backend_cuda.h"
