@@ -24,13 +24,8 @@
 #include <sys/stat.h>
 
 #include "modelfix.h"
-
-static uint64_t mix(uint64_t z) {
-    z += 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+#include "sample.h"
+#include "util.h"
 
 static uint64_t hash_name(const char *s, uint64_t seed) {
     uint64_t h = seed ^ 0xcbf29ce484222325ull;
@@ -52,13 +47,6 @@ static float init_constant(const char *name) {
     return NAN;
 }
 
-static uint16_t to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    u += 0x7fffu + ((u >> 16) & 1u); /* round to nearest even; values here are finite */
-    return (uint16_t)(u >> 16);
-}
-
 static int write_tensor(FILE *f, const stw_tensor *t, uint64_t seed) {
     size_t n = 1, es = stw_dsize(t->dtype);
     for (int d = 0; d < t->ndim; d++) n *= (size_t)t->shape[d];
@@ -72,12 +60,12 @@ static int write_tensor(FILE *f, const stw_tensor *t, uint64_t seed) {
             float v = c;
             if (isnan(c)) {
                 /* sum of four uniforms: mean 2, variance 1/3 */
-                uint64_t r = mix(s + done + i);
+                uint64_t r = qtts_mix64(s + done + i);
                 float u = (float)(r & 0xffff) + (float)((r >> 16) & 0xffff) + (float)((r >> 32) & 0xffff) + (float)(r >> 48);
                 v = (u / 65536.0f - 2.0f) * 1.7320508f * 0.02f;
             }
             if (es == 2) {
-                uint16_t b = to_bf16(v);
+                uint16_t b = qtts_f32_to_bf16(v);
                 memcpy(buf + 2 * i, &b, 2);
             } else {
                 memcpy(buf + 4 * i, &v, 4);

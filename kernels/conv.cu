@@ -115,35 +115,30 @@ __global__ void k_bf16_to_f32(const uint16_t *__restrict__ x, float *__restrict_
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < len; i += (int64_t)gridDim.x * blockDim.x) y[i] = bf16f(x[i]);
 }
 
-static unsigned blocks_for(int64_t len) {
-    int64_t b = (len + 255) / 256;
-    return (unsigned)(b < 8192 ? (b > 0 ? b : 1) : 8192);
-}
-
 extern "C" {
 
 cudaError_t qtts_k_im2col(const float *x, float *col, int cin, int T, int K, int dil, int t0, int nt, cudaStream_t s) {
     if (nt <= 0 || cin <= 0) return cudaSuccess;
-    k_im2col<<<blocks_for((int64_t)nt * cin * K), 256, 0, s>>>(x, col, cin, T, K, dil, t0, nt);
+    k_im2col<<<grid_for((int64_t)nt * cin * K, 256), 256, 0, s>>>(x, col, cin, T, K, dil, t0, nt);
     return cudaGetLastError();
 }
 
 cudaError_t qtts_k_col2im_t(const float *z, float *y, int cout, int T, int K, int stride, int t0, int nt, cudaStream_t s) {
     if (nt <= 0 || cout <= 0) return cudaSuccess;
-    k_col2im_t<<<blocks_for((int64_t)cout * ((int64_t)nt * stride + K)), 256, 0, s>>>(z, y, cout, T, K, stride, t0, nt);
+    k_col2im_t<<<grid_for((int64_t)cout * ((int64_t)nt * stride + K), 256), 256, 0, s>>>(z, y, cout, T, K, stride, t0, nt);
     return cudaGetLastError();
 }
 
 cudaError_t qtts_k_channel_bias(float *y, const float *bias, int B, int C, int64_t T, int set, cudaStream_t s) {
     int64_t len = (int64_t)B * C * T;
     if (len <= 0) return cudaSuccess;
-    k_channel_bias<<<blocks_for(len), 256, 0, s>>>(y, bias, len, C, (int)T, set);
+    k_channel_bias<<<grid_for(len, 256), 256, 0, s>>>(y, bias, len, C, (int)T, set);
     return cudaGetLastError();
 }
 
 cudaError_t qtts_k_bf16_to_f32(const uint16_t *x, float *y, int64_t len, cudaStream_t s) {
     if (len <= 0) return cudaSuccess;
-    k_bf16_to_f32<<<blocks_for(len), 256, 0, s>>>(x, y, len);
+    k_bf16_to_f32<<<grid_for(len, 256), 256, 0, s>>>(x, y, len);
     return cudaGetLastError();
 }
 

@@ -20,7 +20,7 @@ qtts_status qtts_backend_init_named(qtts_backend *be, const char *name, int devi
     if (!name || !*name || !strcmp(name, "auto")) name = qtts_cuda_available() ? "cuda" : "cpu";
     /* "cuda:N" names the device too */
     const char *colon = strchr(name, ':');
-    if (colon && !strncmp(name, "cuda", (size_t)(colon - name))) {
+    if (colon && colon - name == 4 && !strncmp(name, "cuda", 4)) {
         char *end;
         long d = strtol(colon + 1, &end, 10);
         if (*end || end == colon + 1 || d < 0) return qtts_fail(err, QTTS_ERR_INVALID_ARG, "backend '%s': expected cuda:N", name);

@@ -157,7 +157,7 @@ qtts_status qtts_generator_init(qtts_generator **out, const qtts_model *m, int m
     g->ppos_h = qtts_calloc(2 * B, sizeof(int32_t), err, "generator");
     g->iota_h = qtts_calloc(B, sizeof(int32_t), err, "generator");
     g->kpos_h = qtts_calloc((size_t)g->G * B, sizeof(int32_t), err, "generator");
-    g->act = qtts_calloc(B, sizeof(int), err, "generator");
+    g->act = qtts_calloc(B, sizeof *g->act, err, "generator");
     g->slots = qtts_calloc(B, sizeof *g->slots, err, "generator");
     QTTS_CHECK(g->tok_h && g->slot_h && g->pos_h && g->zeros_h && g->rows && g->act && g->slots && g->pslot_h && g->ppos_h &&
                    g->iota_h && g->kpos_h,
@@ -167,7 +167,6 @@ qtts_status qtts_generator_init(qtts_generator **out, const qtts_model *m, int m
         for (size_t i = 0; i < B; i++) g->kpos_h[(size_t)k * B + i] = k;
     g->be->ops->to_device(g->be, g->iota_d, g->iota_h, B * sizeof(int32_t));
     g->be->ops->to_device(g->be, g->kpos_d, g->kpos_h, (size_t)g->G * B * sizeof(int32_t));
-    g->pre_n = 0;
     if (record_logits) {
         g->logits_h = qtts_calloc(B * vmax, f, err, "generator");
         g->rec_talker = qtts_calloc(B * (size_t)g->V, f, err, "generator");
@@ -431,12 +430,10 @@ static void predict_residuals(qtts_generator *g, int n) {
         if (o->graph_end) o->graph_end(g->be, key);
     }
     if (g->record) {
-        size_t nn = (size_t)(g->G - 1) * n * g->Vp;
-        float *tmp = g->rec_tmp;
-        o->to_host(g->be, tmp, g->rec_pred_d, nn * sizeof(float));
+        o->to_host(g->be, g->rec_tmp, g->rec_pred_d, (size_t)(g->G - 1) * n * g->Vp * sizeof(float));
         for (int k = 0; k < g->G - 1; k++)
             for (int j = 0; j < n; j++)
-                memcpy(g->rec_pred + ((size_t)g->act[j] * (g->G - 1) + k) * g->Vp, tmp + ((size_t)k * n + j) * g->Vp,
+                memcpy(g->rec_pred + ((size_t)g->act[j] * (g->G - 1) + k) * g->Vp, g->rec_tmp + ((size_t)k * n + j) * g->Vp,
                        (size_t)g->Vp * sizeof(float));
     }
 }

@@ -6,7 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-static uint64_t mix64(uint64_t z) {
+uint64_t qtts_mix64(uint64_t z) {
     z += 0x9e3779b97f4a7c15ull;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
@@ -14,15 +14,15 @@ static uint64_t mix64(uint64_t z) {
 }
 
 double qtts_rng_uniform(uint64_t seed, uint64_t counter) {
-    uint64_t z = mix64(mix64(seed) ^ (counter * 0xd1b54a32d192ed03ull));
+    uint64_t z = qtts_mix64(qtts_mix64(seed) ^ (counter * 0xd1b54a32d192ed03ull));
     return (double)(z >> 11) * (1.0 / 9007199254740992.0);
 }
 
 uint64_t qtts_seed_derive(uint64_t job_seed, uint64_t a, uint64_t b, uint64_t c) {
-    uint64_t z = mix64(job_seed);
-    z = mix64(z ^ (a + 0x632be59bd9b4e019ull));
-    z = mix64(z ^ (b + 0x8cb92ba72f3d8dd7ull));
-    return mix64(z ^ (c + 0x4f1bbcdcbfa53e0bull));
+    uint64_t z = qtts_mix64(job_seed);
+    z = qtts_mix64(z ^ (a + 0x632be59bd9b4e019ull));
+    z = qtts_mix64(z ^ (b + 0x8cb92ba72f3d8dd7ull));
+    return qtts_mix64(z ^ (c + 0x4f1bbcdcbfa53e0bull));
 }
 
 void qtts_sample_penalize(float *logits, int n, const uint8_t *seen, float penalty) {

@@ -18,6 +18,8 @@ typedef struct qtts_sampler {
     float repetition_penalty; /* 1: off */
 } qtts_sampler;
 
+/* The splitmix64 finaliser: a well-mixed 64-bit function of z. */
+uint64_t qtts_mix64(uint64_t z);
 /* Uniform in [0, 1) for (seed, counter): splitmix64 of a mix of both. */
 double qtts_rng_uniform(uint64_t seed, uint64_t counter);
 /* Derive a sequence seed from a job seed and up to 3 indices (session, item, segment). */
