@@ -39,6 +39,11 @@ typedef struct qtts_batch {
     int n;
     int32_t *slot, *pos;           /* backend memory, [n] */
     const int32_t *h_slot, *h_pos; /* host mirrors, [n] */
+    /* 0, or a bound: pos[i] < ctx_bound for every token. Ops that size
+     * their work by the longest context (CUDA attention's splits) use it
+     * instead of reading h_pos. Required in a recorded op sequence
+     * (graph_begin), where host data is read once, when it is recorded. */
+    int ctx_bound;
 } qtts_batch;
 
 /* One draw of the sample op, as src/sample.c: repetition penalty from a
@@ -151,6 +156,9 @@ typedef struct qtts_ops {
     /* Forget every recorded sequence: call before freeing memory one of them
      * uses (a recorded sequence keeps the addresses it was recorded with). */
     void (*graph_reset)(qtts_backend *be);
+    /* Report a failure recorded by an op (ops return nothing): QTTS_OK or
+     * an error naming the op; NULL where ops cannot fail that way (CPU). */
+    qtts_status (*check)(qtts_backend *be, qtts_err *err);
 } qtts_ops;
 
 struct qtts_backend {
@@ -172,10 +180,11 @@ void qtts_backend_free(qtts_backend *be);
 
 /* A backend by name: "cpu", "cuda" (GPU `device`; builds with the CUDA
  * backend only, QTTS_ERR_UNSUPPORTED otherwise, QTTS_ERR_DEVICE without a
- * usable GPU), "cuda:N" (GPU N), or "auto"/NULL: cuda when this build has it
- * and a GPU is present, else cpu. */
+ * usable GPU), "cuda:N" (GPU N), "cpu-replay" (the CPU with CUDA-graph
+ * semantics, for tests: backend_replay.h), or "auto"/NULL: cuda when this
+ * build has it and a GPU is present, else cpu. */
 qtts_status qtts_backend_init_named(qtts_backend *be, const char *name, int device, qtts_err *err);
-/* Report a failure an op recorded asynchronously (CUDA); QTTS_OK on the CPU. */
+/* Report a failure an op recorded (the check op); QTTS_OK on the CPU. */
 qtts_status qtts_backend_check(qtts_backend *be, qtts_err *err);
 /* This build has the CUDA backend and the machine a GPU. */
 bool qtts_cuda_available(void);

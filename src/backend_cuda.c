@@ -344,14 +344,19 @@ static void cu_kv_store(qtts_backend *be, qtts_kv_cache *kv, int layer, const fl
 static void cu_attention(qtts_backend *be, const float *q, const qtts_kv_cache *kv, int layer, const qtts_batch *b, int n_heads,
                          float scale, int window, float *out) {
     OP("attention");
-    /* splits from the longest context in the batch (host mirror of pos);
-     * without the mirror, assume the whole cache */
+    /* splits from the batch's ctx_bound (always in a graph: the host
+     * mirror would be read once, at capture), else from the longest context
+     * in the host mirror of pos, else the whole cache; splits past a
+     * token's own context cost an empty partial */
     int longest = 0;
-    for (int i = 0; b->h_pos && i < b->n; i++) {
-        int p = b->h_pos[i], p0 = window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
-        if (p - p0 + 1 > longest) longest = p - p0 + 1;
+    if (b->ctx_bound > 0) {
+        longest = b->ctx_bound;
+    } else if (b->h_pos) {
+        for (int i = 0; i < b->n; i++) longest = b->h_pos[i] + 1 > longest ? b->h_pos[i] + 1 : longest;
+    } else {
+        longest = kv->max_len;
     }
-    if (!b->h_pos) longest = window > 0 && window < kv->max_len ? window : kv->max_len;
+    if (window > 0 && window < longest) longest = window;
     int ns = (longest + QTTS_ATTN_CHUNK - 1) / QTTS_ATTN_CHUNK;
     if (ns < 1) ns = 1;
     int64_t wsn = qtts_k_attention_ws(b->n, n_heads, kv->head_dim, ns);
@@ -634,6 +639,7 @@ static const qtts_ops cuda_ops = {
     .graph_begin = cu_graph_begin,
     .graph_end = cu_graph_end,
     .graph_reset = cu_graph_reset,
+    .check = qtts_backend_cuda_check,
 };
 
 qtts_status qtts_backend_cuda_init(qtts_backend *be, int device, qtts_err *err) {

@@ -1,5 +1,6 @@
 /* Backend selection by name, so that the CLI and the engine need no #ifdefs. */
 #include "backend.h"
+#include "backend_replay.h"
 #ifdef QTTS_HAVE_CUDA
 #include "backend_cuda.h"
 #endif
@@ -29,6 +30,7 @@ qtts_status qtts_backend_init_named(qtts_backend *be, const char *name, int devi
         name = nm;
     }
     if (!strcmp(name, "cpu")) return qtts_backend_cpu_init(be, err);
+    if (!strcmp(name, "cpu-replay")) return qtts_backend_replay_init(be, err);
     if (!strcmp(name, "cuda")) {
 #ifdef QTTS_HAVE_CUDA
         return qtts_backend_cuda_init(be, device, err);
@@ -37,15 +39,9 @@ qtts_status qtts_backend_init_named(qtts_backend *be, const char *name, int devi
         return qtts_fail(err, QTTS_ERR_UNSUPPORTED, "backend cuda: this build has no CUDA backend (configure with nvcc and QTTS_CUDA=ON)");
 #endif
     }
-    return qtts_fail(err, QTTS_ERR_INVALID_ARG, "unknown backend '%s' (auto, cpu, cuda or cuda:N)", name);
+    return qtts_fail(err, QTTS_ERR_INVALID_ARG, "unknown backend '%s' (auto, cpu, cuda, cuda:N or cpu-replay)", name);
 }
 
 qtts_status qtts_backend_check(qtts_backend *be, qtts_err *err) {
-#ifdef QTTS_HAVE_CUDA
-    if (be->ops && strcmp(be->ops->name, "cpu") != 0) return qtts_backend_cuda_check(be, err);
-#else
-    (void)be;
-    (void)err;
-#endif
-    return QTTS_OK;
+    return be->ops && be->ops->check ? be->ops->check(be, err) : QTTS_OK;
 }

@@ -5,15 +5,28 @@
  * step moves one small buffer to the host: the frame's residual codes and
  * the next codebook-0 code.
  *
- * The code predictor of a step is one fixed op sequence for a given number
- * of active slots n: its inputs are gathered into compact rows 0..n-1
- * (predictor KV slot j for active row j), its positions are the same every
- * frame, and its sampling rows are uploaded before it. Backends with op
- * replay (CUDA graphs) record it once per n and replay it: 15 steps x 5
- * layers x ~10 ops become one launch. */
+ * A step is two fixed op sequences, each depending only on the number of
+ * rows it runs and, for the talker, on a bound of the context:
+ *   - the code predictor: its inputs are gathered into compact rows
+ *     0..nb-1 (predictor KV slot j for row j), its positions are the same
+ *     every frame, and its sampling rows are uploaded before it;
+ *   - the talker step: frame embedding plus the text rows uploaded before
+ *     it, the talker, past_hidden scattered back, the codec head.
+ * Everything that changes from step to step (active slots, positions,
+ * codes, text, draws) is in backend memory, uploaded before the sequence.
+ * Backends with op replay (CUDA graphs) record each sequence once per key
+ * and replay it: a frame's 15 x 5 predictor layers and its 28 talker layers
+ * are two launches. To keep the keys few, where a backend replays, the n
+ * active slots run as nb = step_rows(n) rows (a batch-size bucket): rows
+ * n..nb-1 are padding that computes on a spare (inactive) slot at position
+ * 0 and is never read; the talker's context bound is a power of two. Rows
+ * are independent in every op, so padding does not change the active rows'
+ * results on the CPU (test_replay checks it bit for bit). */
 #include "generate.h"
 
 #include <stdlib.h>
+
+#define KEY_MAX ((1 << 20) - 1) /* rows and context bounds a recorded-sequence key holds */
 
 typedef struct {
     qtts_seq_state state;
@@ -24,7 +37,7 @@ typedef struct {
     int n_sampled;    /* c0 samples drawn (for min_new_tokens) */
     int c0;           /* last sampled codebook-0 code */
     int32_t *codes;   /* [max_frames][G] host */
-    float *trailing;  /* [Q][H] backend */
+    float *trailing;  /* [Q][H] host */
     int Q;
 } slot_state;
 
@@ -42,12 +55,13 @@ struct qtts_generator {
     float *px, *pout;   /* [2*max_batch][Hp] predictor input / output */
     float *pe;          /* [2*max_batch][H] predictor embeddings before projection */
     float *emb_tmp;     /* [max_batch][H] */
-    float *tts_pad;     /* [H] */
+    float *txt_d;       /* [max_batch][H] text row added to each row's next input */
     float *logits;      /* [max_batch][V] */
     int32_t *tok_d;     /* [G][max_batch] this step's codes by codebook; row 0 then receives the next c0 */
     uint8_t *seen_d;    /* [max_batch][V] codebook-0 codes generated per slot (repetition penalty) */
     int32_t *slot_d, *pos_d; /* [max(max_ctx, 2*max_batch)] */
-    /* code predictor batch descriptors (see predict_residuals) */
+    /* code predictor batch descriptors (see predict_residuals); act_d and
+     * tok_d[0] hold nb rows, padding rows naming a spare slot and code 0 */
     int32_t *act_d;     /* [max_batch] active slots of this step */
     int32_t *pslot_d, *ppos_d; /* [2*max_batch] first predictor pass for pre_n rows */
     int32_t *iota_d;    /* [max_batch] 0, 1, 2, ... */
@@ -62,7 +76,9 @@ struct qtts_generator {
     int32_t *pslot_h, *ppos_h, *iota_h, *kpos_h; /* host mirrors of the predictor descriptors */
     uint8_t *zeros_h;   /* [V] to clear a slot's seen row */
     qtts_sample_row *rows; /* [(G-1)*max_batch] draws staged for rows_d / prows_d */
-    int32_t *act;       /* active slot list for the current step */
+    int32_t *act;       /* active slots of the current step, then padding rows */
+    float *txt_h;       /* [max_batch][H] staging of txt_d */
+    float *pad_h;       /* [H] tts_pad */
     float *logits_h;    /* [max_batch][max(V, Vp)] (record_logits only) */
     float *rec_talker;  /* [max_batch][V] */
     float *rec_pred;    /* [max_batch][G-1][Vp] */
@@ -104,6 +120,8 @@ qtts_status qtts_generator_init(qtts_generator **out, const qtts_model *m, int m
     qtts_status st = QTTS_OK;
     *out = NULL;
     if (max_batch < 1 || max_ctx < 2) return qtts_fail(err, QTTS_ERR_INVALID_ARG, "generator: max_batch %d / max_ctx %d too small", max_batch, max_ctx);
+    if (max_batch > KEY_MAX || max_ctx > KEY_MAX)
+        return qtts_fail(err, QTTS_ERR_INVALID_ARG, "generator: max_batch %d / max_ctx %d above the limit of %d", max_batch, max_ctx, KEY_MAX);
     qtts_generator *g = qtts_calloc(1, sizeof *g, err, "generator");
     if (!g) return QTTS_ERR_OOM;
     static uint32_t next_id;
@@ -133,7 +151,7 @@ qtts_status qtts_generator_init(qtts_generator **out, const qtts_model *m, int m
     g->pout = balloc(g, 2 * B * Hp * f, &ok);
     g->pe = balloc(g, 2 * B * H * f, &ok);
     g->emb_tmp = balloc(g, B * H * f, &ok);
-    g->tts_pad = balloc(g, H * f, &ok);
+    g->txt_d = balloc(g, B * H * f, &ok);
     g->logits = balloc(g, B * vmax * f, &ok);
     g->tok_d = balloc(g, (size_t)g->G * B * sizeof(int32_t), &ok);
     g->seen_d = balloc(g, B * (size_t)g->V, &ok);
@@ -158,9 +176,11 @@ qtts_status qtts_generator_init(qtts_generator **out, const qtts_model *m, int m
     g->iota_h = qtts_calloc(B, sizeof(int32_t), err, "generator");
     g->kpos_h = qtts_calloc((size_t)g->G * B, sizeof(int32_t), err, "generator");
     g->act = qtts_calloc(B, sizeof *g->act, err, "generator");
+    g->txt_h = qtts_calloc(B * H, f, err, "generator");
+    g->pad_h = qtts_calloc(H, f, err, "generator");
     g->slots = qtts_calloc(B, sizeof *g->slots, err, "generator");
     QTTS_CHECK(g->tok_h && g->slot_h && g->pos_h && g->zeros_h && g->rows && g->act && g->slots && g->pslot_h && g->ppos_h &&
-                   g->iota_h && g->kpos_h,
+                   g->iota_h && g->kpos_h && g->txt_h && g->pad_h,
                err, QTTS_ERR_OOM, "generator: out of memory");
     for (size_t i = 0; i < B; i++) g->iota_h[i] = (int32_t)i;
     for (int k = 0; k < g->G; k++)
@@ -187,7 +207,7 @@ void qtts_generator_release(qtts_generator *g, int slot) {
     if (slot < 0 || slot >= g->max_batch) return;
     slot_state *s = &g->slots[slot];
     free(s->codes);
-    if (s->trailing) g->be->ops->free(g->be, s->trailing);
+    free(s->trailing);
     memset(s, 0, sizeof *s);
 }
 
@@ -202,7 +222,7 @@ void qtts_generator_free(qtts_generator *g) {
     qtts_lm_scratch_free(&g->s_talker, be);
     qtts_lm_scratch_free(&g->s_pred, be);
     void *dev[] = {g->past_hidden, g->x,      g->out,    g->px,      g->pout,   g->pe,     g->emb_tmp,
-                   g->tts_pad,     g->logits, g->tok_d,  g->seen_d,  g->slot_d, g->pos_d,  g->act_d,
+                   g->txt_d,       g->logits, g->tok_d,  g->seen_d,  g->slot_d, g->pos_d,  g->act_d,
                    g->pslot_d,     g->ppos_d, g->iota_d, g->kpos_d,  g->rows_d, g->prows_d, g->rec_pred_d};
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
         if (dev[i]) be->ops->free(be, dev[i]);
@@ -216,6 +236,8 @@ void qtts_generator_free(qtts_generator *g) {
     free(g->iota_h);
     free(g->kpos_h);
     free(g->act);
+    free(g->txt_h);
+    free(g->pad_h);
     free(g->logits_h);
     free(g->rec_talker);
     free(g->rec_pred);
@@ -225,14 +247,33 @@ void qtts_generator_free(qtts_generator *g) {
     free(g);
 }
 
-static void set_batch(qtts_generator *g, qtts_batch *b, int n) {
+/* Upload slot_h / pos_h [n]: the batch of those tokens, every position < ctx_bound. */
+static void set_batch(qtts_generator *g, qtts_batch *b, int n, int ctx_bound) {
     g->be->ops->to_device(g->be, g->slot_d, g->slot_h, (size_t)n * sizeof(int32_t));
     g->be->ops->to_device(g->be, g->pos_d, g->pos_h, (size_t)n * sizeof(int32_t));
-    b->n = n;
-    b->slot = g->slot_d;
-    b->pos = g->pos_d;
-    b->h_slot = g->slot_h;
-    b->h_pos = g->pos_h;
+    *b = (qtts_batch){.n = n, .slot = g->slot_d, .pos = g->pos_d, .h_slot = g->slot_h, .h_pos = g->pos_h, .ctx_bound = ctx_bound};
+}
+
+/* Recorded op sequences: one key per generator, kind, row count and context bound. */
+enum { SEQ_PREDICTOR = 0, SEQ_TALKER = 1 };
+static uint64_t seq_key(const qtts_generator *g, int kind, int rows, int ctx_bound) {
+    return (uint64_t)rows | (uint64_t)ctx_bound << 20 | (uint64_t)g->record << 40 | (uint64_t)kind << 41 |
+           (uint64_t)(g->id & 0x3fffff) << 42;
+}
+
+/* The rows a step runs for n active slots (see the top of this file). */
+static int step_rows(const qtts_generator *g, int n) {
+    if (!g->be->ops->graph_begin) return n;
+    int nb = n <= 4 ? n : n <= 64 ? (n + 7) / 8 * 8 : (n + 31) / 32 * 32;
+    return nb < g->max_batch ? nb : g->max_batch;
+}
+
+/* Run the op sequence fn(g, a, b) under `key`, or replay its recording. */
+static void run_seq(qtts_generator *g, uint64_t key, void (*fn)(qtts_generator *, int, int), int a, int b) {
+    const qtts_ops *o = g->be->ops;
+    if (o->graph_begin && o->graph_begin(g->be, key)) return;
+    fn(g, a, b);
+    if (o->graph_end) o->graph_end(g->be, key);
 }
 
 /* The draw of codebook 0 for a slot: the official processors (penalty over
@@ -314,13 +355,13 @@ qtts_status qtts_generator_start_shared(qtts_generator *g, int slot, const float
     s->P = P;
     s->Q = Q;
     s->codes = qtts_calloc((size_t)p->max_frames, (size_t)g->G * sizeof(int32_t), err, "codes");
-    s->trailing = o->alloc(g->be, (Q ? (size_t)Q : 1) * H * sizeof(float));
+    s->trailing = malloc((Q ? (size_t)Q : 1) * H * sizeof(float));
     if (!s->codes || !s->trailing) {
         qtts_generator_release(g, slot);
         return qtts_fail(err, QTTS_ERR_OOM, "slot %d: out of memory for %d frames", slot, p->max_frames);
     }
-    if (Q) o->to_device(g->be, s->trailing, trailing, (size_t)Q * H * sizeof(float));
-    o->to_device(g->be, g->tts_pad, tts_pad, H * sizeof(float));
+    if (Q) memcpy(s->trailing, trailing, (size_t)Q * H * sizeof(float));
+    memcpy(g->pad_h, tts_pad, H * sizeof(float));
     o->to_device(g->be, g->seen_d + (size_t)slot * g->V, g->zeros_h, (size_t)g->V);
 
     double t0 = stamp(g);
@@ -334,7 +375,7 @@ qtts_status qtts_generator_start_shared(qtts_generator *g, int slot, const float
         g->pos_h[i - first] = i;
     }
     qtts_batch b;
-    set_batch(g, &b, P - first);
+    set_batch(g, &b, P - first, P);
     qtts_lm_forward(g->be, &g->m->talker, &g->kv_talker, &b, g->x, g->out, &g->s_talker, NULL);
     if (L > 0 && !prefix->k) {
         const qtts_kv_cache *c = &g->kv_talker;
@@ -371,113 +412,146 @@ qtts_status qtts_generator_start_shared(qtts_generator *g, int slot, const float
     return QTTS_OK;
 }
 
-/* The code predictor's fixed op sequence for n active rows (see the top of
- * this file): samples codebooks 1..G-1 of each row's new frame into
- * tok_d[k][j]; codebook 0 (the c0 sampled last step) must already be in
- * tok_d[0][j], the active slots in act_d, the draws in prows_d and the first
- * pass's descriptors in pslot_d / ppos_d. Issues no transfer and no wait. */
-static void predictor_ops(qtts_generator *g, int n) {
+/* The code predictor's fixed op sequence for nb rows (see the top of this
+ * file): samples codebooks 1..G-1 of each row's new frame into tok_d[k][j];
+ * codebook 0 (the c0 sampled last step) must already be in tok_d[0][j], the
+ * rows' slots in act_d, the draws in prows_d and the first pass's
+ * descriptors in pslot_d / ppos_d. Issues no transfer and no wait. */
+static void predictor_ops(qtts_generator *g, int nb, int unused) {
+    (void)unused;
     const qtts_model *m = g->m;
     const qtts_ops *o = g->be->ops;
     size_t H = (size_t)g->H, Hp = (size_t)g->Hp, B = (size_t)g->max_batch;
-    /* first pass: 2n positions, rows 0..n-1 the slots' last talker hidden
-     * state (position 0), rows n..2n-1 the embedding of their c0 (position 1) */
-    o->gather_rows(g->be, g->past_hidden, g->act_d, n, (int)H, g->pe);
-    o->embed(g->be, &m->codec_embed, g->tok_d, n, g->pe + (size_t)n * H);
-    qtts_batch b = {.n = 2 * n, .slot = g->pslot_d, .pos = g->ppos_d, .h_slot = g->pslot_h, .h_pos = g->ppos_h};
+    /* first pass: 2nb positions, rows 0..nb-1 the slots' last talker hidden
+     * state (position 0), rows nb..2nb-1 the embedding of their c0 (position 1) */
+    o->gather_rows(g->be, g->past_hidden, g->act_d, nb, (int)H, g->pe);
+    o->embed(g->be, &m->codec_embed, g->tok_d, nb, g->pe + (size_t)nb * H);
+    qtts_batch b = {.n = 2 * nb, .slot = g->pslot_d, .pos = g->ppos_d, .h_slot = g->pslot_h, .h_pos = g->ppos_h, .ctx_bound = g->G};
     for (int k = 1; k < g->G; k++) {
-        if (k > 1) b = (qtts_batch){.n = n, .slot = g->iota_d, .pos = g->kpos_d + (size_t)k * B, .h_slot = g->iota_h,
-                                    .h_pos = g->kpos_h + (size_t)k * B};
+        if (k > 1) b = (qtts_batch){.n = nb, .slot = g->iota_d, .pos = g->kpos_d + (size_t)k * B, .h_slot = g->iota_h,
+                                    .h_pos = g->kpos_h + (size_t)k * B, .ctx_bound = g->G};
         if (m->has_mtp_proj) o->matmul(g->be, g->pe, &m->mtp_w, &m->mtp_b, g->px, b.n);
         else o->copy(g->be, g->px, g->pe, (size_t)b.n * H * sizeof(float));
         qtts_lm_forward(g->be, &m->predictor, &g->kv_pred, &b, g->px, g->pout, &g->s_pred, NULL);
         /* the head reads each row's last position */
-        o->matmul(g->be, k == 1 ? g->pout + (size_t)n * Hp : g->pout, &m->cp_head[k - 1], NULL, g->logits, n);
-        if (g->record) o->copy(g->be, g->rec_pred_d + (size_t)(k - 1) * n * g->Vp, g->logits, (size_t)n * g->Vp * sizeof(float));
-        o->sample(g->be, g->logits, n, g->Vp, g->prows_d + (size_t)(k - 1) * n, NULL, g->tok_d + (size_t)k * B);
-        if (k + 1 < g->G) o->embed(g->be, &m->cp_embed[k - 1], g->tok_d + (size_t)k * B, n, g->pe);
+        o->matmul(g->be, k == 1 ? g->pout + (size_t)nb * Hp : g->pout, &m->cp_head[k - 1], NULL, g->logits, nb);
+        if (g->record) o->copy(g->be, g->rec_pred_d + (size_t)(k - 1) * nb * g->Vp, g->logits, (size_t)nb * g->Vp * sizeof(float));
+        o->sample(g->be, g->logits, nb, g->Vp, g->prows_d + (size_t)(k - 1) * nb, NULL, g->tok_d + (size_t)k * B);
+        if (k + 1 < g->G) o->embed(g->be, &m->cp_embed[k - 1], g->tok_d + (size_t)k * B, nb, g->pe);
     }
 }
 
-/* Code predictor for the n active slots in g->act: stage its inputs, then
- * run (or replay) predictor_ops. */
-static void predict_residuals(qtts_generator *g, int n) {
+/* Code predictor for the n active slots in g->act (nb rows with padding):
+ * stage its inputs, then run (or replay) predictor_ops. */
+static void predict_residuals(qtts_generator *g, int n, int nb) {
     const qtts_ops *o = g->be->ops;
-    if (n != g->pre_n) {
-        for (int j = 0; j < n; j++) {
-            g->pslot_h[j] = g->pslot_h[n + j] = j;
+    if (nb != g->pre_n) {
+        for (int j = 0; j < nb; j++) {
+            g->pslot_h[j] = g->pslot_h[nb + j] = j;
             g->ppos_h[j] = 0;
-            g->ppos_h[n + j] = 1;
+            g->ppos_h[nb + j] = 1;
         }
-        o->to_device(g->be, g->pslot_d, g->pslot_h, 2 * (size_t)n * sizeof(int32_t));
-        o->to_device(g->be, g->ppos_d, g->ppos_h, 2 * (size_t)n * sizeof(int32_t));
-        g->pre_n = n;
+        o->to_device(g->be, g->pslot_d, g->pslot_h, 2 * (size_t)nb * sizeof(int32_t));
+        o->to_device(g->be, g->ppos_d, g->ppos_h, 2 * (size_t)nb * sizeof(int32_t));
+        g->pre_n = nb;
     }
     for (int k = 1; k < g->G; k++)
-        for (int j = 0; j < n; j++) {
+        for (int j = 0; j < nb; j++) {
+            qtts_sample_row *r = &g->rows[(size_t)(k - 1) * nb + j];
+            if (j >= n) { /* padding: a greedy draw */
+                *r = (qtts_sample_row){.temperature = 1, .top_p = 1, .penalty = 1, .greedy = 1, .seen_row = -1, .ban_from = g->Vp,
+                                       .keep_id = -1, .ban_id = -1};
+                continue;
+            }
             const slot_state *s = &g->slots[g->act[j]];
             const qtts_sampler *p = &s->p.predictor;
             /* draw counter f*G + k for codebook k of frame f (c0 of frame f used f*G) */
-            g->rows[(size_t)(k - 1) * n + j] =
-                (qtts_sample_row){.seed = s->p.seed, .counter = (uint64_t)s->n_frames * g->G + (uint64_t)k, .temperature = p->temperature,
-                                  .top_p = p->top_p, .penalty = 1, .top_k = p->top_k, .greedy = p->greedy, .seen_row = -1,
-                                  .ban_from = g->Vp, .keep_id = -1, .ban_id = -1};
+            *r = (qtts_sample_row){.seed = s->p.seed, .counter = (uint64_t)s->n_frames * g->G + (uint64_t)k, .temperature = p->temperature,
+                                   .top_p = p->top_p, .penalty = 1, .top_k = p->top_k, .greedy = p->greedy, .seen_row = -1,
+                                   .ban_from = g->Vp, .keep_id = -1, .ban_id = -1};
         }
-    o->to_device(g->be, g->prows_d, g->rows, (size_t)(g->G - 1) * n * sizeof *g->rows);
-    uint64_t key = (uint64_t)n | (g->record ? 1ull << 32 : 0) | (uint64_t)g->id << 33;
-    if (!o->graph_begin || !o->graph_begin(g->be, key)) {
-        predictor_ops(g, n);
-        if (o->graph_end) o->graph_end(g->be, key);
-    }
+    o->to_device(g->be, g->prows_d, g->rows, (size_t)(g->G - 1) * nb * sizeof *g->rows);
+    run_seq(g, seq_key(g, SEQ_PREDICTOR, nb, g->G), predictor_ops, nb, 0);
     if (g->record) {
-        o->to_host(g->be, g->rec_tmp, g->rec_pred_d, (size_t)(g->G - 1) * n * g->Vp * sizeof(float));
+        o->to_host(g->be, g->rec_tmp, g->rec_pred_d, (size_t)(g->G - 1) * nb * g->Vp * sizeof(float));
         for (int k = 0; k < g->G - 1; k++)
             for (int j = 0; j < n; j++)
-                memcpy(g->rec_pred + ((size_t)g->act[j] * (g->G - 1) + k) * g->Vp, g->rec_tmp + ((size_t)k * n + j) * g->Vp,
+                memcpy(g->rec_pred + ((size_t)g->act[j] * (g->G - 1) + k) * g->Vp, g->rec_tmp + ((size_t)k * nb + j) * g->Vp,
                        (size_t)g->Vp * sizeof(float));
     }
+}
+
+/* The talker step's fixed op sequence for nb rows whose positions are all
+ * below ctx_bound: input F(frame) + text row, the talker, each row's hidden
+ * state back to its slot's past_hidden, the codec head into logits. The
+ * frame's codes are in tok_d, the text rows in txt_d, the rows' slots in
+ * act_d and their batch in slot_d / pos_d. */
+static void talker_ops(qtts_generator *g, int nb, int ctx_bound) {
+    const qtts_ops *o = g->be->ops;
+    size_t H = (size_t)g->H;
+    qtts_model_frame_embed_dev(g->m, g->tok_d, g->max_batch, nb, g->x, g->emb_tmp);
+    o->add(g->be, g->x, g->txt_d, g->x, (int64_t)nb * (int64_t)H);
+    qtts_batch b = {.n = nb, .slot = g->slot_d, .pos = g->pos_d, .h_slot = g->slot_h, .h_pos = g->pos_h, .ctx_bound = ctx_bound};
+    qtts_lm_forward(g->be, &g->m->talker, &g->kv_talker, &b, g->x, g->out, &g->s_talker, NULL);
+    o->scatter_rows(g->be, g->out, g->act_d, nb, (int)H, g->past_hidden);
+    o->matmul(g->be, g->out, &g->m->codec_head, NULL, g->logits, nb);
 }
 
 qtts_status qtts_generator_step(qtts_generator *g, qtts_err *err) {
     (void)err; /* steps allocate nothing; kept for backends whose launches can fail */
     const qtts_ops *o = g->be->ops;
     size_t H = (size_t)g->H, B = (size_t)g->max_batch;
-    int n = 0;
+    int n = 0, spare = -1;
     for (int i = 0; i < g->max_batch; i++)
         if (g->slots[i].state == QTTS_SEQ_ACTIVE) g->act[n++] = i;
+        else if (spare < 0) spare = i;
     if (n == 0) return QTTS_OK;
-    for (int j = 0; j < n; j++) g->tok_h[j] = g->slots[g->act[j]].c0;
-    o->to_device(g->be, g->tok_d, g->tok_h, (size_t)n * sizeof(int32_t));
-    o->to_device(g->be, g->act_d, g->act, (size_t)n * sizeof(int32_t));
+    int nb = step_rows(g, n); /* nb > n only when a slot is inactive: spare >= 0 */
+    for (int j = 0; j < nb; j++) {
+        if (j >= n) g->act[j] = spare;
+        g->tok_h[j] = j < n ? g->slots[g->act[j]].c0 : 0;
+    }
+    o->to_device(g->be, g->tok_d, g->tok_h, (size_t)nb * sizeof(int32_t));
+    o->to_device(g->be, g->act_d, g->act, (size_t)nb * sizeof(int32_t));
     double tp = stamp(g);
     qtts_range_push(g->be, "code predictor");
-    predict_residuals(g, n);
+    predict_residuals(g, n, nb);
     qtts_range_pop(g->be);
     g->t.predictor += stamp(g) - tp; /* its sampling included: one op sequence */
     /* frame complete: next talker input F(frame) = C(c0) + sum_k E_k(c_k), plus trailing text */
-    qtts_model_frame_embed_dev(g->m, g->tok_d, g->max_batch, n, g->x, g->emb_tmp);
-    for (int j = 0; j < n; j++) {
-        slot_state *s = &g->slots[g->act[j]];
-        int step = s->n_frames;
-        const float *txt = step < s->Q ? s->trailing + (size_t)step * H : g->tts_pad;
-        o->add(g->be, g->x + (size_t)j * H, txt, g->x + (size_t)j * H, (int64_t)H);
-        g->slot_h[j] = g->act[j];
-        g->pos_h[j] = s->pos++;
+    int longest = 1;
+    for (int j = 0; j < nb; j++) {
+        float *txt = g->txt_h + (size_t)j * H;
+        if (j < n) {
+            slot_state *s = &g->slots[g->act[j]];
+            memcpy(txt, s->n_frames < s->Q ? s->trailing + (size_t)s->n_frames * H : g->pad_h, H * sizeof(float));
+            g->slot_h[j] = g->act[j];
+            g->pos_h[j] = s->pos++;
+            longest = s->pos > longest ? s->pos : longest;
+        } else { /* padding: the spare slot at position 0 */
+            memset(txt, 0, H * sizeof(float));
+            g->slot_h[j] = spare;
+            g->pos_h[j] = 0;
+        }
     }
+    /* a power-of-two bound (at least 256) keeps the keys few */
+    int bound = 256;
+    while (bound < longest) bound *= 2;
+    if (bound > g->max_ctx) bound = g->max_ctx;
     g->t.frames += n;
     double t0 = stamp(g);
     qtts_range_push(g->be, "talker step");
+    o->to_device(g->be, g->txt_d, g->txt_h, (size_t)nb * H * sizeof(float));
     qtts_batch b;
-    set_batch(g, &b, n);
-    qtts_lm_forward(g->be, &g->m->talker, &g->kv_talker, &b, g->x, g->out, &g->s_talker, NULL);
-    o->scatter_rows(g->be, g->out, g->act_d, n, (int)H, g->past_hidden);
-    o->matmul(g->be, g->out, &g->m->codec_head, NULL, g->logits, n);
+    set_batch(g, &b, nb, bound);
+    run_seq(g, seq_key(g, SEQ_TALKER, nb, bound), talker_ops, nb, bound);
     qtts_range_pop(g->be);
     double t1 = stamp(g);
     g->t.talker += t1 - t0;
     qtts_range_push(g->be, "sampling");
-    /* every row draws its next c0 (a slot that reached max_frames ignores it);
-     * the frame's residual codes were written beside it by the predictor */
+    /* every active row draws its next c0 (a slot that reached max_frames
+     * ignores it); the frame's residual codes were written beside it by the
+     * predictor */
     record_talker(g, n);
     for (int j = 0; j < n; j++) g->rows[j] = c0_row(g, g->act[j]);
     o->to_device(g->be, g->rows_d, g->rows, (size_t)n * sizeof *g->rows);

@@ -311,7 +311,7 @@ static void test_qk_norm_rope(void) {
         float *q = rnd(ql, 2.0f), *k = rnd(kl, 2.0f), *qn = rnd((size_t)hd, 1.0f), *kn = rnd((size_t)hd, 1.0f);
         wpair wq = weight("q_norm", qn, 1, hd, 0, 0), wk = weight("k_norm", kn, 1, hd, 0, 0);
         int32_t *pos_d = dev(pos, (size_t)n * sizeof *pos);
-        qtts_batch bc = {n, NULL, pos, NULL, pos}, bg = {n, NULL, pos_d, NULL, pos};
+        qtts_batch bc = {n, NULL, pos, NULL, pos, 0}, bg = {n, NULL, pos_d, NULL, pos, 0};
         for (int normed = 0; normed < 2; normed++) {
             float *qr = malloc(ql * sizeof(float)), *kr = malloc(kl * sizeof(float));
             memcpy(qr, q, ql * sizeof(float));
@@ -369,7 +369,7 @@ static void test_attention(void) {
         qtts_kv_cache cc = {K, Vc, layers, slots, L, nkv, hd};
         qtts_kv_cache cg = {dev(K, cl * sizeof(float)), dev(Vc, cl * sizeof(float)), layers, slots, L, nkv, hd};
         int32_t *slot_d = dev(slot, (size_t)n * sizeof *slot), *pos_d = dev(pos, (size_t)n * sizeof *pos);
-        qtts_batch bc = {n, slot, pos, slot, pos}, bg = {n, slot_d, pos_d, slot, pos};
+        qtts_batch bc = {n, slot, pos, slot, pos, 0}, bg = {n, slot_d, pos_d, slot, pos, 0};
         char sh[128];
         snprintf(sh, sizeof sh, "n=%d heads=%d/%d hd=%d slots=%d len=%d window=%d", n, nh, nkv, hd, slots, L, win);
 
@@ -412,6 +412,18 @@ static void test_attention(void) {
         bg2.h_slot = NULL;
         gpu.ops->attention(&gpu, qd, &cg, layer, &bg2, nh, scale, win, od);
         compare("attention (no host pos)", sh, od, ref, ql, TOL_F32);
+        /* with a context bound (as the generator's graphs pass: a power of
+         * two above the longest context) and a stale host mirror: the
+         * splits come from the bound and cover every position */
+        int longest = 0;
+        for (int i = 0; i < n; i++) longest = pos[i] + 1 > longest ? pos[i] + 1 : longest;
+        int32_t *stale = calloc((size_t)n, sizeof *stale);
+        bg2.h_pos = stale;
+        for (int bound = 1; bound < longest; bound *= 2) bg2.ctx_bound = 2 * bound;
+        if (bg2.ctx_bound < longest) bg2.ctx_bound = longest;
+        gpu.ops->attention(&gpu, qd, &cg, layer, &bg2, nh, scale, win, od);
+        compare("attention (ctx_bound, stale host pos)", sh, od, ref, ql, TOL_F32);
+        free(stale);
 
         void *dp[] = {cg.k, cg.v, slot_d, pos_d, kd, vd, qd, od};
         for (size_t i = 0; i < sizeof dp / sizeof dp[0]; i++) gpu.ops->free(&gpu, dp[i]);
@@ -610,7 +622,7 @@ static void bench(void) {
         pos[i] = 1500;
     }
     int32_t *slot_d = dev(slot, sizeof slot), *pos_d = dev(pos, sizeof pos);
-    qtts_batch b = {64, slot_d, pos_d, slot, pos};
+    qtts_batch b = {64, slot_d, pos_d, slot, pos, 0};
     BENCH("qk_norm_rope n=64 16/8 heads hd=128", 100,
           gpu.ops->qk_norm_rope(&gpu, x, y, &wn.g, &wn.g, 1e-6f, &b, nh, nkv, hd, 1e6f));
     BENCH("kv_store n=64", 100, gpu.ops->kv_store(&gpu, &kv, 0, x, y, &b));

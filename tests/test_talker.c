@@ -12,6 +12,9 @@
  * only there can no bf16 error flip the argmax. The first frame at or below
  * that margin may diverge, and comparison stops there. Also the codec
  * decoder: SNR >= 35 dB. `--bf16-criteria` applies these rules on the CPU.
+ * `--backend cpu-replay` (CTest: test_talker_replay): the CPU's exact
+ * criteria with CUDA-graph semantics, so the generator's recorded op
+ * sequences are checked against the goldens without a GPU.
  * Starting point is the reference's assembled prompt embeddings, so this
  * test isolates the transformer and generation loop from prompt assembly. */
 #include <cJSON.h>
@@ -19,6 +22,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "backend_replay.h"
 #include "codec.h"
 #include "generate.h"
 #include "synth.h"
@@ -475,7 +479,8 @@ int main(int argc, char **argv) {
         snprintf(why, sizeof why, "backend %s unavailable: %s", backend, e.msg);
         return tu_skip(why);
     }
-    if (strcmp(backend, "cpu") != 0 || bf16_criteria) {
+    /* cpu-replay computes with the CPU's ops: exact, like the CPU */
+    if ((strcmp(backend, "cpu") != 0 && strcmp(backend, "cpu-replay") != 0) || bf16_criteria) {
         TOL = TOL_BF16;
         exact_codes = false;
     }
@@ -502,6 +507,12 @@ int main(int argc, char **argv) {
     if (exact_codes) test_eos(&be); /* edits the codec head in host memory: CPU backend */
     else test_codec_golden(&be);
     CHECK(qtts_backend_check(&be, &e) == QTTS_OK, "backend: %s", e.msg);
+    qtts_replay_stats rs;
+    if (qtts_backend_replay_stats(&be, &rs)) {
+        printf("op sequences: %lld run plainly, %lld recorded, %lld replays (%lld ops)\n", (long long)rs.plain, (long long)rs.recorded,
+               (long long)rs.replayed, (long long)rs.ops_replayed);
+        CHECK(rs.recorded > 0 && rs.replayed > rs.recorded, "the generator's op sequences were recorded and replayed");
+    }
     for (int i = 0; i < n_models; i++) qtts_model_free(models[i].m);
     qtts_backend_free(&be);
     return tu_finish("test_talker");
