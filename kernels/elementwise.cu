@@ -35,9 +35,15 @@ __global__ void k_f32_to_bf16(const float *__restrict__ x, uint16_t *__restrict_
     }
 }
 
-__global__ void k_embed(const uint16_t *__restrict__ table, const int32_t *__restrict__ ids, int64_t d, float *__restrict__ out) {
-    const uint16_t *row = table + (int64_t)ids[blockIdx.x] * d;
+__global__ void k_embed(const uint16_t *__restrict__ table, const int32_t *__restrict__ ids, int64_t rows, int64_t d,
+                        float *__restrict__ out) {
+    int64_t id = ids[blockIdx.x];
     float *o = out + (int64_t)blockIdx.x * d;
+    if (id < 0 || id >= rows) { /* out of range: a zero row (block-uniform) */
+        for (int64_t j = threadIdx.x; j < d; j += blockDim.x) o[j] = 0.0f;
+        return;
+    }
+    const uint16_t *row = table + id * d;
     for (int64_t j = threadIdx.x; j < d; j += blockDim.x) o[j] = bf16f(row[j]);
 }
 
@@ -127,9 +133,9 @@ extern "C" {
 
 cudaError_t qtts_k_f32_to_bf16(const float *x, uint16_t *y, int64_t len, cudaStream_t s) { LAUNCH_EW(k_f32_to_bf16, len, x, y, len); }
 
-cudaError_t qtts_k_embed(const uint16_t *table, const int32_t *ids, int n, int64_t d, float *out, cudaStream_t s) {
+cudaError_t qtts_k_embed(const uint16_t *table, const int32_t *ids, int n, int64_t rows, int64_t d, float *out, cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
-    k_embed<<<n, EW_THREADS, 0, s>>>(table, ids, d, out);
+    k_embed<<<n, EW_THREADS, 0, s>>>(table, ids, rows, d, out);
     return cudaGetLastError();
 }
 

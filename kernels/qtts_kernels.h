@@ -18,7 +18,9 @@ extern "C" {
 
 /* ---- elementwise.cu ---- */
 cudaError_t qtts_k_f32_to_bf16(const float *x, uint16_t *y, int64_t len, cudaStream_t s);
-cudaError_t qtts_k_embed(const uint16_t *table /* bf16 [V][d] */, const int32_t *ids, int n, int64_t d, float *out, cudaStream_t s);
+/* ids outside [0, rows) give zero rows */
+cudaError_t qtts_k_embed(const uint16_t *table /* bf16 [rows][d] */, const int32_t *ids, int n, int64_t rows, int64_t d, float *out,
+                         cudaStream_t s);
 cudaError_t qtts_k_add(const float *a, const float *b, float *y, int64_t len, cudaStream_t s);
 /* rows of dim floats: dst[i] = src[idx[i]] (scatter 0) or dst[idx[i]] = src[i] (scatter 1), i < n */
 cudaError_t qtts_k_move_rows(const float *src, const int32_t *idx, int n, int dim, int scatter, float *dst, cudaStream_t s);

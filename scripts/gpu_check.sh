@@ -36,6 +36,9 @@ fi
 (cd build-gpu && timeout 180 ctest --output-on-failure -j8 -E "cuda") > "$out/ctest.log" 2>&1; status "ctest (all)" "rc=$?"
 timeout 120 build-gpu/test_cuda_ops > "$out/test_cuda_ops.log" 2>&1; status test_cuda_ops "rc=$? $(tail -1 "$out/test_cuda_ops.log")"
 timeout 120 build-gpu/test_talker --backend cuda > "$out/test_talker_cuda.log" 2>&1; status "test_talker --backend cuda" "rc=$? $(tail -1 "$out/test_talker_cuda.log")"
+# the same without CUDA graphs: tells a graph problem from a kernel problem
+QTTS_CUDA_GRAPHS=0 timeout 120 build-gpu/test_talker --backend cuda > "$out/test_talker_cuda_nographs.log" 2>&1
+status "test_talker cuda, no graphs" "rc=$? $(tail -1 "$out/test_talker_cuda_nographs.log")"
 timeout 120 build-gpu/test_cuda_ops --bench > "$out/cuda_ops_bench.log" 2>&1; status "test_cuda_ops --bench" "rc=$?"
 if command -v compute-sanitizer >/dev/null; then
   timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/test_cuda_ops > "$out/memcheck.log" 2>&1

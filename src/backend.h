@@ -78,7 +78,9 @@ typedef struct qtts_ops {
     void (*release)(qtts_backend *be, qtts_tensor *t);
 
     /* ---- LM ops; x is [n, dim] row-major ---- */
-    /* out[i,:] = table[ids[i],:]; ids in backend memory. */
+    /* out[i,:] = table[ids[i],:]; ids in backend memory; an id outside
+     * [0, rows) gives a zero row (sampling writes -1 when every logit was
+     * banned or NaN: no out-of-bounds read follows from it). */
     void (*embed)(qtts_backend *be, const qtts_tensor *table, const int32_t *ids, int n, float *out);
     /* y[n,out] = x[n,in] W[out,in]^T (+ bias[out]); y must not alias x. */
     void (*matmul)(qtts_backend *be, const float *x, const qtts_tensor *w, const qtts_tensor *bias, float *y, int n);

@@ -70,7 +70,10 @@ static void cpu_embed(qtts_backend *be, const qtts_tensor *table, const int32_t 
     (void)be;
     int64_t d = table->shape[1];
     const float *w = table->data;
-    for (int i = 0; i < n; i++) memcpy(out + (int64_t)i * d, w + (int64_t)ids[i] * d, (size_t)d * sizeof(float));
+    for (int i = 0; i < n; i++) {
+        if (ids[i] >= 0 && ids[i] < table->shape[0]) memcpy(out + (int64_t)i * d, w + (int64_t)ids[i] * d, (size_t)d * sizeof(float));
+        else memset(out + (int64_t)i * d, 0, (size_t)d * sizeof(float));
+    }
 }
 
 static void cpu_matmul(qtts_backend *be, const float *x, const qtts_tensor *w, const qtts_tensor *bias, float *y, int n) {

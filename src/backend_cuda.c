@@ -273,7 +273,7 @@ static void cu_release(qtts_backend *be, qtts_tensor *t) {
 
 static void cu_embed(qtts_backend *be, const qtts_tensor *table, const int32_t *ids, int n, float *out) {
     OP("embed");
-    if (want_bf16(c, table, op_)) rec(c, qtts_k_embed(table->data, ids, n, table->shape[1], out, c->stream), op_);
+    if (want_bf16(c, table, op_)) rec(c, qtts_k_embed(table->data, ids, n, table->shape[0], table->shape[1], out, c->stream), op_);
     range_pop(c);
 }
 

@@ -81,12 +81,26 @@ static void test_attention(qtts_backend *be) {
     free(c.v);
 }
 
+/* Rows of the table by id; an id outside [0, rows) gives zeros. */
+static void test_embed(qtts_backend *be) {
+    float tab[3][4] = {{1, 2, 3, 4}, {5, 6, 7, 8}, {9, 10, 11, 12}};
+    qtts_tensor t = {.data = tab, .dtype = QTTS_DT_F32, .ndim = 2, .shape = {3, 4}, .numel = 12};
+    int32_t ids[5] = {2, -1, 0, 3, 1};
+    float out[5][4];
+    memset(out, 0x7f, sizeof out);
+    be->ops->embed(be, &t, ids, 5, &out[0][0]);
+    CHECK(!memcmp(out[0], tab[2], sizeof out[0]) && !memcmp(out[2], tab[0], sizeof out[0]) && !memcmp(out[4], tab[1], sizeof out[0]),
+          "embed copies rows");
+    CHECK(out[1][0] == 0 && out[1][3] == 0 && out[3][0] == 0 && out[3][3] == 0, "out-of-range ids give zero rows");
+}
+
 int main(void) {
     qtts_backend be;
     qtts_err e = {0};
     qtts_backend_cpu_init(&be, &e);
     test_matmul_rows(&be);
     test_attention(&be);
+    test_embed(&be);
     qtts_backend_free(&be);
     return tu_finish("test_backend_cpu");
 }

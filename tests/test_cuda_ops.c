@@ -97,6 +97,7 @@ static void test_embed(void) {
         wpair w = weight("table", tab, 2, V, d, 0);
         int32_t *ids = malloc((size_t)n * sizeof *ids);
         for (int i = 0; i < n; i++) ids[i] = (int32_t)(tu_rand_u64(&rng) % (uint64_t)V);
+        if (n > 2) ids[1] = -1, ids[n - 1] = V; /* out of range: zero rows */
         float *ref = malloc((size_t)n * d * sizeof(float));
         cpu.ops->embed(&cpu, &w.c, ids, n, ref);
         int32_t *ids_d = dev(ids, (size_t)n * sizeof *ids);
