@@ -32,10 +32,6 @@
 
 #define ATT_THREADS 128
 
-static __device__ __forceinline__ int64_t kv_row(const qtts_k_kv &c, int layer, int slot, int pos) {
-    return (((int64_t)layer * c.n_slots + slot) * c.max_len + pos) * c.n_kv_heads * c.head_dim;
-}
-
 __global__ void k_kv_store(qtts_k_kv c, int layer, const float *__restrict__ k, const float *__restrict__ v,
                            const int32_t *__restrict__ slot, const int32_t *__restrict__ pos) {
     int i = blockIdx.x;

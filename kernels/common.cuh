@@ -42,6 +42,11 @@ static __device__ __forceinline__ float block_max(float v, float *red) {
     return warp_max(v);
 }
 
+/* Offset of (layer, slot, pos) in a KV cache [layer][slot][pos][kv_head][head_dim]. */
+static __device__ __forceinline__ int64_t kv_row(const qtts_k_kv &c, int layer, int slot, int pos) {
+    return (((int64_t)layer * c.n_slots + slot) * c.max_len + pos) * c.n_kv_heads * c.head_dim;
+}
+
 /* Blocks for a grid-stride loop over len items: enough to fill an H100
  * (132 SMs x a few blocks) without launching millions of tiny blocks. */
 static inline unsigned grid_for(int64_t len, int threads) {

@@ -47,6 +47,26 @@ __global__ void k_embed(const uint16_t *__restrict__ table, const int32_t *__res
     for (int64_t j = threadIdx.x; j < d; j += blockDim.x) o[j] = bf16f(row[j]);
 }
 
+/* One block per output row: the table ids in shared memory, then each thread
+ * sums its columns over the tables in table order (as the CPU twin: first
+ * table's row, then += each next one; out-of-range ids add nothing). */
+__global__ void k_embed_sum(qtts_k_tables t, const int32_t *__restrict__ ids, int stride, int64_t d, float *__restrict__ out) {
+    __shared__ int64_t sid[QTTS_K_EMBED_SUM_MAX];
+    int i = blockIdx.x;
+    if (threadIdx.x < t.n) {
+        int64_t id = ids[(int64_t)threadIdx.x * stride + i];
+        sid[threadIdx.x] = id >= 0 && id < t.rows[threadIdx.x] ? id : -1;
+    }
+    __syncthreads();
+    float *o = out + (int64_t)i * d;
+    for (int64_t j = threadIdx.x; j < d; j += blockDim.x) {
+        float acc = sid[0] >= 0 ? bf16f(t.tab[0][sid[0] * d + j]) : 0.0f;
+        for (int k = 1; k < t.n; k++)
+            if (sid[k] >= 0) acc = acc + bf16f(t.tab[k][sid[k] * d + j]);
+        o[j] = acc;
+    }
+}
+
 /* dst[i] = src[idx[i]] (gather) or dst[idx[i]] = src[i] (scatter), rows of dim floats */
 __global__ void k_move_rows(const float *__restrict__ src, const int32_t *__restrict__ idx, int64_t len, int dim, int scatter,
                             float *__restrict__ dst) {
@@ -136,6 +156,13 @@ cudaError_t qtts_k_f32_to_bf16(const float *x, uint16_t *y, int64_t len, cudaStr
 cudaError_t qtts_k_embed(const uint16_t *table, const int32_t *ids, int n, int64_t rows, int64_t d, float *out, cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
     k_embed<<<n, EW_THREADS, 0, s>>>(table, ids, rows, d, out);
+    return cudaGetLastError();
+}
+
+cudaError_t qtts_k_embed_sum(qtts_k_tables t, const int32_t *ids, int stride, int n, int64_t d, float *out, cudaStream_t s) {
+    if (n <= 0) return cudaSuccess;
+    if (t.n < 1 || t.n > QTTS_K_EMBED_SUM_MAX || EW_THREADS < QTTS_K_EMBED_SUM_MAX) return cudaErrorInvalidValue;
+    k_embed_sum<<<n, EW_THREADS, 0, s>>>(t, ids, stride, d, out);
     return cudaGetLastError();
 }
 

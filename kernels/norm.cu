@@ -8,6 +8,11 @@
  *     angle = pos * theta^(-2j/hd):  (a, b) = (x[j], x[j+hd/2]) ->
  *     (a cos - b sin, b cos + a sin).
  *
+ *   add_rmsnorm: x += r, then rmsnorm into y (the residual add fused in).
+ *   qk_norm_rope with a cache: the rotated k heads and the v heads are also
+ *   written to the KV cache at (slot, pos) (KV append fused in; v heads get
+ *   warps of their own).
+ *
  * Geometry: rmsnorm and layernorm use one block of 256 threads per row, the
  * threads striding the row and meeting in a block reduction (rows are 1k-4k
  * wide, so one block per row gives enough parallelism at batch >= 16 and is
@@ -38,6 +43,25 @@ __global__ void k_rmsnorm(const float *x, const float *__restrict__ w, float eps
     for (int j = threadIdx.x; j < dim; j += blockDim.x) yi[j] = xi[j] * r * w[j];
 }
 
+/* x += r in place, then y = rmsnorm(x) * w; y aliases neither. Each thread
+ * reads back only the values it wrote itself. */
+__global__ void k_add_rmsnorm(float *x, const float *__restrict__ r, const float *__restrict__ w, float eps, float *__restrict__ y,
+                              int dim) {
+    __shared__ float red[32];
+    float *xi = x + (int64_t)blockIdx.x * dim;
+    const float *ri = r + (int64_t)blockIdx.x * dim;
+    float *yi = y + (int64_t)blockIdx.x * dim;
+    float ss = 0.0f;
+    for (int j = threadIdx.x; j < dim; j += blockDim.x) {
+        float v = xi[j] + ri[j];
+        xi[j] = v;
+        ss += v * v;
+    }
+    ss = block_sum(ss, red);
+    float rr = 1.0f / sqrtf(ss / (float)dim + eps);
+    for (int j = threadIdx.x; j < dim; j += blockDim.x) yi[j] = xi[j] * rr * w[j];
+}
+
 __global__ void k_layernorm(const float *x, const float *__restrict__ w, const float *__restrict__ b, float eps, float *y, int dim) {
     __shared__ float red[32];
     const float *xi = x + (int64_t)blockIdx.x * dim;
@@ -55,21 +79,34 @@ __global__ void k_layernorm(const float *x, const float *__restrict__ w, const f
     for (int j = threadIdx.x; j < dim; j += blockDim.x) yi[j] = (xi[j] - m) * r * w[j] + (b ? b[j] : 0.0f);
 }
 
+/* With store (cache.k non-NULL): warps n_heads + n_kv .. n_heads + 2 n_kv - 1
+ * of a token copy its v heads into the cache, and k heads are written to the
+ * cache as well as in place. */
 __global__ void k_qk_norm_rope(float *q, float *k, const float *__restrict__ qn, const float *__restrict__ kn, float eps,
-                               const int32_t *__restrict__ pos, int n, int n_heads, int n_kv, int hd, float theta) {
+                               const int32_t *__restrict__ pos, int n, int n_heads, int n_kv, int hd, float theta, const float *v,
+                               qtts_k_kv cache, int layer, const int32_t *__restrict__ slot) {
     int lane = threadIdx.x & 31;
     int64_t wid = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-    int per_tok = n_heads + n_kv;
+    bool store = cache.k != nullptr;
+    int per_tok = n_heads + n_kv + (store ? n_kv : 0);
     if (wid >= (int64_t)n * per_tok) return; /* whole warp leaves together */
     int i = (int)(wid / per_tok), hh = (int)(wid % per_tok);
-    float *x;
+    float *x, *dst = nullptr;
     const float *nw;
+    if (hh >= n_heads + n_kv) { /* a v head to the cache (warp-uniform branch) */
+        int kh = hh - n_heads - n_kv;
+        const float *src = v + ((int64_t)i * n_kv + kh) * hd;
+        float *d = cache.v + kv_row(cache, layer, slot[i], pos[i]) + (int64_t)kh * hd;
+        for (int j = lane; j < hd; j += 32) d[j] = src[j];
+        return;
+    }
     if (hh < n_heads) {
         x = q + ((int64_t)i * n_heads + hh) * hd;
         nw = qn;
     } else {
         x = k + ((int64_t)i * n_kv + (hh - n_heads)) * hd;
         nw = kn;
+        if (store) dst = cache.k + kv_row(cache, layer, slot[i], pos[i]) + (int64_t)(hh - n_heads) * hd;
     }
     float r = 1.0f;
     if (nw) {
@@ -92,8 +129,15 @@ __global__ void k_qk_norm_rope(float *q, float *k, const float *__restrict__ qn,
         float c = cosf(ang), sn = sinf(ang);
         x[j] = a * c - b * sn;
         x[j + h] = b * c + a * sn;
+        if (dst) {
+            dst[j] = x[j];
+            dst[j + h] = x[j + h];
+        }
     }
-    if (nw && (hd & 1) && lane == 0) x[hd - 1] = x[hd - 1] * r * nw[hd - 1]; /* odd hd: last value is normed, not rotated */
+    if ((hd & 1) && lane == 0) { /* odd hd: the last value is normed, not rotated */
+        if (nw) x[hd - 1] = x[hd - 1] * r * nw[hd - 1];
+        if (dst) dst[hd - 1] = x[hd - 1];
+    }
 }
 
 extern "C" {
@@ -101,6 +145,12 @@ extern "C" {
 cudaError_t qtts_k_rmsnorm(const float *x, const float *w, float eps, float *y, int n, int dim, cudaStream_t s) {
     if (n <= 0 || dim <= 0) return cudaSuccess;
     k_rmsnorm<<<n, NORM_THREADS, 0, s>>>(x, w, eps, y, dim);
+    return cudaGetLastError();
+}
+
+cudaError_t qtts_k_add_rmsnorm(float *x, const float *r, const float *w, float eps, float *y, int n, int dim, cudaStream_t s) {
+    if (n <= 0 || dim <= 0) return cudaSuccess;
+    k_add_rmsnorm<<<n, NORM_THREADS, 0, s>>>(x, r, w, eps, y, dim);
     return cudaGetLastError();
 }
 
@@ -114,7 +164,20 @@ cudaError_t qtts_k_qk_norm_rope(float *q, float *k, const float *qn, const float
                                 int n_kv, int hd, float theta, cudaStream_t s) {
     int64_t warps = (int64_t)n * (n_heads + n_kv);
     if (warps <= 0) return cudaSuccess;
-    k_qk_norm_rope<<<(unsigned)((warps + 3) / 4), 128, 0, s>>>(q, k, qn, kn, eps, pos, n, n_heads, n_kv, hd, theta);
+    qtts_k_kv none = {};
+    k_qk_norm_rope<<<(unsigned)((warps + 3) / 4), 128, 0, s>>>(q, k, qn, kn, eps, pos, n, n_heads, n_kv, hd, theta, nullptr, none, 0,
+                                                                nullptr);
+    return cudaGetLastError();
+}
+
+cudaError_t qtts_k_qk_norm_rope_store(float *q, float *k, const float *v, const float *qn, const float *kn, float eps, const int32_t *slot,
+                                      const int32_t *pos, int n, int n_heads, int n_kv, int hd, float theta, qtts_k_kv cache, int layer,
+                                      cudaStream_t s) {
+    int64_t warps = (int64_t)n * (n_heads + 2 * n_kv);
+    if (warps <= 0) return cudaSuccess;
+    if (!cache.k || !cache.v) return cudaErrorInvalidValue;
+    k_qk_norm_rope<<<(unsigned)((warps + 3) / 4), 128, 0, s>>>(q, k, qn, kn, eps, pos, n, n_heads, n_kv, hd, theta, v, cache, layer,
+                                                                slot);
     return cudaGetLastError();
 }
 

@@ -18,6 +18,15 @@ extern "C" {
 
 /* ---- elementwise.cu ---- */
 cudaError_t qtts_k_f32_to_bf16(const float *x, uint16_t *y, int64_t len, cudaStream_t s);
+/* Tables of one width for qtts_k_embed_sum: bf16 [rows[t]][d]. */
+#define QTTS_K_EMBED_SUM_MAX 32
+typedef struct qtts_k_tables {
+    const uint16_t *tab[QTTS_K_EMBED_SUM_MAX];
+    int64_t rows[QTTS_K_EMBED_SUM_MAX];
+    int n;
+} qtts_k_tables;
+/* out[i] = sum over t of tab[t][ids[t*stride + i]], added in table order */
+cudaError_t qtts_k_embed_sum(qtts_k_tables t, const int32_t *ids, int stride, int n, int64_t d, float *out, cudaStream_t s);
 /* ids outside [0, rows) give zero rows */
 cudaError_t qtts_k_embed(const uint16_t *table /* bf16 [rows][d] */, const int32_t *ids, int n, int64_t rows, int64_t d, float *out,
                          cudaStream_t s);
@@ -51,6 +60,8 @@ cudaError_t qtts_k_layernorm(const float *x, const float *w, const float *b /* m
                              cudaStream_t s);
 cudaError_t qtts_k_qk_norm_rope(float *q, float *k, const float *qn /* may be NULL */, const float *kn /* may be NULL */, float eps,
                                 const int32_t *pos, int n, int n_heads, int n_kv, int hd, float theta, cudaStream_t s);
+/* x += r, then y = rmsnorm(x) * w; y must not alias x or r */
+cudaError_t qtts_k_add_rmsnorm(float *x, const float *r, const float *w, float eps, float *y, int n, int dim, cudaStream_t s);
 
 /* ---- attention.cu ---- */
 typedef struct qtts_k_kv {
@@ -63,6 +74,11 @@ cudaError_t qtts_k_kv_store(qtts_k_kv c, int layer, const float *k, const float 
 #define QTTS_ATTN_CHUNK 256
 /* Workspace floats the attention needs for n tokens, n_heads heads and
  * n_splits = ceil(longest context / QTTS_ATTN_CHUNK) splits (0 when n_splits == 1). */
+/* qtts_k_qk_norm_rope, then the rotated k rows and the v rows [n][n_kv*hd]
+ * stored into layer `layer` of the cache at (slot[i], pos[i]) (one launch) */
+cudaError_t qtts_k_qk_norm_rope_store(float *q, float *k, const float *v, const float *qn, const float *kn, float eps, const int32_t *slot,
+                                      const int32_t *pos, int n, int n_heads, int n_kv, int hd, float theta, qtts_k_kv cache, int layer,
+                                      cudaStream_t s);
 int64_t qtts_k_attention_ws(int n, int n_heads, int hd, int n_splits);
 cudaError_t qtts_k_attention(const float *q, qtts_k_kv c, int layer, const int32_t *slot, const int32_t *pos, int n, int n_heads,
                              float scale, int window, int n_splits, float *ws, float *out, cudaStream_t s);

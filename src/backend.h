@@ -17,6 +17,8 @@
 
 typedef struct qtts_backend qtts_backend;
 
+#define QTTS_EMBED_SUM_MAX 32 /* tables one embed_sum adds (a frame's codebooks: 16; configs allow 32) */
+
 /* A weight in backend memory. */
 typedef struct qtts_tensor {
     void *data;
@@ -82,10 +84,17 @@ typedef struct qtts_ops {
      * [0, rows) gives a zero row (sampling writes -1 when every logit was
      * banned or NaN: no out-of-bounds read follows from it). */
     void (*embed)(qtts_backend *be, const qtts_tensor *table, const int32_t *ids, int n, float *out);
+    /* out[i,:] = sum over t of tables[t][ids[t*stride + i],:], added in the
+     * order t = 0, 1, ... (as embed, then add per table); n_tables <=
+     * QTTS_EMBED_SUM_MAX, all tables of one width; ids as embed. */
+    void (*embed_sum)(qtts_backend *be, const qtts_tensor *const *tables, int n_tables, const int32_t *ids, int stride, int n, float *out);
     /* y[n,out] = x[n,in] W[out,in]^T (+ bias[out]); y must not alias x. */
     void (*matmul)(qtts_backend *be, const float *x, const qtts_tensor *w, const qtts_tensor *bias, float *y, int n);
     /* y = x / sqrt(mean(x^2) + eps) * w over rows of width dim; y may alias x. */
     void (*rmsnorm)(qtts_backend *be, const float *x, const qtts_tensor *w, float eps, float *y, int n, int dim);
+    /* Fused residual add and RMSNorm: x += r, then y = rmsnorm(x) * w (as
+     * add then rmsnorm); y must not alias x or r. */
+    void (*add_rmsnorm)(qtts_backend *be, float *x, const float *r, const qtts_tensor *w, float eps, float *y, int n, int dim);
     /* y = a + b elementwise (len values); y may alias a or b. */
     void (*add)(qtts_backend *be, const float *a, const float *b, float *y, int64_t len);
     /* y[i,j] = silu(gu[i,j]) * gu[i, I + j] for gu [n, 2I] (gate | up); y [n, I]. */
@@ -96,6 +105,9 @@ typedef struct qtts_ops {
      * RMSNorm (qn/kn may be NULL) then NeoX rotate-half RoPE at pos[i]. */
     void (*qk_norm_rope)(qtts_backend *be, float *q, float *k, const qtts_tensor *qn, const qtts_tensor *kn, float eps,
                          const qtts_batch *b, int n_heads, int n_kv, int hd, float theta);
+    /* Fused: qk_norm_rope, then kv_store of the rotated k and of v. */
+    void (*qk_norm_rope_store)(qtts_backend *be, float *q, float *k, const float *v, const qtts_tensor *qn, const qtts_tensor *kn,
+                               float eps, const qtts_batch *b, int n_heads, int n_kv, int hd, float theta, qtts_kv_cache *c, int layer);
     /* Store k, v rows [n, n_kv*hd] into layer `layer` of the cache at (slot, pos). */
     void (*kv_store)(qtts_backend *be, qtts_kv_cache *c, int layer, const float *k, const float *v, const qtts_batch *b);
     /* out[i] = softmax(q[i] K^T * scale) V over cache positions

@@ -76,6 +76,22 @@ static void cpu_embed(qtts_backend *be, const qtts_tensor *table, const int32_t 
     }
 }
 
+static void cpu_embed_sum(qtts_backend *be, const qtts_tensor *const *tables, int n_tables, const int32_t *ids, int stride, int n,
+                          float *out) {
+    int64_t d = tables[0]->shape[1];
+    cpu_embed(be, tables[0], ids, n, out);
+    for (int t = 1; t < n_tables; t++) {
+        const float *w = tables[t]->data;
+        for (int i = 0; i < n; i++) {
+            int32_t id = ids[(int64_t)t * stride + i];
+            if (id < 0 || id >= tables[t]->shape[0]) continue; /* a zero row */
+            float *o = out + (int64_t)i * d;
+            const float *row = w + (int64_t)id * d;
+            for (int64_t j = 0; j < d; j++) o[j] = o[j] + row[j];
+        }
+    }
+}
+
 static void cpu_matmul(qtts_backend *be, const float *x, const qtts_tensor *w, const qtts_tensor *bias, float *y, int n) {
     (void)be;
     int out = (int)w->shape[0], in = (int)w->shape[1];
@@ -124,6 +140,11 @@ static void cpu_rmsnorm(qtts_backend *be, const float *x, const qtts_tensor *w, 
 static void cpu_add(qtts_backend *be, const float *a, const float *b, float *y, int64_t len) {
     (void)be;
     for (int64_t i = 0; i < len; i++) y[i] = a[i] + b[i];
+}
+
+static void cpu_add_rmsnorm(qtts_backend *be, float *x, const float *r, const qtts_tensor *w, float eps, float *y, int n, int dim) {
+    cpu_add(be, x, r, x, (int64_t)n * dim);
+    cpu_rmsnorm(be, x, w, eps, y, n, dim);
 }
 
 static inline float silu(float v) { return v / (1.0f + expf(-v)); }
@@ -195,6 +216,12 @@ static void cpu_kv_store(qtts_backend *be, qtts_kv_cache *c, int layer, const fl
         memcpy(c->k + o, k + (int64_t)i * row, row * sizeof(float));
         memcpy(c->v + o, v + (int64_t)i * row, row * sizeof(float));
     }
+}
+
+static void cpu_qk_norm_rope_store(qtts_backend *be, float *q, float *k, const float *v, const qtts_tensor *qn, const qtts_tensor *kn,
+                                   float eps, const qtts_batch *b, int n_heads, int n_kv, int hd, float theta, qtts_kv_cache *c, int layer) {
+    cpu_qk_norm_rope(be, q, k, qn, kn, eps, b, n_heads, n_kv, hd, theta);
+    cpu_kv_store(be, c, layer, k, v, b);
 }
 
 /* Online softmax (one pass, running max and sum): no score buffer, so the
@@ -449,6 +476,9 @@ static const qtts_ops cpu_ops = {
     .upload_at = cpu_upload_at,
     .release = cpu_release,
     .embed = cpu_embed,
+    .embed_sum = cpu_embed_sum,
+    .add_rmsnorm = cpu_add_rmsnorm,
+    .qk_norm_rope_store = cpu_qk_norm_rope_store,
     .matmul = cpu_matmul,
     .rmsnorm = cpu_rmsnorm,
     .add = cpu_add,

@@ -277,6 +277,29 @@ static void cu_embed(qtts_backend *be, const qtts_tensor *table, const int32_t *
     range_pop(c);
 }
 
+_Static_assert(QTTS_K_EMBED_SUM_MAX == QTTS_EMBED_SUM_MAX, "embed_sum table limits must agree");
+static void cu_embed_sum(qtts_backend *be, const qtts_tensor *const *tables, int n_tables, const int32_t *ids, int stride, int n, float *out) {
+    OP("embed_sum");
+    qtts_k_tables t;
+    memset(&t, 0, sizeof t);
+    bool ok = n_tables >= 1 && n_tables <= QTTS_EMBED_SUM_MAX;
+    if (!ok) fail_msg(c, op_, "table count out of range");
+    for (int k = 0; ok && k < n_tables; k++) {
+        ok = want_bf16(c, tables[k], op_);
+        if (ok && tables[k]->shape[1] != tables[0]->shape[1]) {
+            fail_msg(c, op_, "tables of different widths");
+            ok = false;
+        }
+        if (ok) {
+            t.tab[k] = tables[k]->data;
+            t.rows[k] = tables[k]->shape[0];
+        }
+    }
+    t.n = n_tables;
+    if (ok) rec(c, qtts_k_embed_sum(t, ids, stride, n, tables[0]->shape[1], out, c->stream), op_);
+    range_pop(c);
+}
+
 static void cu_matmul(qtts_backend *be, const float *x, const qtts_tensor *w, const qtts_tensor *bias, float *y, int n) {
     OP("matmul");
     int out = (int)w->shape[0], in = (int)w->shape[1];
@@ -305,6 +328,12 @@ static void cu_matmul(qtts_backend *be, const float *x, const qtts_tensor *w, co
 static void cu_rmsnorm(qtts_backend *be, const float *x, const qtts_tensor *w, float eps, float *y, int n, int dim) {
     OP("rmsnorm");
     if (want_f32(c, w, op_)) rec(c, qtts_k_rmsnorm(x, vec(w), eps, y, n, dim, c->stream), op_);
+    range_pop(c);
+}
+
+static void cu_add_rmsnorm(qtts_backend *be, float *x, const float *r, const qtts_tensor *w, float eps, float *y, int n, int dim) {
+    OP("add_rmsnorm");
+    if (want_f32(c, w, op_)) rec(c, qtts_k_add_rmsnorm(x, r, vec(w), eps, y, n, dim, c->stream), op_);
     range_pop(c);
 }
 
@@ -339,6 +368,17 @@ static qtts_k_kv kv_view(const qtts_kv_cache *c) {
 static void cu_kv_store(qtts_backend *be, qtts_kv_cache *kv, int layer, const float *k, const float *v, const qtts_batch *b) {
     OP("kv_store");
     DONE(qtts_k_kv_store(kv_view(kv), layer, k, v, b->slot, b->pos, b->n, c->stream));
+}
+
+static void cu_qk_norm_rope_store(qtts_backend *be, float *q, float *k, const float *v, const qtts_tensor *qn, const qtts_tensor *kn,
+                                  float eps, const qtts_batch *b, int n_heads, int n_kv, int hd, float theta, qtts_kv_cache *kv, int layer) {
+    OP("qk_norm_rope_store");
+    if (want_f32(c, qn, op_) && want_f32(c, kn, op_))
+        rec(c,
+            qtts_k_qk_norm_rope_store(q, k, v, vec(qn), vec(kn), eps, b->slot, b->pos, b->n, n_heads, n_kv, hd, theta, kv_view(kv), layer,
+                                      c->stream),
+            op_);
+    range_pop(c);
 }
 
 static void cu_attention(qtts_backend *be, const float *q, const qtts_kv_cache *kv, int layer, const qtts_batch *b, int n_heads,
@@ -613,6 +653,9 @@ static const qtts_ops cuda_ops = {
     .upload_at = cu_upload_at,
     .release = cu_release,
     .embed = cu_embed,
+    .embed_sum = cu_embed_sum,
+    .add_rmsnorm = cu_add_rmsnorm,
+    .qk_norm_rope_store = cu_qk_norm_rope_store,
     .matmul = cu_matmul,
     .rmsnorm = cu_rmsnorm,
     .add = cu_add,
@@ -641,6 +684,8 @@ static const qtts_ops cuda_ops = {
     .graph_reset = cu_graph_reset,
     .check = qtts_backend_cuda_check,
 };
+
+const qtts_ops *qtts_backend_cuda_ops(void) { return &cuda_ops; }
 
 qtts_status qtts_backend_cuda_init(qtts_backend *be, int device, qtts_err *err) {
     qtts_status st = QTTS_OK;

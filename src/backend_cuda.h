@@ -22,6 +22,8 @@ qtts_status qtts_backend_cuda_init(qtts_backend *be, int device, qtts_err *err);
  * here: this synchronises the stream and returns QTTS_ERR_DEVICE with the op
  * and the CUDA message, or QTTS_OK. Call it once per step or per job. */
 qtts_status qtts_backend_cuda_check(qtts_backend *be, qtts_err *err);
+/* The op table (no GPU needed: tests check that every op is set). */
+const qtts_ops *qtts_backend_cuda_ops(void);
 /* Number of usable GPUs (0 when the driver or the device is missing). */
 int qtts_backend_cuda_device_count(void);
 #endif

@@ -31,6 +31,7 @@
 enum {
     R_COPY, R_EMBED, R_MATMUL, R_RMSNORM, R_ADD, R_SWIGLU, R_SILU, R_QK_NORM_ROPE, R_KV_STORE, R_ATTENTION, R_SAMPLE,
     R_GATHER, R_SCATTER, R_SCALE_ROWS, R_CONV1D, R_CONV_T, R_SNAKE, R_TRANSPOSE, R_LAYERNORM, R_GELU, R_CLAMP,
+    R_EMBED_SUM, R_ADD_RMSNORM, R_QK_NORM_ROPE_STORE,
 };
 
 /* One recorded op: its arguments by value. */
@@ -39,6 +40,7 @@ typedef struct {
     void *p[4];           /* activation / index pointers, in the op's argument order */
     qtts_tensor t[3];     /* weight arguments by value */
     bool has_t[3];        /* false: the argument was NULL */
+    const qtts_tensor *tabs[QTTS_EMBED_SUM_MAX]; /* embed_sum's table list (the tensors are the model's) */
     qtts_kv_cache kv;
     qtts_batch b;         /* h_slot / h_pos point at hs / hp */
     int32_t *hs, *hp;     /* host mirrors as they were when recorded */
@@ -192,6 +194,43 @@ static void r_embed(qtts_backend *be, const qtts_tensor *table, const int32_t *i
     }
     keep_tensor(e, 0, table);
     e->p[0] = (void *)ids, e->p[1] = out, e->i[0] = n;
+}
+
+static void r_embed_sum(qtts_backend *be, const qtts_tensor *const *tables, int n_tables, const int32_t *ids, int stride, int n,
+                        float *out) {
+    r_entry *e = record(be, R_EMBED_SUM);
+    if (!e) {
+        in(be)->ops->embed_sum(in(be), tables, n_tables, ids, stride, n, out);
+        return;
+    }
+    for (int t = 0; t < n_tables && t < QTTS_EMBED_SUM_MAX; t++) e->tabs[t] = tables[t];
+    e->p[0] = (void *)ids, e->p[1] = out, e->i[0] = n_tables, e->i[1] = stride, e->i[2] = n;
+}
+
+static void r_add_rmsnorm(qtts_backend *be, float *x, const float *r, const qtts_tensor *w, float eps, float *y, int n, int dim) {
+    r_entry *e = record(be, R_ADD_RMSNORM);
+    if (!e) {
+        in(be)->ops->add_rmsnorm(in(be), x, r, w, eps, y, n, dim);
+        return;
+    }
+    keep_tensor(e, 0, w);
+    e->p[0] = x, e->p[1] = (void *)r, e->p[2] = y, e->f[0] = eps, e->i[0] = n, e->i[1] = dim;
+}
+
+static void r_qk_norm_rope_store(qtts_backend *be, float *q, float *k, const float *v, const qtts_tensor *qn, const qtts_tensor *kn,
+                                 float eps, const qtts_batch *b, int n_heads, int n_kv, int hd, float theta, qtts_kv_cache *c, int layer) {
+    check_batch(be, b, "qk_norm_rope_store");
+    r_entry *e = record(be, R_QK_NORM_ROPE_STORE);
+    if (!e) {
+        in(be)->ops->qk_norm_rope_store(in(be), q, k, v, qn, kn, eps, b, n_heads, n_kv, hd, theta, c, layer);
+        return;
+    }
+    keep_tensor(e, 0, qn);
+    keep_tensor(e, 1, kn);
+    keep_batch(be, e, b);
+    e->kv = *c;
+    e->p[0] = q, e->p[1] = k, e->p[2] = (void *)v, e->f[0] = eps, e->f[1] = theta;
+    e->i[0] = n_heads, e->i[1] = n_kv, e->i[2] = hd, e->i[3] = layer;
 }
 
 static void r_matmul(qtts_backend *be, const float *x, const qtts_tensor *w, const qtts_tensor *bias, float *y, int n) {
@@ -434,6 +473,13 @@ static void replay(qtts_backend *be, r_tape *t) {
         case R_LAYERNORM: o->layernorm(ib, p[0], T_(e, 0), T_(e, 1), e->f[0], p[1], (int)i[0], (int)i[1]); break;
         case R_GELU: o->gelu(ib, p[0], i[0]); break;
         case R_CLAMP: o->clamp(ib, p[0], i[0], e->f[0], e->f[1]); break;
+        case R_EMBED_SUM: o->embed_sum(ib, e->tabs, (int)i[0], p[0], (int)i[1], (int)i[2], p[1]); break;
+        case R_ADD_RMSNORM: o->add_rmsnorm(ib, p[0], p[1], T_(e, 0), e->f[0], p[2], (int)i[0], (int)i[1]); break;
+        case R_QK_NORM_ROPE_STORE:
+            check_batch(be, &e->b, "qk_norm_rope_store (replayed)");
+            o->qk_norm_rope_store(ib, p[0], p[1], p[2], T_(e, 0), T_(e, 1), e->f[0], &e->b, (int)i[0], (int)i[1], (int)i[2], e->f[1],
+                                  &e->kv, (int)i[3]);
+            break;
         }
     }
     R(be)->stats.ops_replayed += t->n;
@@ -534,6 +580,9 @@ static const qtts_ops replay_ops = {
     .upload_at = r_upload_at,
     .release = r_release,
     .embed = r_embed,
+    .embed_sum = r_embed_sum,
+    .add_rmsnorm = r_add_rmsnorm,
+    .qk_norm_rope_store = r_qk_norm_rope_store,
     .matmul = r_matmul,
     .rmsnorm = r_rmsnorm,
     .add = r_add,

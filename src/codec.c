@@ -494,8 +494,7 @@ static float *codec_forward(qtts_codec *c, codec_scratch *s, const int32_t *ids_
         o->matmul(be, hn, &ly->wq, NULL, q, n);
         o->matmul(be, hn, &ly->wk, NULL, k, n);
         o->matmul(be, hn, &ly->wv, NULL, v, n);
-        o->qk_norm_rope(be, q, k, NULL, NULL, 0.0f, &batch, H, KV, hd, g->rope_theta);
-        o->kv_store(be, &s->kv, l, k, v, &batch);
+        o->qk_norm_rope_store(be, q, k, v, NULL, NULL, 0.0f, &batch, H, KV, hd, g->rope_theta, &s->kv, l);
         o->attention(be, q, &s->kv, l, &batch, H, 1.0f / sqrtf((float)hd), g->sliding_window, att);
         o->matmul(be, att, &ly->wo, NULL, hn, n);
         o->scale_rows(be, hn, &ly->attn_scale, hn, n, Hd);

@@ -54,7 +54,6 @@ struct qtts_generator {
     float *x, *out;     /* [max_ctx][H] talker input / output */
     float *px, *pout;   /* [2*max_batch][Hp] predictor input / output */
     float *pe;          /* [2*max_batch][H] predictor embeddings before projection */
-    float *emb_tmp;     /* [max_batch][H] */
     float *txt_d;       /* [max_batch][H] text row added to each row's next input */
     float *logits;      /* [max_batch][V] */
     int32_t *tok_d;     /* [G][max_batch] this step's codes by codebook; row 0 then receives the next c0 */
@@ -150,7 +149,6 @@ qtts_status qtts_generator_init(qtts_generator **out, const qtts_model *m, int m
     g->px = balloc(g, 2 * B * Hp * f, &ok);
     g->pout = balloc(g, 2 * B * Hp * f, &ok);
     g->pe = balloc(g, 2 * B * H * f, &ok);
-    g->emb_tmp = balloc(g, B * H * f, &ok);
     g->txt_d = balloc(g, B * H * f, &ok);
     g->logits = balloc(g, B * vmax * f, &ok);
     g->tok_d = balloc(g, (size_t)g->G * B * sizeof(int32_t), &ok);
@@ -221,7 +219,7 @@ void qtts_generator_free(qtts_generator *g) {
     qtts_kv_free(&g->kv_pred, be);
     qtts_lm_scratch_free(&g->s_talker, be);
     qtts_lm_scratch_free(&g->s_pred, be);
-    void *dev[] = {g->past_hidden, g->x,      g->out,    g->px,      g->pout,   g->pe,     g->emb_tmp,
+    void *dev[] = {g->past_hidden, g->x,      g->out,    g->px,      g->pout,   g->pe,
                    g->txt_d,       g->logits, g->tok_d,  g->seen_d,  g->slot_d, g->pos_d,  g->act_d,
                    g->pslot_d,     g->ppos_d, g->iota_d, g->kpos_d,  g->rows_d, g->prows_d, g->rec_pred_d};
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
@@ -489,7 +487,7 @@ static void predict_residuals(qtts_generator *g, int n, int nb) {
 static void talker_ops(qtts_generator *g, int nb, int ctx_bound) {
     const qtts_ops *o = g->be->ops;
     size_t H = (size_t)g->H;
-    qtts_model_frame_embed_dev(g->m, g->tok_d, g->max_batch, nb, g->x, g->emb_tmp);
+    qtts_model_frame_embed_dev(g->m, g->tok_d, g->max_batch, nb, g->x);
     o->add(g->be, g->x, g->txt_d, g->x, (int64_t)nb * (int64_t)H);
     qtts_batch b = {.n = nb, .slot = g->slot_d, .pos = g->pos_d, .h_slot = g->slot_h, .h_pos = g->pos_h, .ctx_bound = ctx_bound};
     qtts_lm_forward(g->be, &g->m->talker, &g->kv_talker, &b, g->x, g->out, &g->s_talker, NULL);

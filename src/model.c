@@ -136,7 +136,7 @@ qtts_status qtts_model_load(qtts_model **out, qtts_backend *be, const char *dir,
     QTTS_TRY(load(m, "talker.codec_head.weight", 2, c->talker.vocab_size, H, &m->codec_head, err));
     QTTS_TRY(load_lm(m, "talker.code_predictor.model", &c->predictor, &m->predictor, err));
     m->n_groups = c->num_code_groups;
-    QTTS_CHECK(m->n_groups >= 2 && m->n_groups <= 32, err, QTTS_ERR_CONFIG, "config.json: talker_config.num_code_groups: %d is out of range",
+    QTTS_CHECK(m->n_groups >= 2 && m->n_groups <= QTTS_EMBED_SUM_MAX, err, QTTS_ERR_CONFIG, "config.json: talker_config.num_code_groups: %d is out of range",
                m->n_groups);
     m->cp_embed = qtts_calloc((size_t)m->n_groups - 1, sizeof *m->cp_embed, err, "predictor embeddings");
     m->cp_head = qtts_calloc((size_t)m->n_groups - 1, sizeof *m->cp_head, err, "predictor heads");
@@ -186,13 +186,14 @@ qtts_status qtts_lm_scratch_init(qtts_lm_scratch *s, qtts_backend *be, const qtt
     size_t qd = (size_t)c->num_heads * c->head_dim, kd = (size_t)c->num_kv_heads * c->head_dim;
     s->max_tokens = max_tokens;
     s->y = be->ops->alloc(be, n * H * sizeof(float));
+    s->r = be->ops->alloc(be, n * H * sizeof(float));
     s->q = be->ops->alloc(be, n * qd * sizeof(float));
     s->k = be->ops->alloc(be, n * kd * sizeof(float));
     s->v = be->ops->alloc(be, n * kd * sizeof(float));
     s->att = be->ops->alloc(be, n * qd * sizeof(float));
     s->gu = be->ops->alloc(be, n * 2 * I * sizeof(float));
     s->mlp = be->ops->alloc(be, n * I * sizeof(float));
-    if (!s->y || !s->q || !s->k || !s->v || !s->att || !s->gu || !s->mlp) {
+    if (!s->y || !s->r || !s->q || !s->k || !s->v || !s->att || !s->gu || !s->mlp) {
         qtts_lm_scratch_free(s, be);
         return qtts_fail(err, QTTS_ERR_OOM, "decoder scratch for %d tokens: out of memory", max_tokens);
     }
@@ -200,7 +201,7 @@ qtts_status qtts_lm_scratch_init(qtts_lm_scratch *s, qtts_backend *be, const qtt
 }
 
 void qtts_lm_scratch_free(qtts_lm_scratch *s, qtts_backend *be) {
-    float *p[] = {s->y, s->q, s->k, s->v, s->att, s->gu, s->mlp};
+    float *p[] = {s->y, s->r, s->q, s->k, s->v, s->att, s->gu, s->mlp};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
         if (p[i]) be->ops->free(be, p[i]);
     memset(s, 0, sizeof *s);
@@ -237,25 +238,26 @@ void qtts_lm_forward(qtts_backend *be, const qtts_lm *lm, qtts_kv_cache *kv, con
     int n = b->n, H = c->hidden_size, hd = c->head_dim, nh = c->num_heads, nkv = c->num_kv_heads, I = c->intermediate_size;
     float scale = 1.0f / sqrtf((float)hd);
     size_t row = (size_t)n * H * sizeof(float);
+    /* each residual add is fused with the RMSNorm that follows it: the
+     * layer's MLP output with the next layer's input norm (or the final
+     * norm), the attention output with the post-attention norm */
     for (int l = 0; l < c->num_layers; l++) {
         const qtts_lm_layer *L = &lm->layers[l];
+        if (l == 0) o->rmsnorm(be, x, &L->in_norm, c->rms_norm_eps, s->y, n, H);
         if (capture) o->copy(be, capture + (size_t)l * n * H, x, row);
-        o->rmsnorm(be, x, &L->in_norm, c->rms_norm_eps, s->y, n, H);
         o->matmul(be, s->y, &L->wq, NULL, s->q, n);
         o->matmul(be, s->y, &L->wk, NULL, s->k, n);
         o->matmul(be, s->y, &L->wv, NULL, s->v, n);
-        o->qk_norm_rope(be, s->q, s->k, &L->q_norm, &L->k_norm, c->rms_norm_eps, b, nh, nkv, hd, c->rope_theta);
-        o->kv_store(be, kv, l, s->k, s->v, b);
+        o->qk_norm_rope_store(be, s->q, s->k, s->v, &L->q_norm, &L->k_norm, c->rms_norm_eps, b, nh, nkv, hd, c->rope_theta, kv, l);
         o->attention(be, s->q, kv, l, b, nh, scale, 0, s->att);
-        o->matmul(be, s->att, &L->wo, NULL, s->y, n);
-        o->add(be, x, s->y, x, (int64_t)n * H);
-        o->rmsnorm(be, x, &L->post_norm, c->rms_norm_eps, s->y, n, H);
+        o->matmul(be, s->att, &L->wo, NULL, s->r, n);
+        o->add_rmsnorm(be, x, s->r, &L->post_norm, c->rms_norm_eps, s->y, n, H);
         o->matmul(be, s->y, &L->w_gate_up, NULL, s->gu, n);
         o->swiglu(be, s->gu, s->mlp, n, I);
-        o->matmul(be, s->mlp, &L->w_down, NULL, s->y, n);
-        o->add(be, x, s->y, x, (int64_t)n * H);
+        o->matmul(be, s->mlp, &L->w_down, NULL, s->r, n);
+        bool last = l + 1 == c->num_layers;
+        o->add_rmsnorm(be, x, s->r, last ? &lm->norm : &lm->layers[l + 1].in_norm, c->rms_norm_eps, last ? out : s->y, n, H);
     }
-    o->rmsnorm(be, x, &lm->norm, c->rms_norm_eps, out, n, H);
     if (capture) o->copy(be, capture + (size_t)c->num_layers * n * H, out, row);
 }
 
@@ -285,19 +287,16 @@ qtts_status qtts_model_text_embed(const qtts_model *m, const int32_t *ids, int n
     return QTTS_OK;
 }
 
-void qtts_model_frame_embed_dev(const qtts_model *m, const int32_t *ids, int stride, int n, float *out, float *tmp) {
-    qtts_backend *be = m->be;
-    int H = m->cfg.talker.hidden_size;
-    be->ops->embed(be, &m->codec_embed, ids, n, out);
-    for (int g = 1; g < m->n_groups; g++) {
-        be->ops->embed(be, &m->cp_embed[g - 1], ids + (size_t)g * stride, n, tmp);
-        be->ops->add(be, out, tmp, out, (int64_t)n * H);
-    }
+void qtts_model_frame_embed_dev(const qtts_model *m, const int32_t *ids, int stride, int n, float *out) {
+    const qtts_tensor *tables[QTTS_EMBED_SUM_MAX];
+    tables[0] = &m->codec_embed;
+    for (int g = 1; g < m->n_groups; g++) tables[g] = &m->cp_embed[g - 1];
+    m->be->ops->embed_sum(m->be, tables, m->n_groups, ids, stride, n, out);
 }
 
 qtts_status qtts_model_frame_embed(const qtts_model *m, const int32_t *codes, int n, float *out, qtts_err *err) {
     qtts_backend *be = m->be;
-    int G = m->n_groups, H = m->cfg.talker.hidden_size;
+    int G = m->n_groups;
     for (int i = 0; i < n; i++)
         for (int g = 0; g < G; g++) {
             int c = codes[(size_t)i * G + g], lim = g == 0 ? m->cfg.talker.vocab_size : m->cfg.predictor.vocab_size;
@@ -305,18 +304,16 @@ qtts_status qtts_model_frame_embed(const qtts_model *m, const int32_t *codes, in
         }
     int32_t *ids_h = qtts_malloc((size_t)n * G * sizeof(int32_t), err, "frame codes");
     int32_t *ids_d = be->ops->alloc(be, (size_t)n * G * sizeof(int32_t));
-    float *tmp = be->ops->alloc(be, (size_t)n * H * sizeof(float));
     qtts_status st = QTTS_OK;
-    if (!ids_h || !ids_d || !tmp) {
+    if (!ids_h || !ids_d) {
         st = qtts_fail(err, QTTS_ERR_OOM, "frame embedding of %d frames: out of memory", n);
     } else { /* frame-major host codes to the codebook-major device layout */
         for (int i = 0; i < n; i++)
             for (int g = 0; g < G; g++) ids_h[(size_t)g * n + i] = codes[(size_t)i * G + g];
         be->ops->to_device(be, ids_d, ids_h, (size_t)n * G * sizeof(int32_t));
-        qtts_model_frame_embed_dev(m, ids_d, n, n, out, tmp);
+        qtts_model_frame_embed_dev(m, ids_d, n, n, out);
     }
     free(ids_h);
     if (ids_d) be->ops->free(be, ids_d);
-    if (tmp) be->ops->free(be, tmp);
     return st;
 }

@@ -55,7 +55,7 @@ void qtts_model_free(qtts_model *m);
 /* Scratch for qtts_lm_forward, planned for up to max_tokens tokens. */
 typedef struct qtts_lm_scratch {
     int max_tokens;
-    float *y, *q, *k, *v, *att, *gu, *mlp; /* backend memory */
+    float *y, *r, *q, *k, *v, *att, *gu, *mlp; /* backend memory; y: normed input, r: a branch's output */
 } qtts_lm_scratch;
 
 qtts_status qtts_lm_scratch_init(qtts_lm_scratch *s, qtts_backend *be, const qtts_lm_config *c, int max_tokens, qtts_err *err);
@@ -81,7 +81,7 @@ qtts_status qtts_model_text_embed(const qtts_model *m, const int32_t *ids, int n
 qtts_status qtts_model_frame_embed(const qtts_model *m, const int32_t *codes, int n, float *out, qtts_err *err);
 /* The same from codes already in backend memory, codebook-major: ids of
  * codebook k for frame i at ids[k * stride + i] (the generator's layout).
- * tmp holds n x H floats (backend). Allocates nothing. */
-void qtts_model_frame_embed_dev(const qtts_model *m, const int32_t *ids, int stride, int n, float *out, float *tmp);
+ * One embed_sum op; allocates nothing. */
+void qtts_model_frame_embed_dev(const qtts_model *m, const int32_t *ids, int stride, int n, float *out);
 
 #endif

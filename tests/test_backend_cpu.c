@@ -2,12 +2,17 @@
  * not depend on how many rows share the call (batch invariance), checked at
  * the real model's shapes, where BLAS kernels differ (sgemv rounds unlike
  * sgemm; the tiny fixtures are too small to show it). Plus the attention op
- * against a two-pass softmax reference, with GQA and a sliding window. */
+ * against a two-pass softmax reference, with GQA and a sliding window; embed
+ * with out-of-range ids; and every backend's op table complete (CUDA's too,
+ * without a GPU). */
 #include <math.h>
 #include <stdlib.h>
 
 #include "backend.h"
 #include "testutil.h"
+#ifdef QTTS_HAVE_CUDA
+#include "backend_cuda.h"
+#endif
 
 static qtts_tensor weight(float *data, int out, int in) {
     qtts_tensor t = {.data = data, .dtype = QTTS_DT_F32, .ndim = 2, .shape = {out, in}, .numel = (int64_t)out * in};
@@ -94,6 +99,36 @@ static void test_embed(qtts_backend *be) {
     CHECK(out[1][0] == 0 && out[1][3] == 0 && out[3][0] == 0 && out[3][3] == 0, "out-of-range ids give zero rows");
 }
 
+/* Every backend sets every op the model code calls (a NULL op would crash at
+ * its first use, on a GPU this VM cannot run); the CUDA table is checked
+ * without a GPU. */
+static void check_table(const qtts_ops *o) {
+#define REQ(f) CHECK(o->f != NULL, "backend %s: op %s is not set", o->name, #f)
+    REQ(alloc); REQ(free); REQ(to_device); REQ(to_host); REQ(copy); REQ(sync); REQ(upload); REQ(storage_bytes); REQ(upload_at);
+    REQ(release); REQ(embed); REQ(embed_sum); REQ(matmul); REQ(rmsnorm); REQ(add_rmsnorm); REQ(add); REQ(swiglu); REQ(silu);
+    REQ(qk_norm_rope); REQ(qk_norm_rope_store); REQ(kv_store); REQ(attention); REQ(sample); REQ(gather_rows); REQ(scatter_rows);
+    REQ(scale_rows); REQ(conv1d); REQ(conv_transpose1d); REQ(snake); REQ(transpose); REQ(layernorm); REQ(gelu); REQ(clamp);
+#undef REQ
+    /* op replay comes as a set */
+    CHECK((o->graph_begin != NULL) == (o->graph_end != NULL) && (o->graph_begin != NULL) == (o->graph_reset != NULL),
+          "backend %s: graph ops half set", o->name);
+}
+
+static void test_op_tables(void) {
+    qtts_backend be;
+    qtts_err e = {0};
+    const char *names[] = {"cpu", "cpu-replay"};
+    for (int i = 0; i < 2; i++) {
+        CHECK(qtts_backend_init_named(&be, names[i], 0, &e) == QTTS_OK, "%s: %s", names[i], e.msg);
+        check_table(be.ops);
+        qtts_backend_free(&be);
+    }
+#ifdef QTTS_HAVE_CUDA
+    check_table(qtts_backend_cuda_ops());
+    CHECK(qtts_backend_cuda_ops()->graph_begin && qtts_backend_cuda_ops()->check, "cuda: graphs and check");
+#endif
+}
+
 int main(void) {
     qtts_backend be;
     qtts_err e = {0};
@@ -102,5 +137,6 @@ int main(void) {
     test_attention(&be);
     test_embed(&be);
     qtts_backend_free(&be);
+    test_op_tables();
     return tu_finish("test_backend_cpu");
 }

@@ -115,6 +115,42 @@ static void test_embed(void) {
     }
 }
 
+/* The sum of several tables' rows (a frame's codebook embeddings), codebook-major ids with a stride. */
+static void test_embed_sum(void) {
+    int shapes[][4] = {{1, 16, 10, 64}, {5, 3, 37, 83}, {97, 16, 300, 1031}, {7, 32, 11, 40}}; /* n, tables, vocab, d */
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int n = shapes[s][0], nt = shapes[s][1], V = shapes[s][2], d = shapes[s][3], stride = n + 3;
+        wpair w[32];
+        const qtts_tensor *tc[32], *tg[32];
+        for (int t = 0; t < nt; t++) {
+            int rows = V + t; /* tables of different lengths, one width */
+            float *tab = rnd((size_t)rows * d, 1.0f);
+            to_bf16_values(tab, (size_t)rows * d);
+            w[t] = weight("table", tab, 2, rows, d, 0);
+            tc[t] = &w[t].c;
+            tg[t] = &w[t].g;
+            free(tab);
+        }
+        int32_t *ids = malloc((size_t)nt * stride * sizeof *ids);
+        for (int t = 0; t < nt; t++)
+            for (int i = 0; i < stride; i++) ids[t * stride + i] = (int32_t)(tu_rand_u64(&rng) % (uint64_t)(V + t));
+        if (n > 2) ids[1 * stride + 1] = -1, ids[0 * stride + 2] = V + 100; /* out of range: nothing added */
+        float *ref = malloc((size_t)n * d * sizeof(float));
+        cpu.ops->embed_sum(&cpu, tc, nt, ids, stride, n, ref);
+        int32_t *ids_d = dev(ids, (size_t)nt * stride * sizeof *ids);
+        float *out = dev(NULL, (size_t)n * d * sizeof(float));
+        gpu.ops->embed_sum(&gpu, tg, nt, ids_d, stride, n, out);
+        char sh[64];
+        snprintf(sh, sizeof sh, "n=%d tables=%d V=%d d=%d", n, nt, V, d);
+        compare("embed_sum", sh, out, ref, (size_t)n * d, TOL_EXACT);
+        gpu.ops->free(&gpu, ids_d);
+        gpu.ops->free(&gpu, out);
+        for (int t = 0; t < nt; t++) wfree(&w[t]);
+        free(ids);
+        free(ref);
+    }
+}
+
 static void test_matmul(void) {
     /* n, out, in, bias: GEMV (n <= 8; vector path when in % 8 == 0, scalar otherwise) and cuBLAS (n > 8) */
     int shapes[][4] = {{1, 64, 64, 0},     {5, 83, 83, 1},     {8, 1031, 1024, 0}, {3, 129, 1031, 1},
@@ -248,6 +284,19 @@ static void test_rows(void) {
         gpu.ops->copy(&gpu, yd, xd, len * sizeof(float)); /* y aliasing x */
         gpu.ops->rmsnorm(&gpu, yd, &wg.g, 1e-6f, yd, n, dim);
         compare("rmsnorm in place", sh, yd, ref, len, TOL_F32);
+
+        /* fused residual add + rmsnorm: both outputs (the updated x and y) */
+        {
+            float *xc = malloc(len * sizeof(float));
+            memcpy(xc, x, len * sizeof(float));
+            cpu.ops->add_rmsnorm(&cpu, xc, x2, &wg.c, 1e-6f, ref, n, dim);
+            float *xg = dev(x, len * sizeof(float));
+            gpu.ops->add_rmsnorm(&gpu, xg, x2d, &wg.g, 1e-6f, yd, n, dim);
+            compare("add_rmsnorm y", sh, yd, ref, len, TOL_F32);
+            compare("add_rmsnorm x", sh, xg, xc, len, TOL_EXACT);
+            gpu.ops->free(&gpu, xg);
+            free(xc);
+        }
 
         for (int hb = 0; hb < 2; hb++) {
             cpu.ops->layernorm(&cpu, x, &wg.c, hb ? &wbb.c : NULL, 1e-5f, ref, n, dim);
@@ -395,6 +444,35 @@ static void test_attention(void) {
         gpu.ops->kv_store(&gpu, &cg, layer, kd, vd, &bg);
         compare("kv_store K", sh, cg.k, cc.k, cl, TOL_EXACT);
         compare("kv_store V", sh, cg.v, cc.v, cl, TOL_EXACT);
+        /* fused q/k norm + RoPE + KV append, against the CPU's two ops, into layer 0 */
+        {
+            float *qn = rnd((size_t)hd, 1.0f), *kn = rnd((size_t)hd, 1.0f);
+            wpair wq = weight("q_norm", qn, 1, hd, 0, 0), wk = weight("k_norm", kn, 1, hd, 0, 0);
+            size_t ql0 = (size_t)m * nh * hd, kl0 = (size_t)m * nkv * hd;
+            for (int normed = 1; normed >= 0; normed--) { /* the codec's transformer has no q/k norms */
+                float *q0 = rnd(ql0, 2.0f), *k0 = malloc(kl0 * sizeof(float));
+                memcpy(k0, k, kl0 * sizeof(float));
+                float *q0d = dev(q0, ql0 * sizeof(float)), *k0d = dev(k0, kl0 * sizeof(float));
+                cpu.ops->qk_norm_rope_store(&cpu, q0, k0, v, normed ? &wq.c : NULL, normed ? &wk.c : NULL, 1e-6f, &bc, nh, nkv, hd, 1e6f,
+                                            &cc, 0);
+                gpu.ops->qk_norm_rope_store(&gpu, q0d, k0d, vd, normed ? &wq.g : NULL, normed ? &wk.g : NULL, 1e-6f, &bg, nh, nkv, hd,
+                                            1e6f, &cg, 0);
+                char shn[160];
+                snprintf(shn, sizeof shn, "%s norm=%d", sh, normed);
+                compare("qk_norm_rope_store q", shn, q0d, q0, ql0, TOL_F32);
+                compare("qk_norm_rope_store k", shn, k0d, k0, kl0, TOL_F32);
+                compare("qk_norm_rope_store cache K", shn, cg.k, cc.k, cl, TOL_F32);
+                compare("qk_norm_rope_store cache V", shn, cg.v, cc.v, cl, TOL_EXACT);
+                gpu.ops->free(&gpu, q0d);
+                gpu.ops->free(&gpu, k0d);
+                free(q0);
+                free(k0);
+            }
+            free(qn);
+            free(kn);
+            wfree(&wq);
+            wfree(&wk);
+        }
 
         /* attention over the whole original batch (duplicates are fine here) */
         make_batch(n, slots, L, slot, pos);
@@ -660,6 +738,7 @@ int main(int argc, char **argv) {
     if (qtts_backend_cuda_init(&gpu, 0, &err) != QTTS_OK) return tu_skip(err.msg);
     qtts_backend_cpu_init(&cpu, &err);
     test_embed();
+    test_embed_sum();
     test_matmul();
     test_rows();
     test_move_rows();
