@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "journal.h"
 #include "modelfix.h"
 #include "sample.h"
 #include "util.h"
@@ -153,8 +154,9 @@ int main(int argc, char **argv) {
     const char *dir = argv[optind];
     char p[4096], q[4096];
     snprintf(p, sizeof p, "%s/speech_tokenizer", dir);
-    if ((mkdir(dir, 0755) && errno != EEXIST) || (mkdir(p, 0755) && errno != EEXIST)) {
-        fprintf(stderr, "make_random_model: %s: %s\n", p, strerror(errno));
+    qtts_err e = {0};
+    if (qtts_mkdirs(p, false, &e) != QTTS_OK) { /* parents too */
+        fprintf(stderr, "make_random_model: %s\n", e.msg);
         return 1;
     }
     static char cfg[16384];
