@@ -161,7 +161,8 @@ cudaError_t qtts_k_embed(const uint16_t *table, const int32_t *ids, int n, int64
 
 cudaError_t qtts_k_embed_sum(qtts_k_tables t, const int32_t *ids, int stride, int n, int64_t d, float *out, cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
-    if (t.n < 1 || t.n > QTTS_K_EMBED_SUM_MAX || EW_THREADS < QTTS_K_EMBED_SUM_MAX) return cudaErrorInvalidValue;
+    static_assert(EW_THREADS >= QTTS_K_EMBED_SUM_MAX, "one thread loads each table's id");
+    if (t.n < 1 || t.n > QTTS_K_EMBED_SUM_MAX) return cudaErrorInvalidValue;
     k_embed_sum<<<n, EW_THREADS, 0, s>>>(t, ids, stride, d, out);
     return cudaGetLastError();
 }

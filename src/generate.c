@@ -212,7 +212,7 @@ void qtts_generator_release(qtts_generator *g, int slot) {
 void qtts_generator_free(qtts_generator *g) {
     if (!g) return;
     qtts_backend *be = g->be;
-    if (be->ops->graph_reset) be->ops->graph_reset(be); /* recorded predictor sequences use our buffers */
+    if (be->ops->graph_reset) be->ops->graph_reset(be); /* recorded sequences use our buffers */
     if (g->slots)
         for (int i = 0; i < g->max_batch; i++) qtts_generator_release(g, i);
     qtts_kv_free(&g->kv_talker, be);
@@ -245,11 +245,15 @@ void qtts_generator_free(qtts_generator *g) {
     free(g);
 }
 
-/* Upload slot_h / pos_h [n]: the batch of those tokens, every position < ctx_bound. */
-static void set_batch(qtts_generator *g, qtts_batch *b, int n, int ctx_bound) {
+/* Upload slot_h / pos_h [n] into slot_d / pos_d (outside a recorded sequence). */
+static void upload_batch(qtts_generator *g, int n) {
     g->be->ops->to_device(g->be, g->slot_d, g->slot_h, (size_t)n * sizeof(int32_t));
     g->be->ops->to_device(g->be, g->pos_d, g->pos_h, (size_t)n * sizeof(int32_t));
-    *b = (qtts_batch){.n = n, .slot = g->slot_d, .pos = g->pos_d, .h_slot = g->slot_h, .h_pos = g->pos_h, .ctx_bound = ctx_bound};
+}
+
+/* The talker batch of the n tokens in slot_d / pos_d, every position < ctx_bound. */
+static qtts_batch talker_batch(qtts_generator *g, int n, int ctx_bound) {
+    return (qtts_batch){.n = n, .slot = g->slot_d, .pos = g->pos_d, .h_slot = g->slot_h, .h_pos = g->pos_h, .ctx_bound = ctx_bound};
 }
 
 /* Recorded op sequences: one key per generator, kind, row count and context bound. */
@@ -372,8 +376,8 @@ qtts_status qtts_generator_start_shared(qtts_generator *g, int slot, const float
         g->slot_h[i - first] = slot;
         g->pos_h[i - first] = i;
     }
-    qtts_batch b;
-    set_batch(g, &b, P - first, P);
+    upload_batch(g, P - first);
+    qtts_batch b = talker_batch(g, P - first, P);
     qtts_lm_forward(g->be, &g->m->talker, &g->kv_talker, &b, g->x, g->out, &g->s_talker, NULL);
     if (L > 0 && !prefix->k) {
         const qtts_kv_cache *c = &g->kv_talker;
@@ -410,13 +414,12 @@ qtts_status qtts_generator_start_shared(qtts_generator *g, int slot, const float
     return QTTS_OK;
 }
 
-/* The code predictor's fixed op sequence for nb rows (see the top of this
+/* The code predictor's fixed op sequence for nb rows, positions below ctx_bound (G) (see the top of this
  * file): samples codebooks 1..G-1 of each row's new frame into tok_d[k][j];
  * codebook 0 (the c0 sampled last step) must already be in tok_d[0][j], the
  * rows' slots in act_d, the draws in prows_d and the first pass's
  * descriptors in pslot_d / ppos_d. Issues no transfer and no wait. */
-static void predictor_ops(qtts_generator *g, int nb, int unused) {
-    (void)unused;
+static void predictor_ops(qtts_generator *g, int nb, int ctx_bound) {
     const qtts_model *m = g->m;
     const qtts_ops *o = g->be->ops;
     size_t H = (size_t)g->H, Hp = (size_t)g->Hp, B = (size_t)g->max_batch;
@@ -424,10 +427,10 @@ static void predictor_ops(qtts_generator *g, int nb, int unused) {
      * state (position 0), rows nb..2nb-1 the embedding of their c0 (position 1) */
     o->gather_rows(g->be, g->past_hidden, g->act_d, nb, (int)H, g->pe);
     o->embed(g->be, &m->codec_embed, g->tok_d, nb, g->pe + (size_t)nb * H);
-    qtts_batch b = {.n = 2 * nb, .slot = g->pslot_d, .pos = g->ppos_d, .h_slot = g->pslot_h, .h_pos = g->ppos_h, .ctx_bound = g->G};
+    qtts_batch b = {.n = 2 * nb, .slot = g->pslot_d, .pos = g->ppos_d, .h_slot = g->pslot_h, .h_pos = g->ppos_h, .ctx_bound = ctx_bound};
     for (int k = 1; k < g->G; k++) {
         if (k > 1) b = (qtts_batch){.n = nb, .slot = g->iota_d, .pos = g->kpos_d + (size_t)k * B, .h_slot = g->iota_h,
-                                    .h_pos = g->kpos_h + (size_t)k * B, .ctx_bound = g->G};
+                                    .h_pos = g->kpos_h + (size_t)k * B, .ctx_bound = ctx_bound};
         if (m->has_mtp_proj) o->matmul(g->be, g->pe, &m->mtp_w, &m->mtp_b, g->px, b.n);
         else o->copy(g->be, g->px, g->pe, (size_t)b.n * H * sizeof(float));
         qtts_lm_forward(g->be, &m->predictor, &g->kv_pred, &b, g->px, g->pout, &g->s_pred, NULL);
@@ -469,7 +472,7 @@ static void predict_residuals(qtts_generator *g, int n, int nb) {
                                    .ban_from = g->Vp, .keep_id = -1, .ban_id = -1};
         }
     o->to_device(g->be, g->prows_d, g->rows, (size_t)(g->G - 1) * nb * sizeof *g->rows);
-    run_seq(g, seq_key(g, SEQ_PREDICTOR, nb, g->G), predictor_ops, nb, 0);
+    run_seq(g, seq_key(g, SEQ_PREDICTOR, nb, g->G), predictor_ops, nb, g->G);
     if (g->record) {
         o->to_host(g->be, g->rec_tmp, g->rec_pred_d, (size_t)(g->G - 1) * nb * g->Vp * sizeof(float));
         for (int k = 0; k < g->G - 1; k++)
@@ -489,7 +492,7 @@ static void talker_ops(qtts_generator *g, int nb, int ctx_bound) {
     size_t H = (size_t)g->H;
     qtts_model_frame_embed_dev(g->m, g->tok_d, g->max_batch, nb, g->x);
     o->add(g->be, g->x, g->txt_d, g->x, (int64_t)nb * (int64_t)H);
-    qtts_batch b = {.n = nb, .slot = g->slot_d, .pos = g->pos_d, .h_slot = g->slot_h, .h_pos = g->pos_h, .ctx_bound = ctx_bound};
+    qtts_batch b = talker_batch(g, nb, ctx_bound);
     qtts_lm_forward(g->be, &g->m->talker, &g->kv_talker, &b, g->x, g->out, &g->s_talker, NULL);
     o->scatter_rows(g->be, g->out, g->act_d, nb, (int)H, g->past_hidden);
     o->matmul(g->be, g->out, &g->m->codec_head, NULL, g->logits, nb);
@@ -540,8 +543,7 @@ qtts_status qtts_generator_step(qtts_generator *g, qtts_err *err) {
     double t0 = stamp(g);
     qtts_range_push(g->be, "talker step");
     o->to_device(g->be, g->txt_d, g->txt_h, (size_t)nb * H * sizeof(float));
-    qtts_batch b;
-    set_batch(g, &b, nb, bound);
+    upload_batch(g, nb);
     run_seq(g, seq_key(g, SEQ_TALKER, nb, bound), talker_ops, nb, bound);
     qtts_range_pop(g->be);
     double t1 = stamp(g);
