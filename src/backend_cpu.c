@@ -9,10 +9,35 @@
 #include "backend.h"
 #include "sample.h"
 
-/* Parallel regions cost tens of microseconds to wake threads that OpenBLAS's
- * own pool competes with: below this many multiply-adds a loop runs serially
- * (the code predictor's per-step attention is far below it). */
+/* Parallel regions cost tens of microseconds to wake threads: below this many
+ * multiply-adds a loop runs serially (the code predictor's per-step attention
+ * is far below it). */
 #define PAR_MIN_WORK (1 << 18)
+
+/* OpenBLAS runs single-threaded (qtts_backend_cpu_init) and the GEMMs are
+ * split here, across OpenMP threads, into blocks of GEMM_BLOCK output columns
+ * (matmul) or output rows (codec convolutions). Two reasons:
+ *  - OpenBLAS 0.3.21 does not thread sgemm for the 8-row calls a generator
+ *    step makes (the padded single row below), so a step used one core;
+ *    split this way every row count uses all of them;
+ *  - the blocks are a function of the shape alone, never of the thread count,
+ *    so results are the same on every core count (OpenBLAS's own split is
+ *    not: it follows its thread count). */
+enum { GEMM_BLOCK = 128 };
+
+static int gemm_blocks(int len) { return (len + GEMM_BLOCK - 1) / GEMM_BLOCK; }
+static int gemm_block_len(int len, int blk) { return len - blk * GEMM_BLOCK < GEMM_BLOCK ? len - blk * GEMM_BLOCK : GEMM_BLOCK; }
+
+/* y[m][out] = x[m][in] W[out][in]^T, by blocks of output columns. */
+static void sgemm_nt(int m, int out, int in, const float *x, const float *W, float *y) {
+    int nb = gemm_blocks(out);
+    #pragma omp parallel for schedule(static) if (nb > 1 && (int64_t)m * out * in > PAR_MIN_WORK)
+    for (int c = 0; c < nb; c++) {
+        int j0 = c * GEMM_BLOCK;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, gemm_block_len(out, c), in, 1.0f, x, in, W + (int64_t)j0 * in, in,
+                    0.0f, y + j0, out);
+    }
+}
 
 static void *cpu_alloc(qtts_backend *be, size_t bytes) {
     (void)be;
@@ -104,7 +129,7 @@ static void cpu_matmul(qtts_backend *be, const float *x, const qtts_tensor *w, c
      * through sgemm in a multiple of 8, the last n % 8 padded with zeros. */
     enum { ROWS = 8 };
     int body = n / ROWS * ROWS, tail = n - body;
-    if (body) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, body, out, in, 1.0f, x, in, W, in, 0.0f, y, out);
+    if (body) sgemm_nt(body, out, in, x, W, y);
     if (tail) {
         float *xs = calloc((size_t)ROWS * ((size_t)in + out), sizeof(float));
         if (!xs) { /* the op table has no error path; this is a few hundred KB */
@@ -113,7 +138,7 @@ static void cpu_matmul(qtts_backend *be, const float *x, const qtts_tensor *w, c
         }
         float *ys = xs + (size_t)ROWS * in;
         memcpy(xs, x + (size_t)body * in, (size_t)tail * in * sizeof(float));
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ROWS, out, in, 1.0f, xs, in, W, in, 0.0f, ys, out);
+        sgemm_nt(ROWS, out, in, xs, W, ys);
         memcpy(y + (size_t)body * out, ys, (size_t)tail * out * sizeof(float));
         free(xs);
     }
@@ -322,18 +347,24 @@ static void cpu_conv1d(qtts_backend *be, const float *x, const qtts_tensor *w, c
                 for (int ci = 0; ci < cin; ci++)
                     for (int k = 0; k < K; k++) wk[((int64_t)k * cout + o) * cin + ci] = W[((int64_t)o * cin + ci) * K + k];
         }
-        for (int bi = 0; bi < B; bi++) {
-            const float *xb = x + (int64_t)bi * cin * T;
-            float *yb = y + (int64_t)bi * cout * T;
-            for (int o = 0; o < cout; o++) {
-                float b0 = bb ? bb[o] : 0.0f;
-                for (int t = 0; t < T; t++) yb[(int64_t)o * T + t] = b0;
-            }
-            for (int k = 0; k < K; k++) {
-                int t0 = pad - k * dilation; /* first output column this tap reaches */
-                if (t0 >= T) continue;
-                const float *A = K > 1 ? wk + (int64_t)k * cout * cin : W;
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout, T - t0, cin, 1.0f, A, cin, xb, T, 1.0f, yb + t0, T);
+        /* each block of output rows is one thread's, for every item and tap */
+        int nb = gemm_blocks(cout);
+        #pragma omp parallel for schedule(static) if (nb > 1 && (int64_t)B * K * cout * cin * T > PAR_MIN_WORK)
+        for (int c = 0; c < nb; c++) {
+            int o0 = c * GEMM_BLOCK, no = gemm_block_len(cout, c);
+            for (int bi = 0; bi < B; bi++) {
+                const float *xb = x + (int64_t)bi * cin * T;
+                float *yb = y + ((int64_t)bi * cout + o0) * T;
+                for (int o = 0; o < no; o++) {
+                    float b0 = bb ? bb[o0 + o] : 0.0f;
+                    for (int t = 0; t < T; t++) yb[(int64_t)o * T + t] = b0;
+                }
+                for (int k = 0; k < K; k++) {
+                    int t0 = pad - k * dilation; /* first output column this tap reaches */
+                    if (t0 >= T) continue;
+                    const float *A = (K > 1 ? wk + (int64_t)k * cout * cin : W) + (int64_t)o0 * cin;
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, no, T - t0, cin, 1.0f, A, cin, xb, T, 1.0f, yb + t0, T);
+                }
             }
         }
         free(wk);
@@ -393,7 +424,13 @@ static void cpu_conv_transpose1d(qtts_backend *be, const float *x, const qtts_te
         }
         for (int t0 = 0; t0 < T; t0 += tile) {
             int nt = T - t0 < tile ? T - t0 : tile;
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, nt, cin, 1.0f, W, (int)rows, xb + t0, T, 0.0f, Z, nt);
+            int nb = gemm_blocks((int)rows);
+            #pragma omp parallel for schedule(static) if (nb > 1 && rows * nt * cin > PAR_MIN_WORK)
+            for (int c = 0; c < nb; c++) {
+                int r0 = c * GEMM_BLOCK;
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, gemm_block_len((int)rows, c), nt, cin, 1.0f, W + r0, (int)rows,
+                            xb + t0, T, 0.0f, Z + (int64_t)r0 * nt, nt);
+            }
             #pragma omp parallel for schedule(static) if ((int64_t)cout * K * nt > PAR_MIN_WORK)
             for (int o = 0; o < cout; o++) {
                 float *yo = yb + (int64_t)o * To;
@@ -502,6 +539,9 @@ static const qtts_ops cpu_ops = {
 
 qtts_status qtts_backend_cpu_init(qtts_backend *be, qtts_err *err) {
     (void)err;
+#ifdef _OPENMP
+    openblas_set_num_threads(1); /* the GEMMs are split across OpenMP threads here (GEMM_BLOCK) */
+#endif
     be->ops = &cpu_ops;
     be->impl = NULL;
     return QTTS_OK;

@@ -1,12 +1,15 @@
 /* CPU backend properties the renderer relies on: a row's matmul result must
  * not depend on how many rows share the call (batch invariance), checked at
  * the real model's shapes, where BLAS kernels differ (sgemv rounds unlike
- * sgemm; the tiny fixtures are too small to show it). Plus the attention op
- * against a two-pass softmax reference, with GQA and a sliding window; embed
- * with out-of-range ids; and every backend's op table complete (CUDA's too,
- * without a GPU). */
+ * sgemm; the tiny fixtures are too small to show it), nor on the thread
+ * count. Plus the attention op against a two-pass softmax reference, with GQA
+ * and a sliding window; embed with out-of-range ids; and every backend's op
+ * table complete (CUDA's too, without a GPU). */
 #include <math.h>
 #include <stdlib.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "backend.h"
 #include "testutil.h"
@@ -20,9 +23,10 @@ static qtts_tensor weight(float *data, int out, int in) {
 }
 
 static void test_matmul_rows(qtts_backend *be) {
-    int shapes[][2] = {{1024, 1024}, {3072, 1024}, {1024, 3072}, {2048, 2048}, {2048, 1024}};
+    /* 1000 and 1031 outputs end in a partial column block (GEMM_BLOCK) */
+    int shapes[][2] = {{1024, 1024}, {3072, 1024}, {1024, 3072}, {2048, 2048}, {2048, 1024}, {1000, 1024}, {1031, 2048}};
     uint64_t s = 1;
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < 7; k++) {
         int out = shapes[k][0], in = shapes[k][1], N = 13;
         float *W = malloc(sizeof(float) * out * in), *x = malloc(sizeof(float) * in * N);
         float *y1 = malloc(sizeof(float) * out), *yn = malloc(sizeof(float) * out * N);
@@ -86,6 +90,47 @@ static void test_attention(qtts_backend *be) {
     free(c.v);
 }
 
+#ifdef _OPENMP
+/* The GEMMs are split into blocks fixed by the shape, never by the thread
+ * count: matmul and the codec convolutions give the same bits on 1 and 3
+ * threads, so a render is reproducible across machines' core counts. */
+static void test_thread_count(qtts_backend *be) {
+    uint64_t s = 5;
+    int in = 1024, out = 1031, n = 20;
+    int B = 2, cin = 96, cout = 300, T = 41, K = 7, Kt = 8, stride = 4;
+    size_t mm_w = (size_t)out * in, mm_x = (size_t)n * in, mm_y = (size_t)n * out;
+    size_t cw = (size_t)cout * cin * K, cx = (size_t)B * cin * T, cy = (size_t)B * cout * T;
+    size_t tw = (size_t)cin * cout * Kt, ty = (size_t)B * cout * T * stride;
+    float *buf = malloc(sizeof(float) * (mm_w + mm_x + cw + cx + tw + cout));
+    float *W = buf, *x = W + mm_w, *CW = x + mm_x, *CX = CW + cw, *TW = CX + cx, *bias = TW + tw;
+    for (size_t i = 0; i < mm_w + mm_x + cw + cx + tw + cout; i++) buf[i] = tu_rand_uniform(&s);
+    qtts_tensor w = weight(W, out, in);
+    qtts_tensor cwt = {.data = CW, .dtype = QTTS_DT_F32, .ndim = 3, .shape = {cout, cin, K}, .numel = (int64_t)cw};
+    qtts_tensor twt = {.data = TW, .dtype = QTTS_DT_F32, .ndim = 3, .shape = {cin, cout, Kt}, .numel = (int64_t)tw};
+    qtts_tensor bt = {.data = bias, .dtype = QTTS_DT_F32, .ndim = 1, .shape = {cout}, .numel = cout};
+    size_t ylen = mm_y + mm_y / n + cy + ty;
+    float *y[2];
+    int saved = omp_get_max_threads();
+    for (int r = 0; r < 2; r++) {
+        omp_set_num_threads(r ? 3 : 1);
+        float *o = y[r] = malloc(sizeof(float) * ylen);
+        be->ops->matmul(be, x, &w, NULL, o, n);
+        be->ops->matmul(be, x, &w, NULL, o + mm_y, 1);
+        be->ops->conv1d(be, CX, &cwt, &bt, o + mm_y + mm_y / n, B, cin, cout, T, 2, 1);
+        be->ops->conv_transpose1d(be, CX, &twt, &bt, o + mm_y + mm_y / n + cy, B, cin, cout, T, stride);
+    }
+    omp_set_num_threads(saved);
+    CHECK(!memcmp(y[0], y[1], sizeof(float) * mm_y), "matmul of %d rows: 1 and 3 threads differ", n);
+    CHECK(!memcmp(y[0] + mm_y, y[1] + mm_y, sizeof(float) * (mm_y / n)), "matmul of 1 row: 1 and 3 threads differ");
+    CHECK(!memcmp(y[0] + mm_y + mm_y / n, y[1] + mm_y + mm_y / n, sizeof(float) * cy), "conv1d: 1 and 3 threads differ");
+    CHECK(!memcmp(y[0] + mm_y + mm_y / n + cy, y[1] + mm_y + mm_y / n + cy, sizeof(float) * ty),
+          "conv_transpose1d: 1 and 3 threads differ");
+    free(y[0]);
+    free(y[1]);
+    free(buf);
+}
+#endif
+
 /* Rows of the table by id; an id outside [0, rows) gives zeros. */
 static void test_embed(qtts_backend *be) {
     float tab[3][4] = {{1, 2, 3, 4}, {5, 6, 7, 8}, {9, 10, 11, 12}};
@@ -134,6 +179,9 @@ int main(void) {
     qtts_err e = {0};
     qtts_backend_cpu_init(&be, &e);
     test_matmul_rows(&be);
+#ifdef _OPENMP
+    test_thread_count(&be);
+#endif
     test_attention(&be);
     test_embed(&be);
     qtts_backend_free(&be);
