@@ -157,8 +157,9 @@ typedef struct qtts_ops {
      * total - free after each allocation), or NULL where the process's
      * resident set is the measure (CPU). */
     size_t (*peak_bytes)(qtts_backend *be);
-    /* Op-sequence replay (CUDA graphs; NULL where a backend has none). The
-     * ops between graph_begin(key) and graph_end(key) must be the same calls
+    /* Op-sequence replay (CUDA graphs; NULL where a backend has none, or has
+     * them turned off: QTTS_CUDA_GRAPHS=0). The ops between graph_begin(key)
+     * and graph_end(key) must be the same calls
      * with the same arguments every time the key is used, and must not
      * synchronise (no to_host, no sync, no alloc or free). graph_begin returns
      * true when it has launched the recorded sequence: the caller then skips

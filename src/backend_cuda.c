@@ -40,6 +40,7 @@ typedef struct cuda_impl {
     } *graphs;
     int n_graphs, cap_graphs;
     bool capturing, graphs_off;
+    qtts_ops ops_plain; /* with QTTS_CUDA_GRAPHS=0: the table without the graph ops */
     void *blas_ws;   /* cuBLAS's own workspace, fixed so that captures never allocate */
     size_t ws_bytes;
     bool failed;     /* first failure recorded in `what` */
@@ -738,6 +739,15 @@ qtts_status qtts_backend_cuda_init(qtts_backend *be, int device, qtts_err *err) 
     }
     const char *graphs = getenv("QTTS_CUDA_GRAPHS");
     c->graphs_off = graphs && !strcmp(graphs, "0");
+    if (c->graphs_off) {
+        /* without graph ops the generator runs each step at its exact row
+         * count, not padded to a replay bucket (generate.c: step_rows) */
+        c->ops_plain = cuda_ops;
+        c->ops_plain.graph_begin = NULL;
+        c->ops_plain.graph_end = NULL;
+        c->ops_plain.graph_reset = NULL;
+        be->ops = &c->ops_plain;
+    }
     c->nvtx = nvtxDomainCreateA("qtts");
     const char *tile = getenv("QTTS_CUDA_CONV_TILE");
     c->conv_tile = tile && atoll(tile) > 0 ? (size_t)atoll(tile) : CONV_TILE_BYTES;
