@@ -19,6 +19,14 @@ static double snr_db(const float *got, const float *ref, int64_t n) {
     return e == 0 ? INFINITY : 10 * log10(s / e);
 }
 
+/* A dB value as JSON: identical signals (infinite SNR) print as null, since
+ * JSON has no infinity; "chunked_identical" says so in words. */
+static const char *json_db(char *buf, size_t cap, double db) {
+    if (isfinite(db)) snprintf(buf, cap, "%.2f", db);
+    else snprintf(buf, cap, "null");
+    return buf;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: bench_codec CODEC_DIR [FRAMES] [CHUNK] [CONTEXT] [BATCH]\n");
@@ -65,10 +73,12 @@ int main(int argc, char **argv) {
     /* SNR of the seams' region vs the first chunk (exact by construction) */
     double snr_all = snr_db(chk[0], full[0], n);
     double snr_first = snr_db(chk[0], full[0], (int64_t)(chunk < T ? chunk : T) * spf);
+    char db_all[32], db_first[32];
     printf("{\"benchmark\": \"codec-decode\", \"frames\": %d, \"batch\": %d, \"load_ms\": %.1f, \"full_decode_ms\": %.1f, "
            "\"full_frames_per_second\": %.2f, \"chunked_decode_ms\": %.1f, \"chunk\": %d, \"context\": %d, "
-           "\"chunked_vs_full_snr_db\": %.2f, \"first_chunk_snr_db\": %.2f, \"output_rms\": %.3e}\n",
-           T, B, t_load * 1e3, t_full * 1e3, B * T / t_full, t_chunk * 1e3, chunk, ctx, snr_all, snr_first, rms);
+           "\"chunked_vs_full_snr_db\": %s, \"first_chunk_snr_db\": %s, \"chunked_identical\": %s, \"output_rms\": %.3e}\n",
+           T, B, t_load * 1e3, t_full * 1e3, B * T / t_full, t_chunk * 1e3, chunk, ctx, json_db(db_all, sizeof db_all, snr_all),
+           json_db(db_first, sizeof db_first, snr_first), isinf(snr_all) ? "true" : "false", rms);
     for (int b = 0; b < B; b++) {
         free(full[b]);
         free(chk[b]);
