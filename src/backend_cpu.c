@@ -16,7 +16,8 @@
 
 /* OpenBLAS runs single-threaded (qtts_backend_cpu_init) and the GEMMs are
  * split here, across OpenMP threads, into blocks of GEMM_BLOCK output columns
- * (matmul) or output rows (codec convolutions). Two reasons:
+ * (matmul) or output rows (codec convolutions; conv1d also by columns of
+ * time). Two reasons:
  *  - OpenBLAS 0.3.21 does not thread sgemm for the 8-row calls a generator
  *    step makes (the padded single row below), so a step used one core;
  *    split this way every row count uses all of them;
@@ -347,23 +348,29 @@ static void cpu_conv1d(qtts_backend *be, const float *x, const qtts_tensor *w, c
                 for (int ci = 0; ci < cin; ci++)
                     for (int k = 0; k < K; k++) wk[((int64_t)k * cout + o) * cin + ci] = W[((int64_t)o * cin + ci) * K + k];
         }
-        /* each block of output rows is one thread's, for every item and tap */
-        int nb = gemm_blocks(cout);
-        #pragma omp parallel for schedule(static) if (nb > 1 && (int64_t)B * K * cout * cin * T > PAR_MIN_WORK)
-        for (int c = 0; c < nb; c++) {
-            int o0 = c * GEMM_BLOCK, no = gemm_block_len(cout, c);
+        /* Blocks of GEMM_BLOCK output rows by CONV_T_BLOCK output columns,
+         * each one thread's for every item and tap: the late decoder stages
+         * have few channels and long signals. Column blocks start at 0 of
+         * the output, whatever the taps reach. */
+        enum { CONV_T_BLOCK = 512 };
+        int nrb = gemm_blocks(cout), ncb = (T + CONV_T_BLOCK - 1) / CONV_T_BLOCK;
+        #pragma omp parallel for schedule(static) if (nrb * ncb > 1 && (int64_t)B * K * cout * cin * T > PAR_MIN_WORK)
+        for (int blk = 0; blk < nrb * ncb; blk++) {
+            int o0 = blk / ncb * GEMM_BLOCK, no = gemm_block_len(cout, blk / ncb);
+            int c0 = blk % ncb * CONV_T_BLOCK, c1 = c0 + CONV_T_BLOCK < T ? c0 + CONV_T_BLOCK : T;
             for (int bi = 0; bi < B; bi++) {
                 const float *xb = x + (int64_t)bi * cin * T;
                 float *yb = y + ((int64_t)bi * cout + o0) * T;
                 for (int o = 0; o < no; o++) {
                     float b0 = bb ? bb[o0 + o] : 0.0f;
-                    for (int t = 0; t < T; t++) yb[(int64_t)o * T + t] = b0;
+                    for (int t = c0; t < c1; t++) yb[(int64_t)o * T + t] = b0;
                 }
                 for (int k = 0; k < K; k++) {
                     int t0 = pad - k * dilation; /* first output column this tap reaches */
-                    if (t0 >= T) continue;
+                    int a = t0 > c0 ? t0 : c0;  /* this block's first column it reaches */
+                    if (a >= c1) continue;
                     const float *A = (K > 1 ? wk + (int64_t)k * cout * cin : W) + (int64_t)o0 * cin;
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, no, T - t0, cin, 1.0f, A, cin, xb, T, 1.0f, yb + t0, T);
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, no, c1 - a, cin, 1.0f, A, cin, xb + (a - t0), T, 1.0f, yb + a, T);
                 }
             }
         }

@@ -97,7 +97,7 @@ static void test_attention(qtts_backend *be) {
 static void test_thread_count(qtts_backend *be) {
     uint64_t s = 5;
     int in = 1024, out = 1031, n = 20;
-    int B = 2, cin = 96, cout = 300, T = 41, K = 7, Kt = 8, stride = 4;
+    int B = 2, cin = 96, cout = 300, T = 1100, K = 7, Kt = 8, stride = 4; /* 3x3 conv blocks, last ones partial */
     size_t mm_w = (size_t)out * in, mm_x = (size_t)n * in, mm_y = (size_t)n * out;
     size_t cw = (size_t)cout * cin * K, cx = (size_t)B * cin * T, cy = (size_t)B * cout * T;
     size_t tw = (size_t)cin * cout * Kt, ty = (size_t)B * cout * T * stride;
