@@ -26,16 +26,17 @@
  *    not: it follows its thread count). */
 enum { GEMM_BLOCK = 128 };
 
-static int gemm_blocks(int len) { return (len + GEMM_BLOCK - 1) / GEMM_BLOCK; }
-static int gemm_block_len(int len, int blk) { return len - blk * GEMM_BLOCK < GEMM_BLOCK ? len - blk * GEMM_BLOCK : GEMM_BLOCK; }
+/* Blocks of `size` covering len items, and the length of block blk (the last may be short). */
+static int n_blocks(int len, int size) { return (len + size - 1) / size; }
+static int block_len(int len, int blk, int size) { return len - blk * size < size ? len - blk * size : size; }
 
 /* y[m][out] = x[m][in] W[out][in]^T, by blocks of output columns. */
 static void sgemm_nt(int m, int out, int in, const float *x, const float *W, float *y) {
-    int nb = gemm_blocks(out);
+    int nb = n_blocks(out, GEMM_BLOCK);
     #pragma omp parallel for schedule(static) if (nb > 1 && (int64_t)m * out * in > PAR_MIN_WORK)
     for (int c = 0; c < nb; c++) {
         int j0 = c * GEMM_BLOCK;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, gemm_block_len(out, c), in, 1.0f, x, in, W + (int64_t)j0 * in, in,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, block_len(out, c, GEMM_BLOCK), in, 1.0f, x, in, W + (int64_t)j0 * in, in,
                     0.0f, y + j0, out);
     }
 }
@@ -353,11 +354,11 @@ static void cpu_conv1d(qtts_backend *be, const float *x, const qtts_tensor *w, c
          * have few channels and long signals. Column blocks start at 0 of
          * the output, whatever the taps reach. */
         enum { CONV_T_BLOCK = 512 };
-        int nrb = gemm_blocks(cout), ncb = (T + CONV_T_BLOCK - 1) / CONV_T_BLOCK;
+        int nrb = n_blocks(cout, GEMM_BLOCK), ncb = n_blocks(T, CONV_T_BLOCK);
         #pragma omp parallel for schedule(static) if (nrb * ncb > 1 && (int64_t)B * K * cout * cin * T > PAR_MIN_WORK)
         for (int blk = 0; blk < nrb * ncb; blk++) {
-            int o0 = blk / ncb * GEMM_BLOCK, no = gemm_block_len(cout, blk / ncb);
-            int c0 = blk % ncb * CONV_T_BLOCK, c1 = c0 + CONV_T_BLOCK < T ? c0 + CONV_T_BLOCK : T;
+            int o0 = blk / ncb * GEMM_BLOCK, no = block_len(cout, blk / ncb, GEMM_BLOCK);
+            int c0 = blk % ncb * CONV_T_BLOCK, c1 = c0 + block_len(T, blk % ncb, CONV_T_BLOCK);
             for (int bi = 0; bi < B; bi++) {
                 const float *xb = x + (int64_t)bi * cin * T;
                 float *yb = y + ((int64_t)bi * cout + o0) * T;
@@ -431,11 +432,11 @@ static void cpu_conv_transpose1d(qtts_backend *be, const float *x, const qtts_te
         }
         for (int t0 = 0; t0 < T; t0 += tile) {
             int nt = T - t0 < tile ? T - t0 : tile;
-            int nb = gemm_blocks((int)rows);
+            int nb = n_blocks((int)rows, GEMM_BLOCK);
             #pragma omp parallel for schedule(static) if (nb > 1 && rows * nt * cin > PAR_MIN_WORK)
             for (int c = 0; c < nb; c++) {
                 int r0 = c * GEMM_BLOCK;
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, gemm_block_len((int)rows, c), nt, cin, 1.0f, W + r0, (int)rows,
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, block_len((int)rows, c, GEMM_BLOCK), nt, cin, 1.0f, W + r0, (int)rows,
                             xb + t0, T, 0.0f, Z + (int64_t)r0 * nt, nt);
             }
             #pragma omp parallel for schedule(static) if ((int64_t)cout * K * nt > PAR_MIN_WORK)
