@@ -20,19 +20,8 @@
 
 #define GRID_STRIDE(i, len) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (len); i += (int64_t)gridDim.x * blockDim.x)
 
-static __device__ __forceinline__ float silu_f(float v) { return v / (1.0f + expf(-v)); }
-
 __global__ void k_f32_to_bf16(const float *__restrict__ x, uint16_t *__restrict__ y, int64_t len) {
-    GRID_STRIDE(i, len) {
-        uint32_t u = __float_as_uint(x[i]);
-        /* round to nearest even, NaN kept quiet: the same as qtts_f32_to_bf16 */
-        if ((u & 0x7fffffffu) > 0x7f800000u) {
-            y[i] = (uint16_t)((u >> 16) | 0x40);
-        } else {
-            u += 0x7fffu + ((u >> 16) & 1u);
-            y[i] = (uint16_t)(u >> 16);
-        }
-    }
+    GRID_STRIDE(i, len) y[i] = f2bf16(x[i]);
 }
 
 __global__ void k_embed(const uint16_t *__restrict__ table, const int32_t *__restrict__ ids, int64_t rows, int64_t d,

@@ -8,7 +8,9 @@
  *     angle = pos * theta^(-2j/hd):  (a, b) = (x[j], x[j+hd/2]) ->
  *     (a cos - b sin, b cos + a sin).
  *
- *   add_rmsnorm: x += r, then rmsnorm into y (the residual add fused in).
+ *   rmsnorm_bf16: rmsnorm rounded to bf16 (the input of a cuBLAS GEMM: the
+ *   conversion fused in). The RMSNorm before a decode GEMV is fused into
+ *   the GEMV itself (gemv.cu).
  *   qk_norm_rope with a cache: the rotated k heads and the v heads are also
  *   written to the KV cache at (slot, pos) (KV append fused in; v heads get
  *   warps of their own).
@@ -31,35 +33,22 @@
 
 #define NORM_THREADS 256
 
-/* y may alias x: each element is read, then (after the reduction) written, by one thread. */
-__global__ void k_rmsnorm(const float *x, const float *__restrict__ w, float eps, float *y, int dim) {
+/* y may alias x: each element is read, then (after the reduction) written,
+ * by one thread. OUT is float, or uint16_t for bf16 (a cuBLAS GEMM input). */
+template <typename OUT>
+__global__ void k_rmsnorm(const float *x, const float *__restrict__ w, float eps, OUT *y, int dim) {
     __shared__ float red[32];
     const float *xi = x + (int64_t)blockIdx.x * dim;
-    float *yi = y + (int64_t)blockIdx.x * dim;
+    OUT *yi = y + (int64_t)blockIdx.x * dim;
     float ss = 0.0f;
     for (int j = threadIdx.x; j < dim; j += blockDim.x) ss += xi[j] * xi[j];
     ss = block_sum(ss, red);
     float r = 1.0f / sqrtf(ss / (float)dim + eps);
-    for (int j = threadIdx.x; j < dim; j += blockDim.x) yi[j] = xi[j] * r * w[j];
-}
-
-/* x += r in place, then y = rmsnorm(x) * w; y aliases neither. Each thread
- * reads back only the values it wrote itself. */
-__global__ void k_add_rmsnorm(float *x, const float *__restrict__ r, const float *__restrict__ w, float eps, float *__restrict__ y,
-                              int dim) {
-    __shared__ float red[32];
-    float *xi = x + (int64_t)blockIdx.x * dim;
-    const float *ri = r + (int64_t)blockIdx.x * dim;
-    float *yi = y + (int64_t)blockIdx.x * dim;
-    float ss = 0.0f;
     for (int j = threadIdx.x; j < dim; j += blockDim.x) {
-        float v = xi[j] + ri[j];
-        xi[j] = v;
-        ss += v * v;
+        float v = xi[j] * r * w[j];
+        if constexpr (sizeof(OUT) == 2) yi[j] = f2bf16(v);
+        else yi[j] = v;
     }
-    ss = block_sum(ss, red);
-    float rr = 1.0f / sqrtf(ss / (float)dim + eps);
-    for (int j = threadIdx.x; j < dim; j += blockDim.x) yi[j] = xi[j] * rr * w[j];
 }
 
 __global__ void k_layernorm(const float *x, const float *__restrict__ w, const float *__restrict__ b, float eps, float *y, int dim) {
@@ -148,9 +137,9 @@ cudaError_t qtts_k_rmsnorm(const float *x, const float *w, float eps, float *y, 
     return cudaGetLastError();
 }
 
-cudaError_t qtts_k_add_rmsnorm(float *x, const float *r, const float *w, float eps, float *y, int n, int dim, cudaStream_t s) {
+cudaError_t qtts_k_rmsnorm_bf16(const float *x, const float *w, float eps, uint16_t *y, int n, int dim, cudaStream_t s) {
     if (n <= 0 || dim <= 0) return cudaSuccess;
-    k_add_rmsnorm<<<n, NORM_THREADS, 0, s>>>(x, r, w, eps, y, dim);
+    k_rmsnorm<<<n, NORM_THREADS, 0, s>>>(x, w, eps, y, dim);
     return cudaGetLastError();
 }
 

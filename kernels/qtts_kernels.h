@@ -60,8 +60,8 @@ cudaError_t qtts_k_layernorm(const float *x, const float *w, const float *b /* m
                              cudaStream_t s);
 cudaError_t qtts_k_qk_norm_rope(float *q, float *k, const float *qn /* may be NULL */, const float *kn /* may be NULL */, float eps,
                                 const int32_t *pos, int n, int n_heads, int n_kv, int hd, float theta, cudaStream_t s);
-/* x += r, then y = rmsnorm(x) * w; y must not alias x or r */
-cudaError_t qtts_k_add_rmsnorm(float *x, const float *r, const float *w, float eps, float *y, int n, int dim, cudaStream_t s);
+/* rmsnorm into bf16 (the input of a cuBLAS bf16 GEMM): y = bf16(x / rms(x) * w) */
+cudaError_t qtts_k_rmsnorm_bf16(const float *x, const float *w, float eps, uint16_t *y, int n, int dim, cudaStream_t s);
 
 /* ---- attention.cu ---- */
 typedef struct qtts_k_kv {
@@ -88,6 +88,24 @@ cudaError_t qtts_k_attention(const float *q, qtts_k_kv c, int layer, const int32
 #define QTTS_GEMV_MAX_N 2
 /* y[n,out] = x[n,in] W[out,in]^T (+ bias), W bf16, x/y fp32, n <= QTTS_GEMV_MAX_N. */
 cudaError_t qtts_k_gemv(const float *x, const uint16_t *w, const float *bias, float *y, int n, int out, int in, cudaStream_t s);
+/* The GEMV with the ops around a projection fused in (gemv.cu's header):
+ * x rows optionally RMS-normalised and scaled by norm first; up to
+ * QTTS_GEMV_MAX_W weights of one input width sharing x; y set (+ bias, one
+ * weight only), added to, or (one weight [2I][in], out[0] = I) the SwiGLU of
+ * its gate and up halves. */
+#define QTTS_GEMV_MAX_W 3
+enum { QTTS_GEMV_SET = 0, QTTS_GEMV_ADD = 1, QTTS_GEMV_SWIGLU = 2 };
+typedef struct qtts_k_gemv_job {
+    const float *x;    /* [n][in] */
+    const float *norm; /* [in], or NULL: x as it is */
+    float eps;
+    const float *bias; /* [out[0]], or NULL */
+    const uint16_t *w[QTTS_GEMV_MAX_W]; /* bf16 [out[k]][in] ([2 out[0]][in] for SWIGLU) */
+    float *y[QTTS_GEMV_MAX_W];          /* [n][out[k]]; none aliases x */
+    int out[QTTS_GEMV_MAX_W];
+    int nw, mode;
+} qtts_k_gemv_job;
+cudaError_t qtts_k_gemv_fused(const qtts_k_gemv_job *j, int n, int in, cudaStream_t s);
 
 /* ---- conv.cu ---- */
 cudaError_t qtts_k_conv1d(const float *x, const uint16_t *w /* bf16 [cout][cin/groups][K] */, const float *bias, float *y, int B,

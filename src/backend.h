@@ -18,6 +18,7 @@
 typedef struct qtts_backend qtts_backend;
 
 #define QTTS_EMBED_SUM_MAX 32 /* tables one embed_sum adds (a frame's codebooks: 16; configs allow 32) */
+#define QTTS_NORM_MATMUL_MAX 3 /* weights one norm_matmul applies (q, k, v) */
 
 /* A weight in backend memory. */
 typedef struct qtts_tensor {
@@ -92,9 +93,18 @@ typedef struct qtts_ops {
     void (*matmul)(qtts_backend *be, const float *x, const qtts_tensor *w, const qtts_tensor *bias, float *y, int n);
     /* y = x / sqrt(mean(x^2) + eps) * w over rows of width dim; y may alias x. */
     void (*rmsnorm)(qtts_backend *be, const float *x, const qtts_tensor *w, float eps, float *y, int n, int dim);
-    /* Fused residual add and RMSNorm: x += r, then y = rmsnorm(x) * w (as
-     * add then rmsnorm); y must not alias x or r. */
-    void (*add_rmsnorm)(qtts_backend *be, float *x, const float *r, const qtts_tensor *w, float eps, float *y, int n, int dim);
+    /* Projections with the norm before them or the residual add after them
+     * fused in (each as the unfused ops it replaces; outputs alias no input):
+     * norm_matmul: y[j] = (rmsnorm(x) * norm) W[j]^T for j < nw, 1 <= nw <=
+     *   QTTS_NORM_MATMUL_MAX weights [out_j, in] of one input width, no bias
+     *   (a layer's q, k and v projections read one normalised x); */
+    void (*norm_matmul)(qtts_backend *be, const float *x, const qtts_tensor *norm, float eps, int nw, const qtts_tensor *const *w,
+                        float *const *y, int n);
+    /* norm_swiglu: y[n, I] = silu(g) * u for [g | u] = (rmsnorm(x) * norm) W^T,
+     *   W [2I, in] (gate rows, then up rows): a layer's whole MLP input side; */
+    void (*norm_swiglu)(qtts_backend *be, const float *x, const qtts_tensor *norm, float eps, const qtts_tensor *w, float *y, int n);
+    /* matmul_add: y[n, out] += x W^T (a projection and the residual add after it). */
+    void (*matmul_add)(qtts_backend *be, const float *x, const qtts_tensor *w, float *y, int n);
     /* y = a + b elementwise (len values); y may alias a or b. */
     void (*add)(qtts_backend *be, const float *a, const float *b, float *y, int64_t len);
     /* y[i,j] = silu(gu[i,j]) * gu[i, I + j] for gu [n, 2I] (gate | up); y [n, I]. */

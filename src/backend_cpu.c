@@ -119,6 +119,17 @@ static void cpu_embed_sum(qtts_backend *be, const qtts_tensor *const *tables, in
     }
 }
 
+/* Zeroed host scratch for an op, the size of the call's activations. The op
+ * table has no error path, so failure aborts with the op's name. */
+static float *scratch(size_t floats, const char *op) {
+    float *p = calloc(floats ? floats : 1, sizeof(float));
+    if (!p) {
+        fprintf(stderr, "qtts: out of memory in the CPU %s (%zu floats)\n", op, floats);
+        abort();
+    }
+    return p;
+}
+
 static void cpu_matmul(qtts_backend *be, const float *x, const qtts_tensor *w, const qtts_tensor *bias, float *y, int n) {
     (void)be;
     int out = (int)w->shape[0], in = (int)w->shape[1];
@@ -133,11 +144,7 @@ static void cpu_matmul(qtts_backend *be, const float *x, const qtts_tensor *w, c
     int body = n / ROWS * ROWS, tail = n - body;
     if (body) sgemm_nt(body, out, in, x, W, y);
     if (tail) {
-        float *xs = calloc((size_t)ROWS * ((size_t)in + out), sizeof(float));
-        if (!xs) { /* the op table has no error path; this is a few hundred KB */
-            fputs("qtts: out of memory in the CPU matmul\n", stderr);
-            abort();
-        }
+        float *xs = scratch((size_t)ROWS * ((size_t)in + out), "matmul");
         float *ys = xs + (size_t)ROWS * in;
         memcpy(xs, x + (size_t)body * in, (size_t)tail * in * sizeof(float));
         sgemm_nt(ROWS, out, in, xs, W, ys);
@@ -169,11 +176,6 @@ static void cpu_add(qtts_backend *be, const float *a, const float *b, float *y, 
     for (int64_t i = 0; i < len; i++) y[i] = a[i] + b[i];
 }
 
-static void cpu_add_rmsnorm(qtts_backend *be, float *x, const float *r, const qtts_tensor *w, float eps, float *y, int n, int dim) {
-    cpu_add(be, x, r, x, (int64_t)n * dim);
-    cpu_rmsnorm(be, x, w, eps, y, n, dim);
-}
-
 static inline float silu(float v) { return v / (1.0f + expf(-v)); }
 
 static void cpu_swiglu(qtts_backend *be, const float *gu, float *y, int n, int inter) {
@@ -183,6 +185,34 @@ static void cpu_swiglu(qtts_backend *be, const float *gu, float *y, int n, int i
         float *yi = y + (int64_t)i * inter;
         for (int j = 0; j < inter; j++) yi[j] = silu(g[j]) * u[j];
     }
+}
+
+/* The fused projections are their unfused op sequences here, so CPU results
+ * are the same bits as before the fusion; the CUDA backend fuses them. */
+static void cpu_norm_matmul(qtts_backend *be, const float *x, const qtts_tensor *norm, float eps, int nw, const qtts_tensor *const *w,
+                            float *const *y, int n) {
+    int in = (int)w[0]->shape[1];
+    float *xn = scratch((size_t)n * in, "norm_matmul");
+    cpu_rmsnorm(be, x, norm, eps, xn, n, in);
+    for (int j = 0; j < nw; j++) cpu_matmul(be, xn, w[j], NULL, y[j], n);
+    free(xn);
+}
+
+static void cpu_norm_swiglu(qtts_backend *be, const float *x, const qtts_tensor *norm, float eps, const qtts_tensor *w, float *y, int n) {
+    int in = (int)w->shape[1], inter = (int)(w->shape[0] / 2);
+    float *xn = scratch((size_t)n * in + (size_t)n * 2 * inter, "norm_swiglu"), *gu = xn + (size_t)n * in;
+    cpu_rmsnorm(be, x, norm, eps, xn, n, in);
+    cpu_matmul(be, xn, w, NULL, gu, n);
+    cpu_swiglu(be, gu, y, n, inter);
+    free(xn);
+}
+
+static void cpu_matmul_add(qtts_backend *be, const float *x, const qtts_tensor *w, float *y, int n) {
+    int64_t len = (int64_t)n * w->shape[0];
+    float *r = scratch((size_t)len, "matmul_add");
+    cpu_matmul(be, x, w, NULL, r, n);
+    cpu_add(be, y, r, y, len);
+    free(r);
 }
 
 static void cpu_silu(qtts_backend *be, float *x, int64_t len) {
@@ -524,7 +554,9 @@ static const qtts_ops cpu_ops = {
     .release = cpu_release,
     .embed = cpu_embed,
     .embed_sum = cpu_embed_sum,
-    .add_rmsnorm = cpu_add_rmsnorm,
+    .norm_matmul = cpu_norm_matmul,
+    .norm_swiglu = cpu_norm_swiglu,
+    .matmul_add = cpu_matmul_add,
     .qk_norm_rope_store = cpu_qk_norm_rope_store,
     .matmul = cpu_matmul,
     .rmsnorm = cpu_rmsnorm,

@@ -5,7 +5,9 @@
  * A = W bf16, B = x rounded to bf16 in a workspace, fp32 accumulation and
  * fp32 output (cuBLAS's bf16 GEMM wants A and B of one type; no cuBLAS mode
  * takes an fp32 B with a bf16 A, and the rounding of the activations costs
- * ~3e-3 relative, inside the bf16-weight error). Each op is one NVTX range in
+ * ~3e-3 relative, inside the bf16-weight error). The fused projections
+ * (norm_matmul, norm_swiglu, matmul_add) take the same two paths, with the
+ * norm, SwiGLU or residual add inside the GEMV (see cu_norm_matmul). Each op is one NVTX range in
  * the domain "qtts". Errors are sticky (see qtts_backend_cuda_check).
  * Run on an H100: tests/test_cuda_ops.c and test_talker --backend cuda
  * (bench/results/gpu-logs/). Codec convolutions: fp32 cuBLAS GEMMs (see
@@ -301,6 +303,25 @@ static void cu_embed_sum(qtts_backend *be, const qtts_tensor *const *tables, int
     range_pop(c);
 }
 
+/* y = xb W^T (beta 0) or y += xb W^T (beta 1) from activations already in
+ * bf16: cublasGemmEx, fp32 accumulation and output. Column-major view:
+ * y^T [out, n] = (W as col-major [in, out])^T (xb as col-major [in, n]). */
+static void gemm_bf16(cuda_impl *c, const uint16_t *xb, const qtts_tensor *w, float *y, int n, float beta, const char *op) {
+    int out = (int)w->shape[0], in = (int)w->shape[1];
+    const float one = 1.0f;
+    rec_blas(c,
+             cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &one, w->data, CUDA_R_16BF, in, xb, CUDA_R_16BF, in, &beta, y,
+                          CUDA_R_32F, out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+             op);
+}
+
+/* x [n, in] rounded to bf16 in the workspace, for gemm_bf16 (NULL: failure recorded). */
+static uint16_t *to_bf16_ws(cuda_impl *c, const float *x, int n, int in, const char *op) {
+    uint16_t *xb = workspace(c, (size_t)n * in * sizeof(uint16_t), op);
+    if (xb) rec(c, qtts_k_f32_to_bf16(x, xb, (int64_t)n * in, c->stream), op);
+    return xb;
+}
+
 static void cu_matmul(qtts_backend *be, const float *x, const qtts_tensor *w, const qtts_tensor *bias, float *y, int n) {
     OP("matmul");
     int out = (int)w->shape[0], in = (int)w->shape[1];
@@ -311,16 +332,99 @@ static void cu_matmul(qtts_backend *be, const float *x, const qtts_tensor *w, co
     if (n <= QTTS_GEMV_MAX_N) {
         rec(c, qtts_k_gemv(x, w->data, vec(bias), y, n, out, in, c->stream), op_);
     } else {
+        uint16_t *xb = to_bf16_ws(c, x, n, in, op_);
+        if (xb) gemm_bf16(c, xb, w, y, n, 0.0f, op_);
+        if (xb && bias) rec(c, qtts_k_add_bias(y, vec(bias), n, out, c->stream), op_);
+    }
+    range_pop(c);
+}
+
+/* The fused projections (backend.h). Up to QTTS_GEMV_MAX_N tokens: one
+ * fused GEMV launch each (kernels/gemv.cu). Above: the RMSNorm writes the
+ * bf16 GEMM input directly (one launch for q, k and v together), the
+ * residual add is cuBLAS's beta = 1, SwiGLU a kernel after the GEMM. */
+static qtts_k_gemv_job gemv_job(const float *x, const qtts_tensor *norm, float eps, int mode) {
+    qtts_k_gemv_job j;
+    memset(&j, 0, sizeof j);
+    j.x = x;
+    j.norm = vec(norm);
+    j.eps = eps;
+    j.mode = mode;
+    return j;
+}
+
+static bool want_norm(cuda_impl *c, const qtts_tensor *norm, const char *op) {
+    if (!norm) fail_msg(c, op, "norm weight is NULL");
+    return norm && want_f32(c, norm, op);
+}
+
+static void cu_norm_matmul(qtts_backend *be, const float *x, const qtts_tensor *norm, float eps, int nw, const qtts_tensor *const *w,
+                           float *const *y, int n) {
+    OP("norm_matmul");
+    bool ok = want_norm(c, norm, op_) && n > 0;
+    if (nw < 1 || nw > QTTS_NORM_MATMUL_MAX) {
+        fail_msg(c, op_, "weight count outside 1..QTTS_NORM_MATMUL_MAX");
+        ok = false;
+    }
+    for (int k = 0; ok && k < nw; k++) ok = want_bf16(c, w[k], op_) && w[k]->shape[1] == w[0]->shape[1];
+    int in = ok ? (int)w[0]->shape[1] : 0;
+    if (ok && n <= QTTS_GEMV_MAX_N) {
+        qtts_k_gemv_job j = gemv_job(x, norm, eps, QTTS_GEMV_SET);
+        j.nw = nw;
+        for (int k = 0; k < nw; k++) {
+            j.w[k] = w[k]->data;
+            j.y[k] = y[k];
+            j.out[k] = (int)w[k]->shape[0];
+        }
+        rec(c, qtts_k_gemv_fused(&j, n, in, c->stream), op_);
+    } else if (ok) {
         uint16_t *xb = workspace(c, (size_t)n * in * sizeof(uint16_t), op_);
-        if (xb) {
-            rec(c, qtts_k_f32_to_bf16(x, xb, (int64_t)n * in, c->stream), op_);
-            const float one = 1.0f, zero = 0.0f;
-            /* column-major view: y^T[out,n] = W^T... i.e. (W as col-major [in,out])^T * (x as col-major [in,n]) */
-            rec_blas(c,
-                     cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &one, w->data, CUDA_R_16BF, in, xb, CUDA_R_16BF, in,
-                                  &zero, y, CUDA_R_32F, out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-                     op_);
-            if (bias) rec(c, qtts_k_add_bias(y, vec(bias), n, out, c->stream), op_);
+        if (xb) rec(c, qtts_k_rmsnorm_bf16(x, vec(norm), eps, xb, n, in, c->stream), op_);
+        for (int k = 0; xb && k < nw; k++) gemm_bf16(c, xb, w[k], y[k], n, 0.0f, op_);
+    }
+    range_pop(c);
+}
+
+static void cu_norm_swiglu(qtts_backend *be, const float *x, const qtts_tensor *norm, float eps, const qtts_tensor *w, float *y, int n) {
+    OP("norm_swiglu");
+    if (want_norm(c, norm, op_) && want_bf16(c, w, op_) && n > 0) {
+        int in = (int)w->shape[1], inter = (int)(w->shape[0] / 2);
+        if (n <= QTTS_GEMV_MAX_N) {
+            qtts_k_gemv_job j = gemv_job(x, norm, eps, QTTS_GEMV_SWIGLU);
+            j.nw = 1;
+            j.w[0] = w->data;
+            j.y[0] = y;
+            j.out[0] = inter;
+            rec(c, qtts_k_gemv_fused(&j, n, in, c->stream), op_);
+        } else {
+            size_t xb_bytes = ((size_t)n * in * sizeof(uint16_t) + 255) / 256 * 256;
+            char *ws = workspace(c, xb_bytes + (size_t)n * 2 * inter * sizeof(float), op_);
+            if (ws) {
+                uint16_t *xb = (uint16_t *)ws;
+                float *gu = (float *)(ws + xb_bytes);
+                rec(c, qtts_k_rmsnorm_bf16(x, vec(norm), eps, xb, n, in, c->stream), op_);
+                gemm_bf16(c, xb, w, gu, n, 0.0f, op_);
+                rec(c, qtts_k_swiglu(gu, y, n, inter, c->stream), op_);
+            }
+        }
+    }
+    range_pop(c);
+}
+
+static void cu_matmul_add(qtts_backend *be, const float *x, const qtts_tensor *w, float *y, int n) {
+    OP("matmul_add");
+    if (want_bf16(c, w, op_) && n > 0) {
+        int in = (int)w->shape[1];
+        if (n <= QTTS_GEMV_MAX_N) {
+            qtts_k_gemv_job j = gemv_job(x, NULL, 0.0f, QTTS_GEMV_ADD);
+            j.nw = 1;
+            j.w[0] = w->data;
+            j.y[0] = y;
+            j.out[0] = (int)w->shape[0];
+            rec(c, qtts_k_gemv_fused(&j, n, in, c->stream), op_);
+        } else {
+            uint16_t *xb = to_bf16_ws(c, x, n, in, op_);
+            if (xb) gemm_bf16(c, xb, w, y, n, 1.0f, op_);
         }
     }
     range_pop(c);
@@ -329,12 +433,6 @@ static void cu_matmul(qtts_backend *be, const float *x, const qtts_tensor *w, co
 static void cu_rmsnorm(qtts_backend *be, const float *x, const qtts_tensor *w, float eps, float *y, int n, int dim) {
     OP("rmsnorm");
     if (want_f32(c, w, op_)) rec(c, qtts_k_rmsnorm(x, vec(w), eps, y, n, dim, c->stream), op_);
-    range_pop(c);
-}
-
-static void cu_add_rmsnorm(qtts_backend *be, float *x, const float *r, const qtts_tensor *w, float eps, float *y, int n, int dim) {
-    OP("add_rmsnorm");
-    if (want_f32(c, w, op_)) rec(c, qtts_k_add_rmsnorm(x, r, vec(w), eps, y, n, dim, c->stream), op_);
     range_pop(c);
 }
 
@@ -655,7 +753,9 @@ static const qtts_ops cuda_ops = {
     .release = cu_release,
     .embed = cu_embed,
     .embed_sum = cu_embed_sum,
-    .add_rmsnorm = cu_add_rmsnorm,
+    .norm_matmul = cu_norm_matmul,
+    .norm_swiglu = cu_norm_swiglu,
+    .matmul_add = cu_matmul_add,
     .qk_norm_rope_store = cu_qk_norm_rope_store,
     .matmul = cu_matmul,
     .rmsnorm = cu_rmsnorm,

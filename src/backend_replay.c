@@ -31,15 +31,15 @@
 enum {
     R_COPY, R_EMBED, R_MATMUL, R_RMSNORM, R_ADD, R_SWIGLU, R_SILU, R_QK_NORM_ROPE, R_KV_STORE, R_ATTENTION, R_SAMPLE,
     R_GATHER, R_SCATTER, R_SCALE_ROWS, R_CONV1D, R_CONV_T, R_SNAKE, R_TRANSPOSE, R_LAYERNORM, R_GELU, R_CLAMP,
-    R_EMBED_SUM, R_ADD_RMSNORM, R_QK_NORM_ROPE_STORE,
+    R_EMBED_SUM, R_NORM_MATMUL, R_NORM_SWIGLU, R_MATMUL_ADD, R_QK_NORM_ROPE_STORE,
 };
 
 /* One recorded op: its arguments by value. */
 typedef struct {
     int op;
     void *p[4];           /* activation / index pointers, in the op's argument order */
-    qtts_tensor t[3];     /* weight arguments by value */
-    bool has_t[3];        /* false: the argument was NULL */
+    qtts_tensor t[4];     /* weight arguments by value */
+    bool has_t[4];        /* false: the argument was NULL */
     const qtts_tensor *tabs[QTTS_EMBED_SUM_MAX]; /* embed_sum's table list (the tensors are the model's) */
     qtts_kv_cache kv;
     qtts_batch b;         /* h_slot / h_pos point at hs / hp */
@@ -47,6 +47,8 @@ typedef struct {
     int64_t i[7];
     float f[2];
 } r_entry;
+/* norm_matmul keeps its norm and weights in t[0..3], x and its outputs in p[0..3] */
+_Static_assert(QTTS_NORM_MATMUL_MAX == 3, "r_entry holds norm_matmul's arguments for three weights");
 
 typedef struct {
     uint64_t key;
@@ -207,14 +209,40 @@ static void r_embed_sum(qtts_backend *be, const qtts_tensor *const *tables, int 
     e->p[0] = (void *)ids, e->p[1] = out, e->i[0] = n_tables, e->i[1] = stride, e->i[2] = n;
 }
 
-static void r_add_rmsnorm(qtts_backend *be, float *x, const float *r, const qtts_tensor *w, float eps, float *y, int n, int dim) {
-    r_entry *e = record(be, R_ADD_RMSNORM);
+static void r_norm_matmul(qtts_backend *be, const float *x, const qtts_tensor *norm, float eps, int nw, const qtts_tensor *const *w,
+                          float *const *y, int n) {
+    r_entry *e = record(be, R_NORM_MATMUL);
     if (!e) {
-        in(be)->ops->add_rmsnorm(in(be), x, r, w, eps, y, n, dim);
+        in(be)->ops->norm_matmul(in(be), x, norm, eps, nw, w, y, n);
+        return;
+    }
+    keep_tensor(e, 0, norm);
+    for (int j = 0; j < nw && j < QTTS_NORM_MATMUL_MAX; j++) {
+        keep_tensor(e, 1 + j, w[j]);
+        e->p[1 + j] = y[j];
+    }
+    e->p[0] = (void *)x, e->f[0] = eps, e->i[0] = nw, e->i[1] = n;
+}
+
+static void r_norm_swiglu(qtts_backend *be, const float *x, const qtts_tensor *norm, float eps, const qtts_tensor *w, float *y, int n) {
+    r_entry *e = record(be, R_NORM_SWIGLU);
+    if (!e) {
+        in(be)->ops->norm_swiglu(in(be), x, norm, eps, w, y, n);
+        return;
+    }
+    keep_tensor(e, 0, norm);
+    keep_tensor(e, 1, w);
+    e->p[0] = (void *)x, e->p[1] = y, e->f[0] = eps, e->i[0] = n;
+}
+
+static void r_matmul_add(qtts_backend *be, const float *x, const qtts_tensor *w, float *y, int n) {
+    r_entry *e = record(be, R_MATMUL_ADD);
+    if (!e) {
+        in(be)->ops->matmul_add(in(be), x, w, y, n);
         return;
     }
     keep_tensor(e, 0, w);
-    e->p[0] = x, e->p[1] = (void *)r, e->p[2] = y, e->f[0] = eps, e->i[0] = n, e->i[1] = dim;
+    e->p[0] = (void *)x, e->p[1] = y, e->i[0] = n;
 }
 
 static void r_qk_norm_rope_store(qtts_backend *be, float *q, float *k, const float *v, const qtts_tensor *qn, const qtts_tensor *kn,
@@ -474,7 +502,14 @@ static void replay(qtts_backend *be, r_tape *t) {
         case R_GELU: o->gelu(ib, p[0], i[0]); break;
         case R_CLAMP: o->clamp(ib, p[0], i[0], e->f[0], e->f[1]); break;
         case R_EMBED_SUM: o->embed_sum(ib, e->tabs, (int)i[0], p[0], (int)i[1], (int)i[2], p[1]); break;
-        case R_ADD_RMSNORM: o->add_rmsnorm(ib, p[0], p[1], T_(e, 0), e->f[0], p[2], (int)i[0], (int)i[1]); break;
+        case R_NORM_MATMUL: {
+            const qtts_tensor *w[QTTS_NORM_MATMUL_MAX] = {T_(e, 1), T_(e, 2), T_(e, 3)};
+            float *y[QTTS_NORM_MATMUL_MAX] = {p[1], p[2], p[3]};
+            o->norm_matmul(ib, p[0], T_(e, 0), e->f[0], (int)i[0], w, y, (int)i[1]);
+            break;
+        }
+        case R_NORM_SWIGLU: o->norm_swiglu(ib, p[0], T_(e, 0), e->f[0], T_(e, 1), p[1], (int)i[0]); break;
+        case R_MATMUL_ADD: o->matmul_add(ib, p[0], T_(e, 0), p[1], (int)i[0]); break;
         case R_QK_NORM_ROPE_STORE:
             check_batch(be, &e->b, "qk_norm_rope_store (replayed)");
             o->qk_norm_rope_store(ib, p[0], p[1], p[2], T_(e, 0), T_(e, 1), e->f[0], &e->b, (int)i[0], (int)i[1], (int)i[2], e->f[1],
@@ -581,7 +616,9 @@ static const qtts_ops replay_ops = {
     .release = r_release,
     .embed = r_embed,
     .embed_sum = r_embed_sum,
-    .add_rmsnorm = r_add_rmsnorm,
+    .norm_matmul = r_norm_matmul,
+    .norm_swiglu = r_norm_swiglu,
+    .matmul_add = r_matmul_add,
     .qk_norm_rope_store = r_qk_norm_rope_store,
     .matmul = r_matmul,
     .rmsnorm = r_rmsnorm,

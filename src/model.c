@@ -182,18 +182,15 @@ void qtts_model_free(qtts_model *m) {
 
 qtts_status qtts_lm_scratch_init(qtts_lm_scratch *s, qtts_backend *be, const qtts_lm_config *c, int max_tokens, qtts_err *err) {
     memset(s, 0, sizeof *s);
-    size_t n = (size_t)max_tokens, H = (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
+    size_t n = (size_t)max_tokens, I = (size_t)c->intermediate_size;
     size_t qd = (size_t)c->num_heads * c->head_dim, kd = (size_t)c->num_kv_heads * c->head_dim;
     s->max_tokens = max_tokens;
-    s->y = be->ops->alloc(be, n * H * sizeof(float));
-    s->r = be->ops->alloc(be, n * H * sizeof(float));
     s->q = be->ops->alloc(be, n * qd * sizeof(float));
     s->k = be->ops->alloc(be, n * kd * sizeof(float));
     s->v = be->ops->alloc(be, n * kd * sizeof(float));
     s->att = be->ops->alloc(be, n * qd * sizeof(float));
-    s->gu = be->ops->alloc(be, n * 2 * I * sizeof(float));
     s->mlp = be->ops->alloc(be, n * I * sizeof(float));
-    if (!s->y || !s->r || !s->q || !s->k || !s->v || !s->att || !s->gu || !s->mlp) {
+    if (!s->q || !s->k || !s->v || !s->att || !s->mlp) {
         qtts_lm_scratch_free(s, be);
         return qtts_fail(err, QTTS_ERR_OOM, "decoder scratch for %d tokens: out of memory", max_tokens);
     }
@@ -201,7 +198,7 @@ qtts_status qtts_lm_scratch_init(qtts_lm_scratch *s, qtts_backend *be, const qtt
 }
 
 void qtts_lm_scratch_free(qtts_lm_scratch *s, qtts_backend *be) {
-    float *p[] = {s->y, s->r, s->q, s->k, s->v, s->att, s->gu, s->mlp};
+    float *p[] = {s->q, s->k, s->v, s->att, s->mlp};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
         if (p[i]) be->ops->free(be, p[i]);
     memset(s, 0, sizeof *s);
@@ -235,29 +232,24 @@ void qtts_lm_forward(qtts_backend *be, const qtts_lm *lm, qtts_kv_cache *kv, con
                      qtts_lm_scratch *s, float *capture) {
     const qtts_ops *o = be->ops;
     const qtts_lm_config *c = &lm->cfg;
-    int n = b->n, H = c->hidden_size, hd = c->head_dim, nh = c->num_heads, nkv = c->num_kv_heads, I = c->intermediate_size;
+    int n = b->n, H = c->hidden_size, hd = c->head_dim, nh = c->num_heads, nkv = c->num_kv_heads;
     float scale = 1.0f / sqrtf((float)hd);
     size_t row = (size_t)n * H * sizeof(float);
-    /* each residual add is fused with the RMSNorm that follows it: the
-     * layer's MLP output with the next layer's input norm (or the final
-     * norm), the attention output with the post-attention norm */
+    /* the RMSNorms are fused into the projections after them, the residual
+     * adds into the projections before them: x is the residual stream */
     for (int l = 0; l < c->num_layers; l++) {
         const qtts_lm_layer *L = &lm->layers[l];
-        if (l == 0) o->rmsnorm(be, x, &L->in_norm, c->rms_norm_eps, s->y, n, H);
         if (capture) o->copy(be, capture + (size_t)l * n * H, x, row);
-        o->matmul(be, s->y, &L->wq, NULL, s->q, n);
-        o->matmul(be, s->y, &L->wk, NULL, s->k, n);
-        o->matmul(be, s->y, &L->wv, NULL, s->v, n);
+        const qtts_tensor *qkv_w[] = {&L->wq, &L->wk, &L->wv};
+        float *qkv[] = {s->q, s->k, s->v};
+        o->norm_matmul(be, x, &L->in_norm, c->rms_norm_eps, 3, qkv_w, qkv, n);
         o->qk_norm_rope_store(be, s->q, s->k, s->v, &L->q_norm, &L->k_norm, c->rms_norm_eps, b, nh, nkv, hd, c->rope_theta, kv, l);
         o->attention(be, s->q, kv, l, b, nh, scale, 0, s->att);
-        o->matmul(be, s->att, &L->wo, NULL, s->r, n);
-        o->add_rmsnorm(be, x, s->r, &L->post_norm, c->rms_norm_eps, s->y, n, H);
-        o->matmul(be, s->y, &L->w_gate_up, NULL, s->gu, n);
-        o->swiglu(be, s->gu, s->mlp, n, I);
-        o->matmul(be, s->mlp, &L->w_down, NULL, s->r, n);
-        bool last = l + 1 == c->num_layers;
-        o->add_rmsnorm(be, x, s->r, last ? &lm->norm : &lm->layers[l + 1].in_norm, c->rms_norm_eps, last ? out : s->y, n, H);
+        o->matmul_add(be, s->att, &L->wo, x, n);
+        o->norm_swiglu(be, x, &L->post_norm, c->rms_norm_eps, &L->w_gate_up, s->mlp, n);
+        o->matmul_add(be, s->mlp, &L->w_down, x, n);
     }
+    o->rmsnorm(be, x, &lm->norm, c->rms_norm_eps, out, n, H);
     if (capture) o->copy(be, capture + (size_t)c->num_layers * n * H, out, row);
 }
 

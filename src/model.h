@@ -55,7 +55,7 @@ void qtts_model_free(qtts_model *m);
 /* Scratch for qtts_lm_forward, planned for up to max_tokens tokens. */
 typedef struct qtts_lm_scratch {
     int max_tokens;
-    float *y, *r, *q, *k, *v, *att, *gu, *mlp; /* backend memory; y: normed input, r: a branch's output */
+    float *q, *k, *v, *att, *mlp; /* backend memory: projections, attention output, the MLP's hidden activation */
 } qtts_lm_scratch;
 
 qtts_status qtts_lm_scratch_init(qtts_lm_scratch *s, qtts_backend *be, const qtts_lm_config *c, int max_tokens, qtts_err *err);

@@ -152,7 +152,7 @@ static void test_embed_sum(void) {
 }
 
 static void test_matmul(void) {
-    /* n, out, in, bias: GEMV (n <= 8; vector path when in % 8 == 0, scalar otherwise) and cuBLAS (n > 8) */
+    /* n, out, in, bias: GEMV (n <= QTTS_GEMV_MAX_N; vector path when in % 8 == 0, scalar otherwise) and cuBLAS (above) */
     int shapes[][4] = {{1, 64, 64, 0},     {5, 83, 83, 1},     {8, 1031, 1024, 0}, {3, 129, 1031, 1},
                        {9, 64, 64, 1},     {97, 300, 1031, 0}, {97, 1031, 64, 1},  {16, 1024, 1024, 0}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
@@ -175,6 +175,80 @@ static void test_matmul(void) {
         free(ref);
         wfree(&w);
         wfree(&wb);
+    }
+}
+
+/* The fused projections against their CPU twins (the unfused op sequences):
+ * norm_matmul with one and three weights, norm_swiglu, matmul_add; GEMV
+ * (n <= QTTS_GEMV_MAX_N: vector path when in % 8 == 0, scalar otherwise)
+ * and cuBLAS (above). */
+static void test_fused(void) {
+    int shapes[][4] = {{1, 64, 64, 32},   {2, 83, 40, 17},     {1, 1024, 2048, 1024}, {2, 1031, 129, 65},
+                       {3, 64, 72, 24},   {17, 1024, 1031, 512}, {97, 83, 64, 64}}; /* n, in, out of q (and inter), of k and v */
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int n = shapes[s][0], in = shapes[s][1], oq = shapes[s][2], okv = shapes[s][3];
+        int outs[3] = {oq, okv, okv};
+        float ws = 1.0f / sqrtf((float)in);
+        float *x = rnd((size_t)n * in, 3.0f), *g = rnd((size_t)in, 1.0f);
+        float *Wgu = rnd((size_t)2 * oq * in, ws), *Wo = rnd((size_t)in * oq, 1.0f / sqrtf((float)oq));
+        float *a = rnd((size_t)n * oq, 1.0f), *r0 = rnd((size_t)n * in, 1.0f);
+        to_bf16_values(Wgu, (size_t)2 * oq * in);
+        to_bf16_values(Wo, (size_t)in * oq);
+        wpair wn = weight("norm", g, 1, in, 0, 0), wgu = weight("gate_up", Wgu, 2, 2 * oq, in, 0), wo = weight("o", Wo, 2, in, oq, 0);
+        wpair w3[3];
+        const qtts_tensor *wc[3], *wg[3];
+        float *ref[3], *yd[3];
+        for (int k = 0; k < 3; k++) {
+            float *W = rnd((size_t)outs[k] * in, ws);
+            to_bf16_values(W, (size_t)outs[k] * in);
+            w3[k] = weight("w", W, 2, outs[k], in, 0);
+            wc[k] = &w3[k].c;
+            wg[k] = &w3[k].g;
+            ref[k] = malloc((size_t)n * outs[k] * sizeof(float));
+            yd[k] = dev(NULL, (size_t)n * outs[k] * sizeof(float));
+            free(W);
+        }
+        double tol = n <= QTTS_GEMV_MAX_N ? TOL_F32 : TOL_GEMM;
+        char sh[96];
+        float *xd = dev(x, (size_t)n * in * sizeof(float));
+        for (int nw = 1; nw <= 3; nw += 2) {
+            cpu.ops->norm_matmul(&cpu, x, &wn.c, 1e-6f, nw, wc, ref, n);
+            gpu.ops->norm_matmul(&gpu, xd, &wn.g, 1e-6f, nw, wg, yd, n);
+            for (int k = 0; k < nw; k++) {
+                snprintf(sh, sizeof sh, "n=%d in=%d weight %d of %d out=%d (%s)", n, in, k, nw, outs[k],
+                         n <= QTTS_GEMV_MAX_N ? "gemv" : "cublas");
+                compare("norm_matmul", sh, yd[k], ref[k], (size_t)n * outs[k], tol);
+            }
+        }
+        snprintf(sh, sizeof sh, "n=%d in=%d inter=%d (%s)", n, in, oq, n <= QTTS_GEMV_MAX_N ? "gemv" : "cublas");
+        cpu.ops->norm_swiglu(&cpu, x, &wn.c, 1e-6f, &wgu.c, ref[0], n);
+        gpu.ops->norm_swiglu(&gpu, xd, &wn.g, 1e-6f, &wgu.g, yd[0], n);
+        compare("norm_swiglu", sh, yd[0], ref[0], (size_t)n * oq, tol);
+        /* y += a Wo^T on a residual stream of width in */
+        float *rc = malloc((size_t)n * in * sizeof(float));
+        memcpy(rc, r0, (size_t)n * in * sizeof(float));
+        float *ad = dev(a, (size_t)n * oq * sizeof(float)), *rd = dev(r0, (size_t)n * in * sizeof(float));
+        cpu.ops->matmul_add(&cpu, a, &wo.c, rc, n);
+        gpu.ops->matmul_add(&gpu, ad, &wo.g, rd, n);
+        snprintf(sh, sizeof sh, "n=%d in=%d out=%d (%s)", n, oq, in, n <= QTTS_GEMV_MAX_N ? "gemv" : "cublas");
+        compare("matmul_add", sh, rd, rc, (size_t)n * in, tol);
+        for (int k = 0; k < 3; k++) {
+            gpu.ops->free(&gpu, yd[k]);
+            free(ref[k]);
+            wfree(&w3[k]);
+        }
+        void *dp[] = {xd, ad, rd};
+        for (size_t i = 0; i < sizeof dp / sizeof dp[0]; i++) gpu.ops->free(&gpu, dp[i]);
+        wfree(&wn);
+        wfree(&wgu);
+        wfree(&wo);
+        free(x);
+        free(g);
+        free(Wgu);
+        free(Wo);
+        free(a);
+        free(r0);
+        free(rc);
     }
 }
 
@@ -288,19 +362,6 @@ static void test_rows(void) {
         gpu.ops->copy(&gpu, yd, xd, len * sizeof(float)); /* y aliasing x */
         gpu.ops->rmsnorm(&gpu, yd, &wg.g, 1e-6f, yd, n, dim);
         compare("rmsnorm in place", sh, yd, ref, len, TOL_F32);
-
-        /* fused residual add + rmsnorm: both outputs (the updated x and y) */
-        {
-            float *xc = malloc(len * sizeof(float));
-            memcpy(xc, x, len * sizeof(float));
-            cpu.ops->add_rmsnorm(&cpu, xc, x2, &wg.c, 1e-6f, ref, n, dim);
-            float *xg = dev(x, len * sizeof(float));
-            gpu.ops->add_rmsnorm(&gpu, xg, x2d, &wg.g, 1e-6f, yd, n, dim);
-            compare("add_rmsnorm y", sh, yd, ref, len, TOL_F32);
-            compare("add_rmsnorm x", sh, xg, xc, len, TOL_EXACT);
-            gpu.ops->free(&gpu, xg);
-            free(xc);
-        }
 
         for (int hb = 0; hb < 2; hb++) {
             cpu.ops->layernorm(&cpu, x, &wg.c, hb ? &wbb.c : NULL, 1e-5f, ref, n, dim);
@@ -694,6 +755,32 @@ static void bench(void) {
         snprintf(label, sizeof label, "matmul n=%d %dx%d", ns[i], 2 * I, H);
         BENCH(label, 20, gpu.ops->matmul(&gpu, x, &wgu.g, NULL, y, ns[i]));
     }
+    {
+        /* a decoder layer's projections with the norm and residual fused in, at
+         * the 1.7B talker's sizes (H 2048) and its code predictor's (H 1024) */
+        int hs[] = {2048, 1024}, is[] = {6144, 3072};
+        for (int k = 0; k < 2; k++) {
+            int h = hs[k], inter = is[k];
+            float *Wq = rnd((size_t)4096 * h, 0.02f), *Wd = rnd((size_t)h * inter, 0.02f);
+            wpair wq = weight("q", Wq, 2, 2048, h, 0), wk = weight("k", Wq, 2, 1024, h, 0), wv = weight("v", Wq, 2, 1024, h, 0);
+            wpair wgu2 = weight("gate_up", W, 2, 2 * inter, h, 0), wd = weight("down", Wd, 2, h, inter, 0), wn2 = weight("norm", g, 1, h, 0, 0);
+            const qtts_tensor *qkv[] = {&wq.g, &wk.g, &wv.g};
+            float *ys[] = {y, y + (size_t)maxn * 2048, y + (size_t)maxn * 3072};
+            int bn[] = {1, 2, 64};
+            for (size_t i = 0; i < sizeof bn / sizeof bn[0]; i++) {
+                snprintf(label, sizeof label, "norm_matmul qkv n=%d %d->2048+1024+1024", bn[i], h);
+                BENCH(label, 50, gpu.ops->norm_matmul(&gpu, x, &wn2.g, 1e-6f, 3, qkv, ys, bn[i]));
+                snprintf(label, sizeof label, "norm_swiglu n=%d %d->2x%d", bn[i], h, inter);
+                BENCH(label, 50, gpu.ops->norm_swiglu(&gpu, x, &wn2.g, 1e-6f, &wgu2.g, y, bn[i]));
+                snprintf(label, sizeof label, "matmul_add n=%d %d->%d", bn[i], inter, h);
+                BENCH(label, 50, gpu.ops->matmul_add(&gpu, x, &wd.g, y, bn[i]));
+            }
+            wpair *wp[] = {&wq, &wk, &wv, &wgu2, &wd, &wn2};
+            for (size_t i = 0; i < sizeof wp / sizeof wp[0]; i++) wfree(wp[i]);
+            free(Wq);
+            free(Wd);
+        }
+    }
     BENCH("rmsnorm n=64 dim=2048", 100, gpu.ops->rmsnorm(&gpu, x, &wn.g, 1e-6f, y, 64, H));
     BENCH("swiglu n=64 inter=6144", 100, gpu.ops->swiglu(&gpu, x, y, 64, I));
     BENCH("add n=64 dim=2048", 100, gpu.ops->add(&gpu, x, y, y, (int64_t)64 * H));
@@ -744,6 +831,7 @@ int main(int argc, char **argv) {
     test_embed();
     test_embed_sum();
     test_matmul();
+    test_fused();
     test_rows();
     test_move_rows();
     test_graph();
