@@ -184,6 +184,10 @@ typedef struct qtts_ops {
     /* Report a failure recorded by an op (ops return nothing): QTTS_OK or
      * an error naming the op; NULL where ops cannot fail that way (CPU). */
     qtts_status (*check)(qtts_backend *be, qtts_err *err);
+    /* Make the calling thread able to issue this backend's ops (CUDA: its
+     * device current); NULL where any thread can. A backend is used by one
+     * thread at a time: a second thread gets a backend of its own. */
+    void (*bind_thread)(qtts_backend *be);
 } qtts_ops;
 
 struct qtts_backend {
@@ -196,6 +200,10 @@ static inline void qtts_range_push(qtts_backend *be, const char *name) {
 }
 static inline void qtts_range_pop(qtts_backend *be) {
     if (be->ops->range_pop) be->ops->range_pop(be);
+}
+
+static inline void qtts_backend_bind_thread(qtts_backend *be) {
+    if (be->ops->bind_thread) be->ops->bind_thread(be);
 }
 
 /* CPU backend: always available. (The CUDA backend: backend_cuda.h.) */

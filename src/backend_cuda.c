@@ -735,6 +735,7 @@ static void cu_destroy(qtts_backend *be) {
     be->impl = NULL;
 }
 
+static void cu_bind_thread(qtts_backend *be) { rec(impl_of(be), cudaSetDevice(impl_of(be)->device), "bind_thread"); }
 static void cu_range_push(qtts_backend *be, const char *name) { range_push(be->impl, name); }
 static size_t cu_peak_bytes(qtts_backend *be) { return impl_of(be)->peak; }
 static void cu_range_pop(qtts_backend *be) { range_pop(be->impl); }
@@ -784,6 +785,7 @@ static const qtts_ops cuda_ops = {
     .graph_end = cu_graph_end,
     .graph_reset = cu_graph_reset,
     .check = qtts_backend_cuda_check,
+    .bind_thread = cu_bind_thread,
 };
 
 const qtts_ops *qtts_backend_cuda_ops(void) { return &cuda_ops; }

@@ -357,6 +357,7 @@ void qtts_codec_free(qtts_codec *c) {
 const qtts_codec_config *qtts_codec_get_config(const qtts_codec *c) { return &c->cfg; }
 int qtts_codec_samples_per_frame(const qtts_codec *c) { return c->spf; }
 int qtts_codec_sample_rate(const qtts_codec *c) { return c->cfg.output_sample_rate; }
+qtts_backend *qtts_codec_backend(const qtts_codec *c) { return c->be; }
 int qtts_codec_num_quantizers(const qtts_codec *c) { return c->nq; }
 
 /* ----------------------------------------------------------------- scratch */

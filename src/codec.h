@@ -24,6 +24,8 @@ const qtts_codec_config *qtts_codec_get_config(const qtts_codec *c);
 /* Samples per code frame (1920) and the output sample rate (24000). */
 int qtts_codec_samples_per_frame(const qtts_codec *c);
 int qtts_codec_sample_rate(const qtts_codec *c);
+/* The backend the codec's weights live on and its decodes run on. */
+qtts_backend *qtts_codec_backend(const qtts_codec *c);
 int qtts_codec_num_quantizers(const qtts_codec *c);
 
 /* Decode B utterances in one batched call. codes: host int32

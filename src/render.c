@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sndfile.h>
 #include <stdlib.h>
@@ -31,7 +32,6 @@ typedef struct {
     int frames;
     bool done, runaway, failed;
     bool generated;           /* in this run (not from the journal) */
-    int32_t *codes;           /* [frames][16] once generated in this run */
     qtts_prompt prompt;
     double t_start;
 } utt_t;
@@ -278,59 +278,97 @@ static int pause_ms(const qtts_job_params *p, qtts_seg_break b) {
     }
 }
 
-/* Decode every utterance of the item in one batched call, join with pauses, write. */
-static qtts_status assemble_item(render_ctx *c, item_t *it, qtts_err *err) {
+/* An item's audio, from its journaled codes to its file: prepared and
+ * finished on the generating thread (journal, bookkeeping, manifest), run
+ * there too or on the decoder thread (decode, join, write). */
+typedef struct {
+    int item;
+    int B, Tmax;
+    int *T;           /* [B] frames per utterance */
+    int32_t *codes;   /* [B][Tmax][16] */
+    int64_t *gap;     /* [B] samples of silence after each utterance */
+    char path[4096];
+    /* results of the run */
+    qtts_status st;
+    qtts_err err;
+    double decode_s, seconds;
+} decode_job;
+
+static void decode_job_free(decode_job *j) {
+    if (!j) return;
+    free(j->T);
+    free(j->codes);
+    free(j->gap);
+    free(j);
+}
+
+/* The item's codes from the journal, into one decode batch. */
+static qtts_status prepare_decode(render_ctx *c, int item, decode_job **out, qtts_err *err) {
     qtts_status st = QTTS_OK;
-    int B = it->n_utt, G = QTTS_JOURNAL_CODEBOOKS, spf = qtts_codec_samples_per_frame(c->codec), sr = qtts_codec_sample_rate(c->codec);
-    int *T = calloc((size_t)B, sizeof *T);
-    int32_t **cs = calloc((size_t)B, sizeof *cs);
-    float **wav = calloc((size_t)B, sizeof *wav);
-    int32_t *batch = NULL;
-    float *pcm = NULL;
-    QTTS_CHECK(T && cs && wav, err, QTTS_ERR_OOM, "out of memory");
-    int Tmax = 0;
+    item_t *it = &c->items[item];
+    int B = it->n_utt, G = QTTS_JOURNAL_CODEBOOKS, sr = qtts_codec_sample_rate(c->codec);
+    int32_t **cs = NULL;
+    decode_job *j = calloc(1, sizeof *j);
+    QTTS_CHECK(j, err, QTTS_ERR_OOM, "out of memory");
+    j->item = item;
+    j->B = B;
+    j->T = calloc((size_t)B, sizeof *j->T);
+    j->gap = calloc((size_t)B, sizeof *j->gap);
+    cs = calloc((size_t)B, sizeof *cs);
+    QTTS_CHECK(j->T && j->gap && cs, err, QTTS_ERR_OOM, "out of memory");
     for (int k = 0; k < B; k++) {
         utt_t *u = &c->utts[it->first_utt + k];
         bool found = false;
-        QTTS_TRY(qtts_journal_lookup(c->jr, u->key, &cs[k], &T[k], &found, err));
-        QTTS_CHECK(found && T[k] > 0, err, QTTS_ERR_INTERNAL, "segment %d: no codes in the journal", k);
-        Tmax = T[k] > Tmax ? T[k] : Tmax;
+        QTTS_TRY(qtts_journal_lookup(c->jr, u->key, &cs[k], &j->T[k], &found, err));
+        QTTS_CHECK(found && j->T[k] > 0, err, QTTS_ERR_INTERNAL, "segment %d: no codes in the journal", k);
+        j->Tmax = j->T[k] > j->Tmax ? j->T[k] : j->Tmax;
+        j->gap[k] = k + 1 < B ? (int64_t)pause_ms(&it->it->params, it->seg.seg[k].brk) * sr / 1000 : 0;
     }
-    batch = calloc((size_t)B * Tmax * G, sizeof *batch);
-    QTTS_CHECK(batch, err, QTTS_ERR_OOM, "decode batch: out of memory");
-    for (int k = 0; k < B; k++) memcpy(batch + (size_t)k * Tmax * G, cs[k], (size_t)T[k] * G * sizeof(int32_t));
+    j->codes = calloc((size_t)B * j->Tmax * G, sizeof *j->codes);
+    QTTS_CHECK(j->codes, err, QTTS_ERR_OOM, "decode batch: out of memory");
+    for (int k = 0; k < B; k++) memcpy(j->codes + (size_t)k * j->Tmax * G, cs[k], (size_t)j->T[k] * G * sizeof(int32_t));
+    QTTS_TRY(qtts_path_join(j->path, sizeof j->path, c->job->output_dir, it->it->output, err));
+cleanup:
+    for (int k = 0; cs && k < B; k++) free(cs[k]);
+    free(cs);
+    if (st != QTTS_OK) {
+        decode_job_free(j);
+        j = NULL;
+    }
+    *out = j;
+    return st;
+}
+
+/* Decode every utterance of the job in one batched call, join them with
+ * their pauses, write the file. Touches nothing but the job, the codec and
+ * the file system: safe on the decoder thread. */
+static void run_decode(qtts_codec *codec, const qtts_render_params *p, decode_job *j) {
+    qtts_status st = QTTS_OK;
+    qtts_err *err = &j->err;
+    int spf = qtts_codec_samples_per_frame(codec), sr = qtts_codec_sample_rate(codec);
+    float **wav = calloc((size_t)j->B, sizeof *wav), *pcm = NULL;
+    QTTS_CHECK(wav, err, QTTS_ERR_OOM, "out of memory");
     double t0 = qtts_now();
-    QTTS_TRY(qtts_codec_decode_chunked(c->codec, batch, T, B, c->p->decode_chunk, c->p->decode_context, wav, err));
-    it->decode_s = qtts_now() - t0;
-    c->sum->decode_seconds += it->decode_s;
+    QTTS_TRY(qtts_codec_decode_chunked(codec, j->codes, j->T, j->B, p->decode_chunk, p->decode_context, wav, err));
+    QTTS_TRY(qtts_backend_check(qtts_codec_backend(codec), err));
+    j->decode_s = qtts_now() - t0;
     int64_t total = 0;
-    for (int k = 0; k < B; k++) total += (int64_t)T[k] * spf + (k + 1 < B ? (int64_t)pause_ms(&it->it->params, it->seg.seg[k].brk) * sr / 1000 : 0);
+    for (int k = 0; k < j->B; k++) total += (int64_t)j->T[k] * spf + j->gap[k];
     pcm = calloc((size_t)total, sizeof *pcm);
     QTTS_CHECK(pcm, err, QTTS_ERR_OOM, "item audio (%lld samples): out of memory", (long long)total);
     int64_t at = 0;
-    it->frames = 0;
-    for (int k = 0; k < B; k++) {
-        memcpy(pcm + at, wav[k], (size_t)T[k] * spf * sizeof(float));
-        at += (int64_t)T[k] * spf;
-        if (k + 1 < B) at += (int64_t)pause_ms(&it->it->params, it->seg.seg[k].brk) * sr / 1000;
-        it->frames += T[k];
-        c->utts[it->first_utt + k].frames = T[k];
+    for (int k = 0; k < j->B; k++) {
+        memcpy(pcm + at, wav[k], (size_t)j->T[k] * spf * sizeof(float));
+        at += (int64_t)j->T[k] * spf + j->gap[k];
     }
-    char path[4096];
-    QTTS_TRY(qtts_path_join(path, sizeof path, c->job->output_dir, it->it->output, err));
-    QTTS_TRY(qtts_mkdirs(path, true, err));
-    QTTS_TRY(qtts_audio_write(path, pcm, total, sr, err));
-    it->seconds = (double)total / sr;
-    it->written = true;
+    QTTS_TRY(qtts_mkdirs(j->path, true, err));
+    QTTS_TRY(qtts_audio_write(j->path, pcm, total, sr, err));
+    j->seconds = (double)total / sr;
 cleanup:
-    for (int k = 0; B && cs && k < B; k++) free(cs[k]);
-    for (int k = 0; B && wav && k < B; k++) free(wav[k]);
-    free(cs);
+    for (int k = 0; wav && k < j->B; k++) free(wav[k]);
     free(wav);
-    free(T);
-    free(batch);
     free(pcm);
-    return st;
+    j->st = st;
 }
 
 /* Mark an item failed with the message in err (its other utterances are skipped). */
@@ -343,22 +381,161 @@ static void fail_item(render_ctx *c, item_t *it, const qtts_err *e) {
         fprintf(c->p->progress, "\nqtts render: %s/%s: %s\n", it->s->id, it->it->id, it->error);
 }
 
-static void item_utterance_done(render_ctx *c, item_t *it) {
+/* A run job's results into the item, the summary and the manifest. */
+static void finish_decode(render_ctx *c, decode_job *j) {
+    item_t *it = &c->items[j->item];
+    if (j->st != QTTS_OK) {
+        fail_item(c, it, &j->err);
+        decode_job_free(j);
+        return;
+    }
+    it->decode_s = j->decode_s;
+    c->sum->decode_seconds += j->decode_s;
+    it->frames = 0;
+    for (int k = 0; k < j->B; k++) {
+        it->frames += j->T[k];
+        c->utts[it->first_utt + k].frames = j->T[k];
+    }
+    it->seconds = j->seconds;
+    it->written = true;
+    c->sum->items_written++;
+    c->sum->audio_seconds += it->seconds;
+    decode_job_free(j);
+    qtts_err me = {0};
+    if (write_manifest(c, &me) != QTTS_OK && c->p->progress) fprintf(c->p->progress, "\nqtts render: manifest: %s\n", me.msg);
+}
+
+/* The decoder thread (params.decode_thread): items in a FIFO of at most
+ * DECODE_QUEUE jobs, run in order by one worker on the codec's own backend,
+ * while the generating thread goes on; finished jobs are collected from the
+ * head of the FIFO by the generating thread. The bound keeps the codes
+ * waiting for decoding few (the generating thread waits when it is full). */
+#define DECODE_QUEUE 8
+typedef struct {
+    qtts_codec *codec;
+    const qtts_render_params *p;
+    pthread_t th;
+    bool running;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    decode_job *q[DECODE_QUEUE]; /* FIFO: q[(head + i) % DECODE_QUEUE] for i < n */
+    int head, n;
+    int started, finished;       /* of the n: taken by the worker, and done (started <= n, finished <= started) */
+    bool quit;                   /* take no more jobs */
+} decoder;
+
+static void *decoder_main(void *arg) {
+    decoder *d = arg;
+    qtts_backend_bind_thread(qtts_codec_backend(d->codec));
+    pthread_mutex_lock(&d->mu);
+    for (;;) {
+        while (!d->quit && d->started == d->n) pthread_cond_wait(&d->cv, &d->mu);
+        if (d->quit) break;
+        decode_job *j = d->q[(d->head + d->started) % DECODE_QUEUE];
+        d->started++;
+        pthread_mutex_unlock(&d->mu);
+        run_decode(d->codec, d->p, j);
+        pthread_mutex_lock(&d->mu);
+        d->finished++;
+        pthread_cond_broadcast(&d->cv);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+static qtts_status decoder_start(decoder *d, qtts_codec *codec, const qtts_render_params *p, qtts_err *err) {
+    memset(d, 0, sizeof *d);
+    d->codec = codec;
+    d->p = p;
+    if (!p->decode_thread) return QTTS_OK;
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cv, NULL);
+    int e = pthread_create(&d->th, NULL, decoder_main, d);
+    if (e) {
+        pthread_mutex_destroy(&d->mu);
+        pthread_cond_destroy(&d->cv);
+        return qtts_fail(err, QTTS_ERR_INTERNAL, "decoder thread: %s", strerror(e));
+    }
+    d->running = true;
+    return QTTS_OK;
+}
+
+/* Finish every job the worker has completed (generating thread). */
+static void decoder_collect(decoder *d, render_ctx *c) {
+    if (!d->running) return;
+    decode_job *done[DECODE_QUEUE];
+    pthread_mutex_lock(&d->mu);
+    int k = d->finished;
+    for (int i = 0; i < k; i++) done[i] = d->q[(d->head + i) % DECODE_QUEUE];
+    d->head = (d->head + k) % DECODE_QUEUE;
+    d->n -= k;
+    d->started -= k;
+    d->finished = 0;
+    pthread_mutex_unlock(&d->mu);
+    for (int i = 0; i < k; i++) finish_decode(c, done[i]);
+}
+
+/* Decode and write an item: at once without the thread, else queued. */
+static void decoder_submit(decoder *d, render_ctx *c, decode_job *j) {
+    if (!d->running) {
+        run_decode(c->codec, c->p, j);
+        finish_decode(c, j);
+        return;
+    }
+    for (;;) {
+        decoder_collect(d, c);
+        pthread_mutex_lock(&d->mu);
+        if (d->n < DECODE_QUEUE) {
+            d->q[(d->head + d->n) % DECODE_QUEUE] = j;
+            d->n++;
+            pthread_cond_broadcast(&d->cv);
+            pthread_mutex_unlock(&d->mu);
+            return;
+        }
+        while (d->finished == 0) pthread_cond_wait(&d->cv, &d->mu); /* full: wait for one to finish */
+        pthread_mutex_unlock(&d->mu);
+    }
+}
+
+/* Wait for every queued job and finish them all. */
+static void decoder_drain(decoder *d, render_ctx *c) {
+    if (!d->running) return;
+    pthread_mutex_lock(&d->mu);
+    while (d->finished < d->n) pthread_cond_wait(&d->cv, &d->mu);
+    pthread_mutex_unlock(&d->mu);
+    decoder_collect(d, c);
+}
+
+/* Stop the worker after its current job; finish what is done and drop the
+ * jobs it had not started (their codes stay in the journal: a rerun writes
+ * those items). */
+static void decoder_stop(decoder *d, render_ctx *c) {
+    if (!d->running) return;
+    pthread_mutex_lock(&d->mu);
+    d->quit = true;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    pthread_join(d->th, NULL);
+    d->running = false;
+    for (int i = 0; i < d->finished; i++) finish_decode(c, d->q[(d->head + i) % DECODE_QUEUE]);
+    for (int i = d->finished; i < d->n; i++) decode_job_free(d->q[(d->head + i) % DECODE_QUEUE]);
+    d->n = d->started = d->finished = 0;
+    pthread_mutex_destroy(&d->mu);
+    pthread_cond_destroy(&d->cv);
+}
+
+/* One more of the item's utterances is journaled: when it was the last,
+ * the item goes to the decoder. */
+static void item_utterance_done(render_ctx *c, decoder *d, item_t *it) {
     it->n_done++;
     if (it->n_done < it->n_utt || it->failed) return;
+    decode_job *j = NULL;
     qtts_err e = {0};
-    if (assemble_item(c, it, &e) != QTTS_OK) {
+    if (prepare_decode(c, (int)(it - c->items), &j, &e) != QTTS_OK) {
         fail_item(c, it, &e);
         return;
     }
-    c->sum->items_written++;
-    c->sum->audio_seconds += it->seconds;
-    for (int k = 0; k < it->n_utt; k++) {
-        free(c->utts[it->first_utt + k].codes);
-        c->utts[it->first_utt + k].codes = NULL;
-    }
-    qtts_err me = {0};
-    if (write_manifest(c, &me) != QTTS_OK && c->p->progress) fprintf(c->p->progress, "\nqtts render: manifest: %s\n", me.msg);
+    decoder_submit(d, c, j);
 }
 
 static void progress(render_ctx *c, bool force) {
@@ -397,6 +574,7 @@ qtts_status qtts_render_run(const qtts_job *job, qtts_model *m, const qtts_token
     qtts_status st = QTTS_OK;
     render_ctx c = {.job = job, .m = m, .tok = tok, .codec = codec, .p = p, .sum = sum};
     qtts_generator *g = NULL;
+    decoder dec = {0};
     int *pending = NULL, *slot_utt = NULL;
     qtts_kv_prefix *prefixes = NULL; /* [n_sessions] */
     float *emb = NULL, *trail = NULL, *pad = NULL;
@@ -498,12 +676,17 @@ qtts_status qtts_render_run(const qtts_job *job, qtts_model *m, const qtts_token
             pending[n_pending++] = it->first_utt + s2;
         }
     }
+    /* the decoder thread decodes on the codec's backend while the model's
+     * generates: two backends (a backend serves one thread at a time) */
+    QTTS_CHECK(!p->decode_thread || qtts_codec_backend(codec) != m->be, err, QTTS_ERR_INVALID_ARG,
+               "decode_thread: the codec must be loaded on a backend of its own, not the model's");
+    QTTS_TRY(decoder_start(&dec, codec, p, err));
     /* items complete from the journal alone are assembled now */
     for (int i = 0; i < c.n_items; i++) {
         item_t *it = &c.items[i];
         if (!it->failed && !it->reused && it->n_utt > 0 && it->n_done == it->n_utt) {
             it->n_done--;
-            item_utterance_done(&c, it);
+            item_utterance_done(&c, &dec, it);
         }
     }
     if (p->progress)
@@ -621,12 +804,14 @@ qtts_status qtts_render_run(const qtts_job *job, qtts_model *m, const qtts_token
                 qtts_generator_release(g, s);
                 slot_utt[s] = -1;
                 active--;
-                item_utterance_done(&c, it);
+                item_utterance_done(&c, &dec, it);
             }
+            decoder_collect(&dec, &c);
             progress(&c, false);
         }
     }
     sum->generate_seconds = qtts_now() - tg;
+    decoder_drain(&dec, &c);
 
     /* ---- sessions joined into one file, chapters in the manifest ---- */
     for (int s = 0; s < job->n_sessions; s++) {
@@ -674,6 +859,7 @@ qtts_status qtts_render_run(const qtts_job *job, qtts_model *m, const qtts_token
     progress(&c, true);
     QTTS_TRY(write_manifest(&c, err));
 cleanup:
+    decoder_stop(&dec, &c); /* finished items are kept, unstarted ones stay in the journal */
     sum->wall_seconds = qtts_now() - c.t0;
     if (c.jr && st == QTTS_ERR_INTERRUPTED) {
         qtts_err ig = {0};
@@ -687,10 +873,7 @@ cleanup:
     free(emb);
     free(trail);
     free(pad);
-    for (int i = 0; c.utts && i < c.n_utts; i++) {
-        free(c.utts[i].codes);
-        qtts_prompt_free(&c.utts[i].prompt);
-    }
+    for (int i = 0; c.utts && i < c.n_utts; i++) qtts_prompt_free(&c.utts[i].prompt);
     free(c.utts);
     for (int i = 0; c.items && i < c.n_items; i++) qtts_segmentation_free(&c.items[i].seg);
     free(c.items);

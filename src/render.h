@@ -24,6 +24,10 @@ typedef struct qtts_render_params {
     bool share_prefix;      /* prefill a session's common prompt prefix once (exact; on by default) */
     int decode_chunk;       /* codec windows (official 300 / 25); 0 = one call */
     int decode_context;
+    /* decode and write items on a second thread while generation goes on;
+     * the codec must then be loaded on a backend of its own (not the
+     * model's). The files are the same bytes either way. */
+    bool decode_thread;
     FILE *progress;         /* progress bar and summary; NULL = quiet */
     volatile sig_atomic_t *stop; /* set asynchronously (SIGINT/SIGTERM): finish the step, keep the journal, stop */
 } qtts_render_params;

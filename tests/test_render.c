@@ -1,9 +1,11 @@
 /* qtts render end to end on the tiny CustomVoice fixture:
  *  - batch invariance: every output file is byte-identical with --max-batch 1, 3 and 8,
  *    with each session's prompt prefix prefilled once or per utterance, and
- *    on the cpu-replay backend (recorded op sequences, padded batches);
+ *    on the cpu-replay backend (recorded op sequences, padded batches),
+ *    and with the decoder thread (items decoded and written beside generation);
  *  - kill and resume: the renderer is SIGKILLed at seeded random moments again
- *    and again, rerun each time, and the final files equal an uninterrupted render;
+ *    and again (with and without the decoder thread), rerun each time, and the
+ *    final files equal an uninterrupted render;
  *  - a changed item invalidates exactly its own utterances;
  *  - manifest contents; schema errors named by JSON path before any model work. */
 #include <cJSON.h>
@@ -115,14 +117,15 @@ static int summary(const cJSON *m, const char *key) {
     return cJSON_IsNumber(v) ? v->valueint : -1;
 }
 
-/* Start a render and SIGKILL it after delay_us; returns 1 if it finished first. */
-static int run_and_kill(const char *job, useconds_t delay_us) {
+/* Start a render (with or without the decoder thread) and SIGKILL it after
+ * delay_us; returns 1 if it finished first. */
+static int run_and_kill(const char *job, useconds_t delay_us, bool decode_thread) {
     pid_t pid = fork();
     if (pid == 0) {
         int fd = open("/dev/null", 1);
         dup2(fd, 1);
         dup2(fd, 2);
-        execl(QTTS_EXE, QTTS_EXE, "render", "--quiet", job, (char *)NULL);
+        execl(QTTS_EXE, QTTS_EXE, "render", "--quiet", "--decode-thread", decode_thread ? "on" : "off", job, (char *)NULL);
         _exit(127);
     }
     useconds_t waited = 0;
@@ -175,9 +178,10 @@ int main(void) {
     /* batch invariance: batch 1 and 3 give byte-identical files; and the
      * CPU with CUDA-graph semantics (recorded talker and predictor
      * sequences, padded batch buckets) the same bytes as the CPU */
-    const char *batches[] = {"1", "3", "4 --no-prefix-sharing", "8 --backend cpu-replay", "3 --backend cpu-replay"};
-    for (int b = 0; b < 5; b++) {
-        char dir[1200], jb[1200], extra[64];
+    const char *batches[] = {"1", "3", "4 --no-prefix-sharing", "8 --backend cpu-replay", "3 --backend cpu-replay",
+                             "3 --decode-thread on", "8 --backend cpu-replay --decode-thread on"};
+    for (int b = 0; b < (int)(sizeof batches / sizeof batches[0]); b++) {
+        char dir[1200], jb[1200], extra[96];
         snprintf(dir, sizeof dir, "%s/b%d", tmp, b);
         snprintf(jb, sizeof jb, "b%d.json", b);
         write_job(tmp, jb, dir, 0);
@@ -196,7 +200,7 @@ int main(void) {
     int kills = 0, finished = 0;
     for (int round = 0; round < 60 && !finished; round++) {
         useconds_t delay = (useconds_t)(20000 + tu_rand_u64(&seed) % 400000);
-        finished = run_and_kill(kj, delay);
+        finished = run_and_kill(kj, delay, round % 2 == 0);
         kills += !finished;
     }
     if (!finished) finished = render(kj, "", out, sizeof out) == 0;

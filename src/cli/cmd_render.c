@@ -34,6 +34,9 @@ static void usage(FILE *f) {
                "  --quiet         no progress bar or summary\n"
                "  --no-prefix-sharing  prefill every prompt whole (default: a session's common prompt prefix\n"
                "                  is prefilled once; the output is identical either way)\n"
+               "  --decode-thread on|off|auto  decode and write items on a second thread (with the codec on\n"
+               "                  its own backend) while generation goes on; auto (default): on with cuda.\n"
+               "                  The files are the same bytes either way\n"
                "The job format is described in jobs/README.md. A rerun of the same job resumes: finished\n"
                "utterances come from the journal in the output folder, unchanged items are kept.\n");
 }
@@ -78,12 +81,14 @@ int qtts_cmd_render(int argc, char **argv) {
     const char *backend = cli_default_backend();
     int device = -1;
     char bname[64];
-    enum { O_BATCH = 256, O_FRESH, O_QUIET, O_CHUNK, O_CTX, O_BACKEND, O_NOSHARE, O_DEVICE };
+    const char *decode_thread = "auto";
+    enum { O_BATCH = 256, O_FRESH, O_QUIET, O_CHUNK, O_CTX, O_BACKEND, O_NOSHARE, O_DEVICE, O_DTHREAD };
     static const struct option opts[] = {{"max-batch", required_argument, 0, O_BATCH}, {"fresh", no_argument, 0, O_FRESH},
                                          {"quiet", no_argument, 0, O_QUIET},           {"chunk", required_argument, 0, O_CHUNK},
                                          {"context", required_argument, 0, O_CTX},     {"backend", required_argument, 0, O_BACKEND},
                                          {"help", no_argument, 0, 'h'},                {"no-prefix-sharing", no_argument, 0, O_NOSHARE},
-                                         {"device", required_argument, 0, O_DEVICE},           {0, 0, 0, 0}};
+                                         {"device", required_argument, 0, O_DEVICE},   {"decode-thread", required_argument, 0, O_DTHREAD},
+                                         {0, 0, 0, 0}};
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -96,6 +101,7 @@ int qtts_cmd_render(int argc, char **argv) {
         case O_BACKEND: backend = optarg; break;
         case O_NOSHARE: no_share = 1; break;
         case O_DEVICE: device = atoi(optarg); break;
+        case O_DTHREAD: decode_thread = optarg; break;
         case 'h': usage(stdout); return CLI_OK;
         default: usage(stderr); return CLI_USAGE;
         }
@@ -108,13 +114,17 @@ int qtts_cmd_render(int argc, char **argv) {
         fprintf(stderr, "qtts render: --max-batch, --chunk and --context must be >= 0\n");
         return CLI_USAGE;
     }
+    if (strcmp(decode_thread, "on") && strcmp(decode_thread, "off") && strcmp(decode_thread, "auto")) {
+        fprintf(stderr, "qtts render: --decode-thread: '%s' is not on, off or auto\n", decode_thread);
+        return CLI_USAGE;
+    }
     const char *path = argv[optind];
     qtts_err err = {0};
     qtts_status st = QTTS_OK;
     qtts_job *job = NULL;
     qtts_job_errors errs = {0};
     qtts_model_config cfg;
-    qtts_backend be = {0};
+    qtts_backend be = {0}, be_dec = {0}; /* be_dec: the codec's, with the decoder thread */
     qtts_model *m = NULL;
     qtts_tokenizer *tok = NULL;
     qtts_codec *codec = NULL;
@@ -154,7 +164,9 @@ int qtts_cmd_render(int argc, char **argv) {
     QTTS_TRY(qtts_tokenizer_load(&tok, job->model, &err));
     char cdir[4096];
     QTTS_TRY(qtts_path_join(cdir, sizeof cdir, job->model, "speech_tokenizer", &err));
-    QTTS_TRY(qtts_codec_load(&codec, &be, cdir, &err));
+    bool threaded = !strcmp(decode_thread, "on") || (!strcmp(decode_thread, "auto") && !strcmp(be.ops->name, "cuda"));
+    if (threaded) QTTS_TRY(qtts_backend_init_named(&be_dec, cli_backend_name(backend, device, bname, sizeof bname), 0, &err));
+    QTTS_TRY(qtts_codec_load(&codec, threaded ? &be_dec : &be, cdir, &err));
 
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
@@ -167,6 +179,7 @@ int qtts_cmd_render(int argc, char **argv) {
     rp.share_prefix = !no_share;
     rp.decode_chunk = chunk;
     rp.decode_context = context;
+    rp.decode_thread = threaded;
     rp.progress = quiet ? NULL : stderr;
     rp.stop = &g_stop;
     st = qtts_render_run(job, m, tok, codec, &rp, &sum, &err);
@@ -186,6 +199,7 @@ cleanup:
     qtts_tokenizer_free(tok);
     qtts_model_free(m);
     if (be.ops) qtts_backend_free(&be);
+    if (be_dec.ops) qtts_backend_free(&be_dec);
     if (st == QTTS_ERR_INTERRUPTED) return 130;
     return st == QTTS_OK ? CLI_OK : CLI_FAIL;
 }
