@@ -8,7 +8,9 @@
 #   2. --sync-stages: the device waits at every stage boundary, so the stage
 #      times (prefill, talker, code predictor, sampling, decoder) are device
 #      times; its wall clock is slower than run 1 and is not the headline.
-# Writes bench/results/gpu-synth-<size>-<gpu>.json (commit, device, both runs).
+# Writes bench/results/gpu-synth-<size>-<gpu>[-$QTTS_BENCH_SUFFIX].json (commit,
+# device, the QTTS_CUDA_* settings, both runs); QTTS_BENCH_SUFFIX names a variant
+# (e.g. pdl for a run with QTTS_CUDA_PDL=1) so that it does not overwrite the default.
 # Usage: bench/bench_gpu.sh BUILD_DIR TOKENIZER_DIR MODELS_DIR [FRAMES] [SIZES...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +29,7 @@ for size in $sizes; do
     --backend cuda --first-chunk 1 --out "$tmp/a.wav" --stats-json "$tmp/plain.json" --quiet
   "$build/qtts" synth --model "$dir" --text "$text" --speaker ryan --seed 1 --max-frames "$frames" --ignore-eos \
     --backend cuda --sync-stages --out "$tmp/b.wav" --stats-json "$tmp/sync.json" --quiet
-  out="bench/results/gpu-synth-$size-$gtag.json"
+  out="bench/results/gpu-synth-$size-$gtag${QTTS_BENCH_SUFFIX:+-$QTTS_BENCH_SUFFIX}.json"
   python3 - "$tmp/plain.json" "$tmp/sync.json" "$out" "$gpu" "$frames" "$size" <<'PY'
 import json, os, subprocess, sys
 plain, sync = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
@@ -39,6 +41,7 @@ n = plain["frames"]
 res = {"benchmark": "gpu-synth", "commit": commit + ("-dirty" if dirty else ""), "device": sys.argv[4],
        "model": f"full-size random-weight {sys.argv[6]} CustomVoice (bench/make_random_model: released names, shapes, dtypes)",
        "frames_requested": int(sys.argv[5]), "eos_ignored": True, "single_stream": True,
+       "settings": {k: os.environ.get(k, "default") for k in ("QTTS_CUDA_GRAPHS", "QTTS_CUDA_PDL")},
        "wall_clock_ms": plain["wall_clock_ms"], "time_to_first_chunk_ms": plain["time_to_first_chunk_ms"],
        "first_chunk_frames": plain["first_chunk_frames"],
        "peak_memory_mb": plain["peak_device_memory_mb"], "frames_per_second": plain["frames_per_second"],
@@ -48,7 +51,7 @@ res = {"benchmark": "gpu-synth", "commit": commit + ("-dirty" if dirty else ""),
        "stages_note": "stage times from the --sync-stages run (device waits at stage boundaries); the other numbers from the plain run",
        "plain_run": plain, "sync_stages_run": sync}
 json.dump(res, open(sys.argv[3], "w"), indent=2)
-print(f"{sys.argv[6]}: {res['frames_per_second']:.1f} frames/s, {res['realtime_factor']:.2f}x real time, "
+print(f"{sys.argv[6]}{' ' + os.environ['QTTS_BENCH_SUFFIX'] if os.environ.get('QTTS_BENCH_SUFFIX') else ''}: {res['frames_per_second']:.1f} frames/s, {res['realtime_factor']:.2f}x real time, "
       f"first audio {res['time_to_first_chunk_ms']:.1f} ms, peak {res['peak_memory_mb']:.0f} MB; per frame (synced): "
       + ", ".join(f"{k} {v:.3f} ms" for k, v in res["stages_per_frame_ms"].items()))
 PY

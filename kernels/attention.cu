@@ -34,6 +34,7 @@
 
 __global__ void k_kv_store(qtts_k_kv c, int layer, const float *__restrict__ k, const float *__restrict__ v,
                            const int32_t *__restrict__ slot, const int32_t *__restrict__ pos) {
+    pdl_prologue();
     int i = blockIdx.x;
     int row = c.n_kv_heads * c.head_dim;
     int64_t o = kv_row(c, layer, slot[i], pos[i]);
@@ -46,6 +47,7 @@ __global__ void k_kv_store(qtts_k_kv c, int layer, const float *__restrict__ k, 
 __global__ void k_attention(const float *__restrict__ q, qtts_k_kv c, int layer, const int32_t *__restrict__ slot,
                             const int32_t *__restrict__ pos, int n_heads, float scale, int window, float *__restrict__ ws,
                             float *__restrict__ out) {
+    pdl_prologue();
     extern __shared__ float sm[]; /* [hd] query, then [QTTS_ATTN_CHUNK] scores */
     __shared__ float red[32];
     int i = blockIdx.x, h = blockIdx.y, z = blockIdx.z, ns = gridDim.z;
@@ -110,6 +112,7 @@ __global__ void k_attention(const float *__restrict__ q, qtts_k_kv c, int layer,
 }
 
 __global__ void k_attention_combine(const float *__restrict__ ws, int n, int n_heads, int hd, int ns, float *__restrict__ out) {
+    pdl_prologue();
     int64_t qh = (int64_t)blockIdx.x * n_heads + blockIdx.y;
     const float *o_part = ws + qh * ns * hd;
     const float *ml = ws + (int64_t)n * n_heads * ns * hd + qh * ns * 2;
@@ -131,8 +134,7 @@ extern "C" {
 cudaError_t qtts_k_kv_store(qtts_k_kv c, int layer, const float *k, const float *v, const int32_t *slot, const int32_t *pos, int n,
                             cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
-    k_kv_store<<<n, 128, 0, s>>>(c, layer, k, v, slot, pos);
-    return cudaGetLastError();
+    return launch(k_kv_store, n, 128, 0, s, c, layer, k, v, slot, pos);
 }
 
 int64_t qtts_k_attention_ws(int n, int n_heads, int hd, int n_splits) {
@@ -145,11 +147,9 @@ cudaError_t qtts_k_attention(const float *q, qtts_k_kv c, int layer, const int32
     if (n_splits < 1 || n_splits > 65535 || n_heads > 65535 || (n_splits > 1 && !ws)) return cudaErrorInvalidValue;
     size_t smem = (size_t)(c.head_dim + QTTS_ATTN_CHUNK) * sizeof(float);
     dim3 grid((unsigned)n, (unsigned)n_heads, (unsigned)n_splits);
-    k_attention<<<grid, ATT_THREADS, smem, s>>>(q, c, layer, slot, pos, n_heads, scale, window, ws, out);
-    cudaError_t e = cudaGetLastError();
+    cudaError_t e = launch(k_attention, grid, ATT_THREADS, smem, s, q, c, layer, slot, pos, n_heads, scale, window, ws, out);
     if (e != cudaSuccess || n_splits == 1) return e;
-    k_attention_combine<<<dim3((unsigned)n, (unsigned)n_heads), 128, 0, s>>>(ws, n, n_heads, c.head_dim, n_splits, out);
-    return cudaGetLastError();
+    return launch(k_attention_combine, dim3((unsigned)n, (unsigned)n_heads), 128, 0, s, ws, n, n_heads, c.head_dim, n_splits, out);
 }
 
 } /* extern "C" */

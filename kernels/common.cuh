@@ -52,6 +52,43 @@ static __device__ __forceinline__ float block_max(float v, float *red) {
     return warp_max(v);
 }
 
+/* Programmatic dependent launch (Hopper; off unless qtts_k_set_pdl(1)).
+ * Launched with it, a kernel may be scheduled while the kernel before it on
+ * the stream is still running, which hides the launch gap between the
+ * hundreds of small dependent kernels of a decode step. Every kernel here
+ * therefore starts with pdl_prologue(): griddepcontrol.wait holds it until
+ * the previous kernel has completed and its writes are visible (so nothing,
+ * not even a write that a running kernel's read could race with, happens
+ * before it), then launch_dependents lets the next kernel be scheduled.
+ * Without the launch attribute both instructions are no-ops. */
+static __device__ __forceinline__ void pdl_prologue() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+/* Set once by the backend (qtts_k_set_pdl) before any launch; read-only afterwards. */
+extern "C" int qtts_k_pdl_on;
+
+/* kernel<<<grid, block, smem, s>>>(args...), with programmatic stream
+ * serialization when PDL is on; returns the launch's error. */
+template <typename... Params, typename... Args>
+static cudaError_t launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t s, Args... args) {
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = s;
+    cfg.attrs = at;
+    cfg.numAttrs = qtts_k_pdl_on ? 1 : 0;
+    cudaError_t e = cudaLaunchKernelEx(&cfg, kernel, args...);
+    return e != cudaSuccess ? e : cudaGetLastError();
+}
+
 /* Offset of (layer, slot, pos) in a KV cache [layer][slot][pos][kv_head][head_dim]. */
 static __device__ __forceinline__ int64_t kv_row(const qtts_k_kv &c, int layer, int slot, int pos) {
     return (((int64_t)layer * c.n_slots + slot) * c.max_len + pos) * c.n_kv_heads * c.head_dim;

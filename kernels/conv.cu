@@ -34,6 +34,7 @@
 
 __global__ void k_conv1d(const float *__restrict__ x, const uint16_t *__restrict__ w, const float *__restrict__ bias,
                          float *__restrict__ y, int cin, int cout, int T, int K, int dil, int groups) {
+    pdl_prologue();
     int t = blockIdx.x * blockDim.x + threadIdx.x;
     int o = blockIdx.y, b = blockIdx.z;
     if (t >= T) return;
@@ -54,6 +55,7 @@ __global__ void k_conv1d(const float *__restrict__ x, const uint16_t *__restrict
 
 __global__ void k_conv_transpose1d(const float *__restrict__ x, const uint16_t *__restrict__ w, const float *__restrict__ bias,
                                    float *__restrict__ y, int cin, int cout, int T, int K, int stride) {
+    pdl_prologue();
     int64_t To = (int64_t)T * stride;
     int64_t u = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     int o = blockIdx.y, b = blockIdx.z;
@@ -74,6 +76,7 @@ __global__ void k_conv_transpose1d(const float *__restrict__ x, const uint16_t *
 
 /* im2col for one item: col[tt][ci*K + k] = x[ci][t0 + tt + k*dil - (K-1)*dil], 0 before time 0. */
 __global__ void k_im2col(const float *__restrict__ x, float *__restrict__ col, int cin, int T, int K, int dil, int t0, int nt) {
+    pdl_prologue();
     int64_t ck = (int64_t)cin * K, len = (int64_t)nt * ck;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < len; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t tt = i / ck, r = i % ck;
@@ -87,6 +90,7 @@ __global__ void k_im2col(const float *__restrict__ x, float *__restrict__ col, i
  * y[co][u] += sum_{t in tile, k = u - t*s in [0, K)} z[t - t0][co*K + k],
  * over the outputs u those rows reach (a gather: each u written once per tile). */
 __global__ void k_col2im_t(const float *__restrict__ z, float *__restrict__ y, int cout, int T, int K, int s, int t0, int nt) {
+    pdl_prologue();
     int64_t To = (int64_t)T * s, u0 = (int64_t)t0 * s, u1 = (int64_t)(t0 + nt - 1) * s + K;
     if (u1 > To) u1 = To;
     int64_t span = u1 - u0, len = span * cout, ckz = (int64_t)cout * K;
@@ -105,6 +109,7 @@ __global__ void k_col2im_t(const float *__restrict__ z, float *__restrict__ y, i
 
 /* y [B][C][T]: y = bias[c] (or 0 without a bias) when set, else y += bias[c]. */
 __global__ void k_channel_bias(float *__restrict__ y, const float *__restrict__ bias, int64_t len, int C, int T, int set) {
+    pdl_prologue();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < len; i += (int64_t)gridDim.x * blockDim.x) {
         float b = bias ? bias[(i / T) % C] : 0.0f;
         y[i] = set ? b : y[i] + b;
@@ -112,6 +117,7 @@ __global__ void k_channel_bias(float *__restrict__ y, const float *__restrict__ 
 }
 
 __global__ void k_bf16_to_f32(const uint16_t *__restrict__ x, float *__restrict__ y, int64_t len) {
+    pdl_prologue();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < len; i += (int64_t)gridDim.x * blockDim.x) y[i] = bf16f(x[i]);
 }
 
@@ -119,27 +125,23 @@ extern "C" {
 
 cudaError_t qtts_k_im2col(const float *x, float *col, int cin, int T, int K, int dil, int t0, int nt, cudaStream_t s) {
     if (nt <= 0 || cin <= 0) return cudaSuccess;
-    k_im2col<<<grid_for((int64_t)nt * cin * K, 256), 256, 0, s>>>(x, col, cin, T, K, dil, t0, nt);
-    return cudaGetLastError();
+    return launch(k_im2col, grid_for((int64_t)nt * cin * K, 256), 256, 0, s, x, col, cin, T, K, dil, t0, nt);
 }
 
 cudaError_t qtts_k_col2im_t(const float *z, float *y, int cout, int T, int K, int stride, int t0, int nt, cudaStream_t s) {
     if (nt <= 0 || cout <= 0) return cudaSuccess;
-    k_col2im_t<<<grid_for((int64_t)cout * ((int64_t)nt * stride + K), 256), 256, 0, s>>>(z, y, cout, T, K, stride, t0, nt);
-    return cudaGetLastError();
+    return launch(k_col2im_t, grid_for((int64_t)cout * ((int64_t)nt * stride + K), 256), 256, 0, s, z, y, cout, T, K, stride, t0, nt);
 }
 
 cudaError_t qtts_k_channel_bias(float *y, const float *bias, int B, int C, int64_t T, int set, cudaStream_t s) {
     int64_t len = (int64_t)B * C * T;
     if (len <= 0) return cudaSuccess;
-    k_channel_bias<<<grid_for(len, 256), 256, 0, s>>>(y, bias, len, C, (int)T, set);
-    return cudaGetLastError();
+    return launch(k_channel_bias, grid_for(len, 256), 256, 0, s, y, bias, len, C, (int)T, set);
 }
 
 cudaError_t qtts_k_bf16_to_f32(const uint16_t *x, float *y, int64_t len, cudaStream_t s) {
     if (len <= 0) return cudaSuccess;
-    k_bf16_to_f32<<<grid_for(len, 256), 256, 0, s>>>(x, y, len);
-    return cudaGetLastError();
+    return launch(k_bf16_to_f32, grid_for(len, 256), 256, 0, s, x, y, len);
 }
 
 cudaError_t qtts_k_conv1d(const float *x, const uint16_t *w, const float *bias, float *y, int B, int cin, int cout, int T, int K,
@@ -147,8 +149,7 @@ cudaError_t qtts_k_conv1d(const float *x, const uint16_t *w, const float *bias, 
     if (B <= 0 || cout <= 0 || T <= 0) return cudaSuccess;
     if (groups < 1 || cin % groups || cout % groups || cout > 65535 || B > 65535) return cudaErrorInvalidValue;
     dim3 grid((unsigned)((T + CONV_THREADS - 1) / CONV_THREADS), (unsigned)cout, (unsigned)B);
-    k_conv1d<<<grid, CONV_THREADS, 0, s>>>(x, w, bias, y, cin, cout, T, K, dilation, groups);
-    return cudaGetLastError();
+    return launch(k_conv1d, grid, CONV_THREADS, 0, s, x, w, bias, y, cin, cout, T, K, dilation, groups);
 }
 
 cudaError_t qtts_k_conv_transpose1d(const float *x, const uint16_t *w, const float *bias, float *y, int B, int cin, int cout, int T,
@@ -157,8 +158,7 @@ cudaError_t qtts_k_conv_transpose1d(const float *x, const uint16_t *w, const flo
     if (B <= 0 || cout <= 0 || To <= 0) return cudaSuccess;
     if (stride < 1 || cout > 65535 || B > 65535) return cudaErrorInvalidValue;
     dim3 grid((unsigned)((To + CONV_THREADS - 1) / CONV_THREADS), (unsigned)cout, (unsigned)B);
-    k_conv_transpose1d<<<grid, CONV_THREADS, 0, s>>>(x, w, bias, y, cin, cout, T, K, stride);
-    return cudaGetLastError();
+    return launch(k_conv_transpose1d, grid, CONV_THREADS, 0, s, x, w, bias, y, cin, cout, T, K, stride);
 }
 
 } /* extern "C" */

@@ -21,11 +21,13 @@
 #define GRID_STRIDE(i, len) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (len); i += (int64_t)gridDim.x * blockDim.x)
 
 __global__ void k_f32_to_bf16(const float *__restrict__ x, uint16_t *__restrict__ y, int64_t len) {
+    pdl_prologue();
     GRID_STRIDE(i, len) y[i] = f2bf16(x[i]);
 }
 
 __global__ void k_embed(const uint16_t *__restrict__ table, const int32_t *__restrict__ ids, int64_t rows, int64_t d,
                         float *__restrict__ out) {
+    pdl_prologue();
     int64_t id = ids[blockIdx.x];
     float *o = out + (int64_t)blockIdx.x * d;
     if (id < 0 || id >= rows) { /* out of range: a zero row (block-uniform) */
@@ -40,6 +42,7 @@ __global__ void k_embed(const uint16_t *__restrict__ table, const int32_t *__res
  * sums its columns over the tables in table order (as the CPU twin: first
  * table's row, then += each next one; out-of-range ids add nothing). */
 __global__ void k_embed_sum(qtts_k_tables t, const int32_t *__restrict__ ids, int stride, int64_t d, float *__restrict__ out) {
+    pdl_prologue();
     __shared__ int64_t sid[QTTS_K_EMBED_SUM_MAX];
     int i = blockIdx.x;
     if (threadIdx.x < t.n) {
@@ -59,6 +62,7 @@ __global__ void k_embed_sum(qtts_k_tables t, const int32_t *__restrict__ ids, in
 /* dst[i] = src[idx[i]] (gather) or dst[idx[i]] = src[i] (scatter), rows of dim floats */
 __global__ void k_move_rows(const float *__restrict__ src, const int32_t *__restrict__ idx, int64_t len, int dim, int scatter,
                             float *__restrict__ dst) {
+    pdl_prologue();
     GRID_STRIDE(i, len) {
         int64_t r = i / dim, j = i % dim, m = idx[r];
         if (scatter) dst[m * dim + j] = src[i];
@@ -68,14 +72,17 @@ __global__ void k_move_rows(const float *__restrict__ src, const int32_t *__rest
 
 /* y may alias a or b: each element is read then written by one thread. */
 __global__ void k_add(const float *a, const float *b, float *y, int64_t len) {
+    pdl_prologue();
     GRID_STRIDE(i, len) y[i] = a[i] + b[i];
 }
 
 __global__ void k_add_bias(float *y, const float *__restrict__ bias, int64_t len, int dim) {
+    pdl_prologue();
     GRID_STRIDE(i, len) y[i] += bias[i % dim];
 }
 
 __global__ void k_swiglu(const float *__restrict__ gu, float *__restrict__ y, int64_t len, int inter) {
+    pdl_prologue();
     GRID_STRIDE(i, len) {
         int64_t r = i / inter, j = i % inter;
         const float *g = gu + r * 2 * inter;
@@ -84,10 +91,12 @@ __global__ void k_swiglu(const float *__restrict__ gu, float *__restrict__ y, in
 }
 
 __global__ void k_silu(float *x, int64_t len) {
+    pdl_prologue();
     GRID_STRIDE(i, len) x[i] = silu_f(x[i]);
 }
 
 __global__ void k_gelu(float *x, int64_t len) {
+    pdl_prologue();
     GRID_STRIDE(i, len) {
         float v = x[i];
         x[i] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
@@ -95,6 +104,7 @@ __global__ void k_gelu(float *x, int64_t len) {
 }
 
 __global__ void k_clamp(float *x, int64_t len, float lo, float hi) {
+    pdl_prologue();
     GRID_STRIDE(i, len) {
         float v = x[i];
         x[i] = v < lo ? lo : v > hi ? hi : v; /* NaN passes through, as on the CPU */
@@ -102,11 +112,13 @@ __global__ void k_clamp(float *x, int64_t len, float lo, float hi) {
 }
 
 __global__ void k_scale_rows(const float *x, const float *__restrict__ sc, float *y, int64_t len, int dim) {
+    pdl_prologue();
     GRID_STRIDE(i, len) y[i] = x[i] * sc[i % dim];
 }
 
 __global__ void k_snake(const float *x, const float *__restrict__ alpha, const float *__restrict__ beta, float *y, int64_t len, int C,
                         int T) {
+    pdl_prologue();
     GRID_STRIDE(i, len) {
         int c = (int)((i / T) % C);
         float inv = 1.0f / (beta[c] + 1e-9f), xv = x[i];
@@ -116,6 +128,7 @@ __global__ void k_snake(const float *x, const float *__restrict__ alpha, const f
 }
 
 __global__ void k_transpose(const float *__restrict__ x, float *__restrict__ y, int R, int S) {
+    pdl_prologue();
     __shared__ float tile[32][33];
     const float *xb = x + (int64_t)blockIdx.z * R * S;
     float *yb = y + (int64_t)blockIdx.z * R * S;
@@ -136,24 +149,24 @@ extern "C" {
 #define LAUNCH_EW(kernel, len, ...)                                                \
     do {                                                                           \
         if ((len) <= 0) return cudaSuccess;                                        \
-        kernel<<<grid_for((len), EW_THREADS), EW_THREADS, 0, s>>>(__VA_ARGS__);    \
-        return cudaGetLastError();                                                 \
+        return launch(kernel, grid_for((len), EW_THREADS), EW_THREADS, 0, s, __VA_ARGS__); \
     } while (0)
+
+int qtts_k_pdl_on;
+void qtts_k_set_pdl(int on) { qtts_k_pdl_on = on; }
 
 cudaError_t qtts_k_f32_to_bf16(const float *x, uint16_t *y, int64_t len, cudaStream_t s) { LAUNCH_EW(k_f32_to_bf16, len, x, y, len); }
 
 cudaError_t qtts_k_embed(const uint16_t *table, const int32_t *ids, int n, int64_t rows, int64_t d, float *out, cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
-    k_embed<<<n, EW_THREADS, 0, s>>>(table, ids, rows, d, out);
-    return cudaGetLastError();
+    return launch(k_embed, n, EW_THREADS, 0, s, table, ids, rows, d, out);
 }
 
 cudaError_t qtts_k_embed_sum(qtts_k_tables t, const int32_t *ids, int stride, int n, int64_t d, float *out, cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
     static_assert(EW_THREADS >= QTTS_K_EMBED_SUM_MAX, "one thread loads each table's id");
     if (t.n < 1 || t.n > QTTS_K_EMBED_SUM_MAX) return cudaErrorInvalidValue;
-    k_embed_sum<<<n, EW_THREADS, 0, s>>>(t, ids, stride, d, out);
-    return cudaGetLastError();
+    return launch(k_embed_sum, n, EW_THREADS, 0, s, t, ids, stride, d, out);
 }
 
 cudaError_t qtts_k_add(const float *a, const float *b, float *y, int64_t len, cudaStream_t s) { LAUNCH_EW(k_add, len, a, b, y, len); }
@@ -190,8 +203,7 @@ cudaError_t qtts_k_snake(const float *x, const float *alpha, const float *beta, 
 cudaError_t qtts_k_transpose(const float *x, float *y, int B, int R, int S, cudaStream_t s) {
     if (B <= 0 || R <= 0 || S <= 0) return cudaSuccess;
     dim3 grid((unsigned)((S + 31) / 32), (unsigned)((R + 31) / 32), (unsigned)B);
-    k_transpose<<<grid, dim3(32, 8), 0, s>>>(x, y, R, S);
-    return cudaGetLastError();
+    return launch(k_transpose, grid, dim3(32, 8), 0, s, x, y, R, S);
 }
 
 } /* extern "C" */

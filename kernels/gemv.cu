@@ -75,6 +75,7 @@ static __device__ __forceinline__ void dot_row(const uint16_t *__restrict__ w, c
 
 template <int NT, bool NORM>
 __global__ void __launch_bounds__(32 * GEMV_WARPS) k_gemv(qtts_k_gemv_job j, int in, int vec, int rows) {
+    pdl_prologue();
     __shared__ float red[32];
     __shared__ float rstd[NT];
     if (NORM) { /* every thread takes part: no warp may leave before this */
@@ -123,14 +124,15 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) k_gemv(qtts_k_gemv_job j, int
 }
 
 template <bool NORM>
-static void launch(const qtts_k_gemv_job &j, int n, int in, int vec, int rows, cudaStream_t s) {
+static cudaError_t launch_gemv(const qtts_k_gemv_job &j, int n, int in, int vec, int rows, cudaStream_t s) {
     dim3 grid((unsigned)((rows + GEMV_WARPS - 1) / GEMV_WARPS)), block(32 * GEMV_WARPS);
     switch (n) {
 #define CASE(N) \
-    case N: k_gemv<N, NORM><<<grid, block, 0, s>>>(j, in, vec, rows); break;
+    case N: return launch(k_gemv<N, NORM>, grid, block, 0, s, j, in, vec, rows);
         CASE(1) CASE(2) CASE(3) CASE(4)
 #undef CASE
     }
+    return cudaErrorInvalidValue;
 }
 static_assert(QTTS_GEMV_MAX_N <= 4, "k_gemv is instantiated for 1..4 tokens");
 
@@ -149,9 +151,7 @@ extern "C" cudaError_t qtts_k_gemv_fused(const qtts_k_gemv_job *job, int n, int 
         if (k < j.nw) vec = vec && aligned16(j.w[k]);
     }
     if (rows <= 0) return cudaSuccess;
-    if (j.norm) launch<true>(j, n, in, vec, rows, s);
-    else launch<false>(j, n, in, vec, rows, s);
-    return cudaGetLastError();
+    return j.norm ? launch_gemv<true>(j, n, in, vec, rows, s) : launch_gemv<false>(j, n, in, vec, rows, s);
 }
 
 extern "C" cudaError_t qtts_k_gemv(const float *x, const uint16_t *w, const float *bias, float *y, int n, int out, int in,

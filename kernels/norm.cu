@@ -37,6 +37,7 @@
  * by one thread. OUT is float, or uint16_t for bf16 (a cuBLAS GEMM input). */
 template <typename OUT>
 __global__ void k_rmsnorm(const float *x, const float *__restrict__ w, float eps, OUT *y, int dim) {
+    pdl_prologue();
     __shared__ float red[32];
     const float *xi = x + (int64_t)blockIdx.x * dim;
     OUT *yi = y + (int64_t)blockIdx.x * dim;
@@ -52,6 +53,7 @@ __global__ void k_rmsnorm(const float *x, const float *__restrict__ w, float eps
 }
 
 __global__ void k_layernorm(const float *x, const float *__restrict__ w, const float *__restrict__ b, float eps, float *y, int dim) {
+    pdl_prologue();
     __shared__ float red[32];
     const float *xi = x + (int64_t)blockIdx.x * dim;
     float *yi = y + (int64_t)blockIdx.x * dim;
@@ -74,6 +76,7 @@ __global__ void k_layernorm(const float *x, const float *__restrict__ w, const f
 __global__ void k_qk_norm_rope(float *q, float *k, const float *__restrict__ qn, const float *__restrict__ kn, float eps,
                                const int32_t *__restrict__ pos, int n, int n_heads, int n_kv, int hd, float theta, const float *v,
                                qtts_k_kv cache, int layer, const int32_t *__restrict__ slot) {
+    pdl_prologue();
     int lane = threadIdx.x & 31;
     int64_t wid = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     bool store = cache.k != nullptr;
@@ -133,20 +136,17 @@ extern "C" {
 
 cudaError_t qtts_k_rmsnorm(const float *x, const float *w, float eps, float *y, int n, int dim, cudaStream_t s) {
     if (n <= 0 || dim <= 0) return cudaSuccess;
-    k_rmsnorm<<<n, NORM_THREADS, 0, s>>>(x, w, eps, y, dim);
-    return cudaGetLastError();
+    return launch(k_rmsnorm<float>, n, NORM_THREADS, 0, s, x, w, eps, y, dim);
 }
 
 cudaError_t qtts_k_rmsnorm_bf16(const float *x, const float *w, float eps, uint16_t *y, int n, int dim, cudaStream_t s) {
     if (n <= 0 || dim <= 0) return cudaSuccess;
-    k_rmsnorm<<<n, NORM_THREADS, 0, s>>>(x, w, eps, y, dim);
-    return cudaGetLastError();
+    return launch(k_rmsnorm<uint16_t>, n, NORM_THREADS, 0, s, x, w, eps, y, dim);
 }
 
 cudaError_t qtts_k_layernorm(const float *x, const float *w, const float *b, float eps, float *y, int n, int dim, cudaStream_t s) {
     if (n <= 0 || dim <= 0) return cudaSuccess;
-    k_layernorm<<<n, NORM_THREADS, 0, s>>>(x, w, b, eps, y, dim);
-    return cudaGetLastError();
+    return launch(k_layernorm, n, NORM_THREADS, 0, s, x, w, b, eps, y, dim);
 }
 
 cudaError_t qtts_k_qk_norm_rope(float *q, float *k, const float *qn, const float *kn, float eps, const int32_t *pos, int n, int n_heads,
@@ -154,9 +154,7 @@ cudaError_t qtts_k_qk_norm_rope(float *q, float *k, const float *qn, const float
     int64_t warps = (int64_t)n * (n_heads + n_kv);
     if (warps <= 0) return cudaSuccess;
     qtts_k_kv none = {};
-    k_qk_norm_rope<<<(unsigned)((warps + 3) / 4), 128, 0, s>>>(q, k, qn, kn, eps, pos, n, n_heads, n_kv, hd, theta, nullptr, none, 0,
-                                                                nullptr);
-    return cudaGetLastError();
+    return launch(k_qk_norm_rope, (unsigned)((warps + 3) / 4), 128, 0, s, q, k, qn, kn, eps, pos, n, n_heads, n_kv, hd, theta, nullptr, none, 0, nullptr);
 }
 
 cudaError_t qtts_k_qk_norm_rope_store(float *q, float *k, const float *v, const float *qn, const float *kn, float eps, const int32_t *slot,
@@ -165,9 +163,7 @@ cudaError_t qtts_k_qk_norm_rope_store(float *q, float *k, const float *v, const 
     int64_t warps = (int64_t)n * (n_heads + 2 * n_kv);
     if (warps <= 0) return cudaSuccess;
     if (!cache.k || !cache.v) return cudaErrorInvalidValue;
-    k_qk_norm_rope<<<(unsigned)((warps + 3) / 4), 128, 0, s>>>(q, k, qn, kn, eps, pos, n, n_heads, n_kv, hd, theta, v, cache, layer,
-                                                                slot);
-    return cudaGetLastError();
+    return launch(k_qk_norm_rope, (unsigned)((warps + 3) / 4), 128, 0, s, q, k, qn, kn, eps, pos, n, n_heads, n_kv, hd, theta, v, cache, layer, slot);
 }
 
 } /* extern "C" */

@@ -16,6 +16,10 @@
 extern "C" {
 #endif
 
+/* Programmatic dependent launch for every kernel launched after this call
+ * (common.cuh: pdl_prologue); call once, before any launch. */
+void qtts_k_set_pdl(int on);
+
 /* ---- elementwise.cu ---- */
 cudaError_t qtts_k_f32_to_bf16(const float *x, uint16_t *y, int64_t len, cudaStream_t s);
 /* Tables of one width for qtts_k_embed_sum: bf16 [rows[t]][d]. */

@@ -38,6 +38,7 @@ static __device__ __forceinline__ bool before(float va, int ia, float vb, int ib
 
 __global__ void __launch_bounds__(SAMPLE_THREADS) k_sample(float *__restrict__ logits, int V, const qtts_k_sample_row *__restrict__ rows,
                                                              uint8_t *__restrict__ seen, int32_t *__restrict__ tokens) {
+    pdl_prologue();
     __shared__ float val[SAMPLE_N];
     __shared__ int idx[SAMPLE_N];
     __shared__ int s_best, s_live;
@@ -179,6 +180,5 @@ extern "C" cudaError_t qtts_k_sample(float *logits, int n, int V, const qtts_k_s
                                      cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
     if (V > SAMPLE_N) return cudaErrorInvalidValue;
-    k_sample<<<n, SAMPLE_THREADS, 0, s>>>(logits, V, rows, seen, tokens);
-    return cudaGetLastError();
+    return launch(k_sample, n, SAMPLE_THREADS, 0, s, logits, V, rows, seen, tokens);
 }

@@ -9,7 +9,12 @@
 # Run it as `QTTS_COMMIT=<hash> bash scripts/gpu_check.sh`: the device tool
 # ships the working tree but not a refreshed .git, so git there names an
 # older commit. QTTS_GPU_BENCH=0 skips the benchmarks; QTTS_BENCH_SIZES, QTTS_RENDER_SIZES,
-# QTTS_RENDER_BATCHES and QTTS_BENCH_FRAMES choose what they run.
+# QTTS_RENDER_BATCHES, QTTS_PDL_BENCH_SIZES and QTTS_BENCH_FRAMES choose what they run.
+# The kernel tests, the goldens and the 1.7B synth benchmark also run with
+# QTTS_CUDA_PDL=1 (programmatic dependent launch, off by default until this
+# comparison has been made). Everything together took ~225-400 s before the
+# PDL runs were added; if it nears the device tool's 600 s per command, run
+# it twice: QTTS_GPU_BENCH=0 first, then the benchmarks alone.
 # On the device machine (../shared/device/README.md): carry .devdeps, then
 #   bash scripts/gpu_check.sh
 set -uo pipefail
@@ -39,6 +44,10 @@ timeout 120 build-gpu/test_talker --backend cuda > "$out/test_talker_cuda.log" 2
 # the same without CUDA graphs: tells a graph problem from a kernel problem
 QTTS_CUDA_GRAPHS=0 timeout 120 build-gpu/test_talker --backend cuda > "$out/test_talker_cuda_nographs.log" 2>&1
 status "test_talker cuda, no graphs" "rc=$? $(tail -1 "$out/test_talker_cuda_nographs.log")"
+# programmatic dependent launch (QTTS_CUDA_PDL=1, off by default until measured): kernels and goldens with it on
+QTTS_CUDA_PDL=1 timeout 120 build-gpu/test_cuda_ops > "$out/test_cuda_ops_pdl.log" 2>&1; status "test_cuda_ops, PDL" "rc=$? $(tail -1 "$out/test_cuda_ops_pdl.log")"
+QTTS_CUDA_PDL=1 timeout 120 build-gpu/test_talker --backend cuda > "$out/test_talker_cuda_pdl.log" 2>&1
+status "test_talker cuda, PDL" "rc=$? $(tail -1 "$out/test_talker_cuda_pdl.log")"
 timeout 120 build-gpu/test_cuda_ops --bench > "$out/cuda_ops_bench.log" 2>&1; status "test_cuda_ops --bench" "rc=$?"
 if command -v compute-sanitizer >/dev/null; then
   timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/test_cuda_ops > "$out/memcheck.log" 2>&1
@@ -61,17 +70,31 @@ for f in build-gpu/demo-out-cuda-b1/*/*.wav build-gpu/demo-out-cuda-b1/*.wav; do
   if cmp -s "$f" "$g"; then same=$((same+1)); else diff=$((diff+1)); fi
 done
 status "cuda batch invariance 1 vs 8" "$same identical, $diff differ"
+# the decoder thread (on by default with cuda) against decoding inline: the same bytes
+mv build-gpu/demo-out-cuda build-gpu/demo-out-cuda-b8
+timeout 120 build-gpu/qtts render jobs/.demo-cuda.json --fresh --backend cuda --max-batch 8 --decode-thread off --quiet >> "$out/render_cuda.log" 2>&1
+same=0; diff=0
+for f in build-gpu/demo-out-cuda-b8/*/*.wav build-gpu/demo-out-cuda-b8/*.wav; do
+  [ -f "$f" ] || continue
+  g=build-gpu/demo-out-cuda/${f#build-gpu/demo-out-cuda-b8/}
+  if cmp -s "$f" "$g"; then same=$((same+1)); else diff=$((diff+1)); fi
+done
+status "cuda decode thread on vs off" "$same identical, $diff differ"
 rm -f jobs/.demo-cuda.json
 if [ "${QTTS_GPU_BENCH:-1}" = 1 ]; then
   timeout 200 bash bench/bench_gpu.sh build-gpu "$shared/data/qwen2-tokenizer" /tmp/qtts-models "${QTTS_BENCH_FRAMES:-250}" ${QTTS_BENCH_SIZES:-0.6B 1.7B} \
     > "$out/bench_gpu.log" 2>&1
   status "bench_gpu.sh" "rc=$? $(grep frames/s "$out/bench_gpu.log" | tr '\n' ' ')"
+  QTTS_CUDA_PDL=1 QTTS_BENCH_SUFFIX=pdl timeout 200 bash bench/bench_gpu.sh build-gpu "$shared/data/qwen2-tokenizer" /tmp/qtts-models \
+    "${QTTS_BENCH_FRAMES:-250}" ${QTTS_PDL_BENCH_SIZES:-1.7B} > "$out/bench_gpu_pdl.log" 2>&1
+  status "bench_gpu.sh PDL" "rc=$? $(grep frames/s "$out/bench_gpu_pdl.log" | tr '\n' ' ')"
   for size in ${QTTS_RENDER_SIZES:-1.7B}; do
     QTTS_BUILD=build-gpu timeout "${QTTS_RENDER_TIMEOUT:-200}" bash bench/bench_render.sh /tmp/qtts-models/Qwen3-TTS-12Hz-$size-CustomVoice \
       "$size" cuda ${QTTS_RENDER_BATCHES:-1 8 32 64 128 256} > "$out/bench_render_$size.log" 2>&1
     status "bench_render $size" "rc=$? $(grep -o '"max_batch": [0-9]*.*"x_realtime": [0-9.]*' "$out/bench_render_$size.log" | sed 's/"items.*"x_realtime"/ x/' | tr '\n' ';')"
   done
-  cp bench/results/gpu-*.json bench/results/render-*-cuda-*.json "$final/" 2>/dev/null
+  # only what this run wrote (the device tool brings back at most 8 files)
+  find bench/results -maxdepth 1 -name '*.json' -newer "$out/commit.txt" -exec cp {} "$final/" \;
 fi
 cp "$out/summary.txt" "$final/"
 tar czf "$final/logs.tgz" -C "$out" . && rm -rf "$out"

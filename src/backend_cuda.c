@@ -850,6 +850,9 @@ qtts_status qtts_backend_cuda_init(qtts_backend *be, int device, qtts_err *err) 
         c->ops_plain.graph_reset = NULL;
         be->ops = &c->ops_plain;
     }
+    /* programmatic dependent launch (kernels/common.cuh): off until measured on a GPU */
+    const char *pdl = getenv("QTTS_CUDA_PDL");
+    qtts_k_set_pdl(pdl && !strcmp(pdl, "1"));
     c->nvtx = nvtxDomainCreateA("qtts");
     const char *tile = getenv("QTTS_CUDA_CONV_TILE");
     c->conv_tile = tile && atoll(tile) > 0 ? (size_t)atoll(tile) : CONV_TILE_BYTES;
