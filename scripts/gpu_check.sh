@@ -31,6 +31,15 @@ shared=../shared; [ -d .devshared/data ] && shared=$PWD/.devshared
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1
 echo "${QTTS_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null) (from git; QTTS_COMMIT not given)}" > "$out/commit.txt"
 status() { printf '%-28s %s\n' "$1" "$2" >> "$out/summary.txt"; }
+# "N identical, M differ": the audio files of render output folder $1 against the same paths in $2
+same_audio() {
+  local same=0 diff=0 f
+  for f in "$1"/*/*.wav "$1"/*.wav; do
+    [ -f "$f" ] || continue
+    if cmp -s "$f" "$2/${f#"$1"/}"; then same=$((same+1)); else diff=$((diff+1)); fi
+  done
+  echo "$same identical, $diff differ"
+}
 : > "$out/summary.txt"
 if cmake -S . -B build-gpu -DQTTS_CUDA=ON -DCMAKE_BUILD_TYPE=Release -DQTTS_SHARED_DIR="$shared" > "$out/configure.log" 2>&1 &&
    cmake --build build-gpu -j"$(nproc)" > "$out/build.log" 2>&1; then
@@ -63,23 +72,11 @@ timeout 120 build-gpu/qtts render jobs/.demo-cuda.json --fresh --backend cuda > 
 timeout 120 build-gpu/qtts render jobs/.demo-cuda.json --fresh --backend cuda --max-batch 1 --quiet >> "$out/render_cuda.log" 2>&1
 mv build-gpu/demo-out-cuda build-gpu/demo-out-cuda-b1
 timeout 120 build-gpu/qtts render jobs/.demo-cuda.json --fresh --backend cuda --max-batch 8 --quiet >> "$out/render_cuda.log" 2>&1
-same=0; diff=0
-for f in build-gpu/demo-out-cuda-b1/*/*.wav build-gpu/demo-out-cuda-b1/*.wav; do
-  [ -f "$f" ] || continue
-  g=build-gpu/demo-out-cuda/${f#build-gpu/demo-out-cuda-b1/}
-  if cmp -s "$f" "$g"; then same=$((same+1)); else diff=$((diff+1)); fi
-done
-status "cuda batch invariance 1 vs 8" "$same identical, $diff differ"
+status "cuda batch invariance 1 vs 8" "$(same_audio build-gpu/demo-out-cuda-b1 build-gpu/demo-out-cuda)"
 # the decoder thread (on by default with cuda) against decoding inline: the same bytes
 mv build-gpu/demo-out-cuda build-gpu/demo-out-cuda-b8
 timeout 120 build-gpu/qtts render jobs/.demo-cuda.json --fresh --backend cuda --max-batch 8 --decode-thread off --quiet >> "$out/render_cuda.log" 2>&1
-same=0; diff=0
-for f in build-gpu/demo-out-cuda-b8/*/*.wav build-gpu/demo-out-cuda-b8/*.wav; do
-  [ -f "$f" ] || continue
-  g=build-gpu/demo-out-cuda/${f#build-gpu/demo-out-cuda-b8/}
-  if cmp -s "$f" "$g"; then same=$((same+1)); else diff=$((diff+1)); fi
-done
-status "cuda decode thread on vs off" "$same identical, $diff differ"
+status "cuda decode thread on vs off" "$(same_audio build-gpu/demo-out-cuda-b8 build-gpu/demo-out-cuda)"
 rm -f jobs/.demo-cuda.json
 if [ "${QTTS_GPU_BENCH:-1}" = 1 ]; then
   timeout 200 bash bench/bench_gpu.sh build-gpu "$shared/data/qwen2-tokenizer" /tmp/qtts-models "${QTTS_BENCH_FRAMES:-250}" ${QTTS_BENCH_SIZES:-0.6B 1.7B} \
