@@ -89,6 +89,46 @@ static cudaError_t launch(void (*kernel)(Params...), dim3 grid, dim3 block, size
     return e != cudaSuccess ? e : cudaGetLastError();
 }
 
+/* One head of hd values in place, by one warp: RMSNorm with weight nw (when
+ * not NULL), then NeoX rotate-half RoPE at position pos; dst (when not
+ * NULL) gets a copy of the result. Each lane owns pairs (j, j + hd/2), so
+ * the in-place update never races. The inverse frequency is computed as the
+ * CPU does, in double then rounded to fp32; cos/sin of the fp32 angle in fp32. */
+static __device__ __forceinline__ void norm_rope_head(float *x, const float *__restrict__ nw, float eps, int hd, int pos, float theta,
+                                                      float *dst) {
+    int lane = threadIdx.x & 31;
+    float r = 1.0f;
+    if (nw) {
+        float ss = 0.0f;
+        for (int j = lane; j < hd; j += 32) ss += x[j] * x[j];
+        ss = warp_sum(ss);
+        r = 1.0f / sqrtf(ss / (float)hd + eps);
+    }
+    __syncwarp();
+    int h = hd / 2;
+    float p = (float)pos;
+    for (int j = lane; j < h; j += 32) {
+        float a = x[j], b = x[j + h];
+        if (nw) {
+            a = a * r * nw[j];
+            b = b * r * nw[j + h];
+        }
+        float inv_f = (float)pow((double)theta, -2.0 * j / hd);
+        float ang = p * inv_f;
+        float c = cosf(ang), sn = sinf(ang);
+        x[j] = a * c - b * sn;
+        x[j + h] = b * c + a * sn;
+        if (dst) {
+            dst[j] = x[j];
+            dst[j + h] = x[j + h];
+        }
+    }
+    if ((hd & 1) && lane == 0) { /* odd hd: the last value is normed, not rotated */
+        if (nw) x[hd - 1] = x[hd - 1] * r * nw[hd - 1];
+        if (dst) dst[hd - 1] = x[hd - 1];
+    }
+}
+
 /* Offset of (layer, slot, pos) in a KV cache [layer][slot][pos][kv_head][head_dim]. */
 static __device__ __forceinline__ int64_t kv_row(const qtts_k_kv &c, int layer, int slot, int pos) {
     return (((int64_t)layer * c.n_slots + slot) * c.max_len + pos) * c.n_kv_heads * c.head_dim;

@@ -100,36 +100,7 @@ __global__ void k_qk_norm_rope(float *q, float *k, const float *__restrict__ qn,
         nw = kn;
         if (store) dst = cache.k + kv_row(cache, layer, slot[i], pos[i]) + (int64_t)(hh - n_heads) * hd;
     }
-    float r = 1.0f;
-    if (nw) {
-        float ss = 0.0f;
-        for (int j = lane; j < hd; j += 32) ss += x[j] * x[j];
-        ss = warp_sum(ss);
-        r = 1.0f / sqrtf(ss / (float)hd + eps);
-    }
-    __syncwarp();
-    int h = hd / 2;
-    float p = (float)pos[i];
-    for (int j = lane; j < h; j += 32) {
-        float a = x[j], b = x[j + h];
-        if (nw) {
-            a = a * r * nw[j];
-            b = b * r * nw[j + h];
-        }
-        float inv_f = (float)pow((double)theta, -2.0 * j / hd);
-        float ang = p * inv_f;
-        float c = cosf(ang), sn = sinf(ang);
-        x[j] = a * c - b * sn;
-        x[j + h] = b * c + a * sn;
-        if (dst) {
-            dst[j] = x[j];
-            dst[j + h] = x[j + h];
-        }
-    }
-    if ((hd & 1) && lane == 0) { /* odd hd: the last value is normed, not rotated */
-        if (nw) x[hd - 1] = x[hd - 1] * r * nw[hd - 1];
-        if (dst) dst[hd - 1] = x[hd - 1];
-    }
+    norm_rope_head(x, nw, eps, hd, pos[i], theta, dst);
 }
 
 extern "C" {

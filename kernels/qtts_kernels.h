@@ -84,6 +84,16 @@ cudaError_t qtts_k_qk_norm_rope_store(float *q, float *k, const float *v, const 
                                       const int32_t *pos, int n, int n_heads, int n_kv, int hd, float theta, qtts_k_kv cache, int layer,
                                       cudaStream_t s);
 int64_t qtts_k_attention_ws(int n, int n_heads, int hd, int n_splits);
+/* qtts_k_qk_norm_rope_store, then qtts_k_attention without a window, in one
+ * launch (attention.cu: k_rope_attend), for a batch whose tokens are one per
+ * slot (tokens sharing a slot are identical rows at one position) and whose
+ * positions are all < QTTS_ATTN_CHUNK; its shared memory
+ * (qtts_k_rope_attend_smem) must be at most QTTS_ROPE_ATTEND_SMEM_MAX. */
+#define QTTS_ROPE_ATTEND_SMEM_MAX (48 << 10)
+size_t qtts_k_rope_attend_smem(int n_heads, int n_kv, int hd);
+cudaError_t qtts_k_rope_attend(float *q, float *k, const float *v, const float *qn, const float *kn, float eps, const int32_t *slot,
+                               const int32_t *pos, int n, int n_heads, float theta, qtts_k_kv cache, int layer, float scale, float *out,
+                               cudaStream_t s);
 cudaError_t qtts_k_attention(const float *q, qtts_k_kv c, int layer, const int32_t *slot, const int32_t *pos, int n, int n_heads,
                              float scale, int window, int n_splits, float *ws, float *out, cudaStream_t s);
 

@@ -47,6 +47,11 @@ typedef struct qtts_batch {
      * instead of reading h_pos. Required in a recorded op sequence
      * (graph_begin), where host data is read once, when it is recorded. */
     int ctx_bound;
+    /* The tokens are one per slot, or tokens sharing a slot are identical
+     * rows at one position (a decode step with its padding rows): no token
+     * attends to a position that another, different token of the batch
+     * writes. Lets the model use qk_norm_rope_attend. */
+    bool one_per_slot;
 } qtts_batch;
 
 /* One draw of the sample op, as src/sample.c: repetition penalty from a
@@ -118,6 +123,11 @@ typedef struct qtts_ops {
     /* Fused: qk_norm_rope, then kv_store of the rotated k and of v. */
     void (*qk_norm_rope_store)(qtts_backend *be, float *q, float *k, const float *v, const qtts_tensor *qn, const qtts_tensor *kn,
                                float eps, const qtts_batch *b, int n_heads, int n_kv, int hd, float theta, qtts_kv_cache *c, int layer);
+    /* Fused: qk_norm_rope_store, then attention without a window, for a
+     * batch with one_per_slot set (decode steps). */
+    void (*qk_norm_rope_attend)(qtts_backend *be, float *q, float *k, const float *v, const qtts_tensor *qn, const qtts_tensor *kn,
+                                float eps, const qtts_batch *b, int n_heads, int n_kv, int hd, float theta, qtts_kv_cache *c, int layer,
+                                float scale, float *out);
     /* Store k, v rows [n, n_kv*hd] into layer `layer` of the cache at (slot, pos). */
     void (*kv_store)(qtts_backend *be, qtts_kv_cache *c, int layer, const float *k, const float *v, const qtts_batch *b);
     /* out[i] = softmax(q[i] K^T * scale) V over cache positions

@@ -322,6 +322,13 @@ static void cpu_attention(qtts_backend *be, const float *q, const qtts_kv_cache 
     }
 }
 
+static void cpu_qk_norm_rope_attend(qtts_backend *be, float *q, float *k, const float *v, const qtts_tensor *qn, const qtts_tensor *kn,
+                                    float eps, const qtts_batch *b, int n_heads, int n_kv, int hd, float theta, qtts_kv_cache *c, int layer,
+                                    float scale, float *out) {
+    cpu_qk_norm_rope_store(be, q, k, v, qn, kn, eps, b, n_heads, n_kv, hd, theta, c, layer);
+    cpu_attention(be, q, c, layer, b, n_heads, scale, 0, out);
+}
+
 static void cpu_gather_rows(qtts_backend *be, const float *src, const int32_t *idx, int n, int dim, float *dst) {
     (void)be;
     for (int i = 0; i < n; i++) memcpy(dst + (size_t)i * dim, src + (size_t)idx[i] * dim, (size_t)dim * sizeof(float));
@@ -558,6 +565,7 @@ static const qtts_ops cpu_ops = {
     .norm_swiglu = cpu_norm_swiglu,
     .matmul_add = cpu_matmul_add,
     .qk_norm_rope_store = cpu_qk_norm_rope_store,
+    .qk_norm_rope_attend = cpu_qk_norm_rope_attend,
     .matmul = cpu_matmul,
     .rmsnorm = cpu_rmsnorm,
     .add = cpu_add,

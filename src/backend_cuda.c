@@ -480,21 +480,22 @@ static void cu_qk_norm_rope_store(qtts_backend *be, float *q, float *k, const fl
     range_pop(c);
 }
 
+/* The longest context a batch's ops must cover: its ctx_bound (always set
+ * in a graph, where the host mirror would be read once, at capture), else
+ * the longest in the host mirror of pos, else the whole cache. */
+static int context_bound(const qtts_batch *b, const qtts_kv_cache *kv) {
+    if (b->ctx_bound > 0) return b->ctx_bound;
+    if (!b->h_pos) return kv->max_len;
+    int longest = 0;
+    for (int i = 0; i < b->n; i++) longest = b->h_pos[i] + 1 > longest ? b->h_pos[i] + 1 : longest;
+    return longest;
+}
+
 static void cu_attention(qtts_backend *be, const float *q, const qtts_kv_cache *kv, int layer, const qtts_batch *b, int n_heads,
                          float scale, int window, float *out) {
     OP("attention");
-    /* splits from the batch's ctx_bound (always in a graph: the host
-     * mirror would be read once, at capture), else from the longest context
-     * in the host mirror of pos, else the whole cache; splits past a
-     * token's own context cost an empty partial */
-    int longest = 0;
-    if (b->ctx_bound > 0) {
-        longest = b->ctx_bound;
-    } else if (b->h_pos) {
-        for (int i = 0; i < b->n; i++) longest = b->h_pos[i] + 1 > longest ? b->h_pos[i] + 1 : longest;
-    } else {
-        longest = kv->max_len;
-    }
+    /* splits from the context bound; splits past a token's own context cost an empty partial */
+    int longest = context_bound(b, kv);
     if (window > 0 && window < longest) longest = window;
     int ns = (longest + QTTS_ATTN_CHUNK - 1) / QTTS_ATTN_CHUNK;
     if (ns < 1) ns = 1;
@@ -502,6 +503,27 @@ static void cu_attention(qtts_backend *be, const float *q, const qtts_kv_cache *
     float *ws = wsn ? workspace(c, (size_t)wsn * sizeof(float), op_) : NULL;
     if (!wsn || ws)
         rec(c, qtts_k_attention(q, kv_view(kv), layer, b->slot, b->pos, b->n, n_heads, scale, window, ns, ws, out, c->stream), op_);
+    range_pop(c);
+}
+
+/* One launch where every context fits one attention chunk (the code
+ * predictor's passes, the talker's first 256 positions); the two kernels
+ * otherwise (the split attention for long contexts). */
+static void cu_qk_norm_rope_attend(qtts_backend *be, float *q, float *k, const float *v, const qtts_tensor *qn, const qtts_tensor *kn,
+                                   float eps, const qtts_batch *b, int n_heads, int n_kv, int hd, float theta, qtts_kv_cache *kv, int layer,
+                                   float scale, float *out) {
+    if (!b->one_per_slot || context_bound(b, kv) > QTTS_ATTN_CHUNK ||
+        qtts_k_rope_attend_smem(n_heads, n_kv, hd) > QTTS_ROPE_ATTEND_SMEM_MAX) {
+        cu_qk_norm_rope_store(be, q, k, v, qn, kn, eps, b, n_heads, n_kv, hd, theta, kv, layer);
+        cu_attention(be, q, kv, layer, b, n_heads, scale, 0, out);
+        return;
+    }
+    OP("qk_norm_rope_attend");
+    if (want_f32(c, qn, op_) && want_f32(c, kn, op_))
+        rec(c,
+            qtts_k_rope_attend(q, k, v, vec(qn), vec(kn), eps, b->slot, b->pos, b->n, n_heads, theta, kv_view(kv), layer, scale, out,
+                               c->stream),
+            op_);
     range_pop(c);
 }
 
@@ -758,6 +780,7 @@ static const qtts_ops cuda_ops = {
     .norm_swiglu = cu_norm_swiglu,
     .matmul_add = cu_matmul_add,
     .qk_norm_rope_store = cu_qk_norm_rope_store,
+    .qk_norm_rope_attend = cu_qk_norm_rope_attend,
     .matmul = cu_matmul,
     .rmsnorm = cu_rmsnorm,
     .add = cu_add,

@@ -31,7 +31,7 @@
 enum {
     R_COPY, R_EMBED, R_MATMUL, R_RMSNORM, R_ADD, R_SWIGLU, R_SILU, R_QK_NORM_ROPE, R_KV_STORE, R_ATTENTION, R_SAMPLE,
     R_GATHER, R_SCATTER, R_SCALE_ROWS, R_CONV1D, R_CONV_T, R_SNAKE, R_TRANSPOSE, R_LAYERNORM, R_GELU, R_CLAMP,
-    R_EMBED_SUM, R_NORM_MATMUL, R_NORM_SWIGLU, R_MATMUL_ADD, R_QK_NORM_ROPE_STORE,
+    R_EMBED_SUM, R_NORM_MATMUL, R_NORM_SWIGLU, R_MATMUL_ADD, R_QK_NORM_ROPE_STORE, R_QK_NORM_ROPE_ATTEND,
 };
 
 /* One recorded op: its arguments by value. */
@@ -45,7 +45,7 @@ typedef struct {
     qtts_batch b;         /* h_slot / h_pos point at hs / hp */
     int32_t *hs, *hp;     /* host mirrors as they were when recorded */
     int64_t i[7];
-    float f[2];
+    float f[3];
 } r_entry;
 /* norm_matmul keeps its norm and weights in t[0..3], x and its outputs in p[0..3] */
 _Static_assert(QTTS_NORM_MATMUL_MAX == 3, "r_entry holds norm_matmul's arguments for three weights");
@@ -258,6 +258,39 @@ static void r_qk_norm_rope_store(qtts_backend *be, float *q, float *k, const flo
     keep_batch(be, e, b);
     e->kv = *c;
     e->p[0] = q, e->p[1] = k, e->p[2] = (void *)v, e->f[0] = eps, e->f[1] = theta;
+    e->i[0] = n_heads, e->i[1] = n_kv, e->i[2] = hd, e->i[3] = layer;
+}
+
+/* The contract of one_per_slot: tokens that share a slot share a position
+ * (identical padding rows), so none attends to what another writes. */
+static void check_one_per_slot(qtts_backend *be, const qtts_batch *b, const char *op) {
+    if (!b->one_per_slot) {
+        misuse(R(be), "%s: the batch is not marked one_per_slot", op);
+        return;
+    }
+    for (int i = 0; i < b->n; i++)
+        for (int j = 0; j < i; j++)
+            if (b->slot[i] == b->slot[j] && b->pos[i] != b->pos[j]) {
+                misuse(R(be), "%s: one_per_slot batch has slot %d at positions %d and %d", op, b->slot[i], b->pos[j], b->pos[i]);
+                return;
+            }
+}
+
+static void r_qk_norm_rope_attend(qtts_backend *be, float *q, float *k, const float *v, const qtts_tensor *qn, const qtts_tensor *kn,
+                                  float eps, const qtts_batch *b, int n_heads, int n_kv, int hd, float theta, qtts_kv_cache *c, int layer,
+                                  float scale, float *out) {
+    check_batch(be, b, "qk_norm_rope_attend");
+    check_one_per_slot(be, b, "qk_norm_rope_attend");
+    r_entry *e = record(be, R_QK_NORM_ROPE_ATTEND);
+    if (!e) {
+        in(be)->ops->qk_norm_rope_attend(in(be), q, k, v, qn, kn, eps, b, n_heads, n_kv, hd, theta, c, layer, scale, out);
+        return;
+    }
+    keep_tensor(e, 0, qn);
+    keep_tensor(e, 1, kn);
+    keep_batch(be, e, b);
+    e->kv = *c;
+    e->p[0] = q, e->p[1] = k, e->p[2] = (void *)v, e->p[3] = out, e->f[0] = eps, e->f[1] = theta, e->f[2] = scale;
     e->i[0] = n_heads, e->i[1] = n_kv, e->i[2] = hd, e->i[3] = layer;
 }
 
@@ -508,6 +541,12 @@ static void replay(qtts_backend *be, r_tape *t) {
             o->norm_matmul(ib, p[0], T_(e, 0), e->f[0], (int)i[0], w, y, (int)i[1]);
             break;
         }
+        case R_QK_NORM_ROPE_ATTEND:
+            check_batch(be, &e->b, "qk_norm_rope_attend (replayed)");
+            check_one_per_slot(be, &e->b, "qk_norm_rope_attend (replayed)");
+            o->qk_norm_rope_attend(ib, p[0], p[1], p[2], T_(e, 0), T_(e, 1), e->f[0], &e->b, (int)i[0], (int)i[1], (int)i[2], e->f[1],
+                                   &e->kv, (int)i[3], e->f[2], p[3]);
+            break;
         case R_NORM_SWIGLU: o->norm_swiglu(ib, p[0], T_(e, 0), e->f[0], T_(e, 1), p[1], (int)i[0]); break;
         case R_MATMUL_ADD: o->matmul_add(ib, p[0], T_(e, 0), p[1], (int)i[0]); break;
         case R_QK_NORM_ROPE_STORE:
@@ -620,6 +659,7 @@ static const qtts_ops replay_ops = {
     .norm_swiglu = r_norm_swiglu,
     .matmul_add = r_matmul_add,
     .qk_norm_rope_store = r_qk_norm_rope_store,
+    .qk_norm_rope_attend = r_qk_norm_rope_attend,
     .matmul = r_matmul,
     .rmsnorm = r_rmsnorm,
     .add = r_add,

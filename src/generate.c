@@ -429,8 +429,9 @@ static void predictor_ops(qtts_generator *g, int nb, int ctx_bound) {
     o->embed(g->be, &m->codec_embed, g->tok_d, nb, g->pe + (size_t)nb * H);
     qtts_batch b = {.n = 2 * nb, .slot = g->pslot_d, .pos = g->ppos_d, .h_slot = g->pslot_h, .h_pos = g->ppos_h, .ctx_bound = ctx_bound};
     for (int k = 1; k < g->G; k++) {
-        if (k > 1) b = (qtts_batch){.n = nb, .slot = g->iota_d, .pos = g->kpos_d + (size_t)k * B, .h_slot = g->iota_h,
-                                    .h_pos = g->kpos_h + (size_t)k * B, .ctx_bound = ctx_bound};
+        if (k > 1) /* one token per predictor slot from here on */
+            b = (qtts_batch){.n = nb, .slot = g->iota_d, .pos = g->kpos_d + (size_t)k * B, .h_slot = g->iota_h,
+                             .h_pos = g->kpos_h + (size_t)k * B, .ctx_bound = ctx_bound, .one_per_slot = true};
         if (m->has_mtp_proj) o->matmul(g->be, g->pe, &m->mtp_w, &m->mtp_b, g->px, b.n);
         else o->copy(g->be, g->px, g->pe, (size_t)b.n * H * sizeof(float));
         qtts_lm_forward(g->be, &m->predictor, &g->kv_pred, &b, g->px, g->pout, &g->s_pred, NULL);
@@ -493,6 +494,7 @@ static void talker_ops(qtts_generator *g, int nb, int ctx_bound) {
     qtts_model_frame_embed_dev(g->m, g->tok_d, g->max_batch, nb, g->x);
     o->add(g->be, g->x, g->txt_d, g->x, (int64_t)nb * (int64_t)H);
     qtts_batch b = talker_batch(g, nb, ctx_bound);
+    b.one_per_slot = true; /* each active slot once; padding rows are identical, at the spare slot's position 0 */
     qtts_lm_forward(g->be, &g->m->talker, &g->kv_talker, &b, g->x, g->out, &g->s_talker, NULL);
     o->scatter_rows(g->be, g->out, g->act_d, nb, (int)H, g->past_hidden);
     o->matmul(g->be, g->out, &g->m->codec_head, NULL, g->logits, nb);

@@ -243,8 +243,13 @@ void qtts_lm_forward(qtts_backend *be, const qtts_lm *lm, qtts_kv_cache *kv, con
         const qtts_tensor *qkv_w[] = {&L->wq, &L->wk, &L->wv};
         float *qkv[] = {s->q, s->k, s->v};
         o->norm_matmul(be, x, &L->in_norm, c->rms_norm_eps, 3, qkv_w, qkv, n);
-        o->qk_norm_rope_store(be, s->q, s->k, s->v, &L->q_norm, &L->k_norm, c->rms_norm_eps, b, nh, nkv, hd, c->rope_theta, kv, l);
-        o->attention(be, s->q, kv, l, b, nh, scale, 0, s->att);
+        if (b->one_per_slot) {
+            o->qk_norm_rope_attend(be, s->q, s->k, s->v, &L->q_norm, &L->k_norm, c->rms_norm_eps, b, nh, nkv, hd, c->rope_theta, kv, l,
+                                   scale, s->att);
+        } else {
+            o->qk_norm_rope_store(be, s->q, s->k, s->v, &L->q_norm, &L->k_norm, c->rms_norm_eps, b, nh, nkv, hd, c->rope_theta, kv, l);
+            o->attention(be, s->q, kv, l, b, nh, scale, 0, s->att);
+        }
         o->matmul_add(be, s->att, &L->wo, x, n);
         o->norm_swiglu(be, x, &L->post_norm, c->rms_norm_eps, &L->w_gate_up, s->mlp, n);
         o->matmul_add(be, s->mlp, &L->w_down, x, n);

@@ -151,7 +151,7 @@ static void check_table(const qtts_ops *o) {
 #define REQ(f) CHECK(o->f != NULL, "backend %s: op %s is not set", o->name, #f)
     REQ(alloc); REQ(free); REQ(to_device); REQ(to_host); REQ(copy); REQ(sync); REQ(upload); REQ(storage_bytes); REQ(upload_at);
     REQ(release); REQ(embed); REQ(embed_sum); REQ(matmul); REQ(rmsnorm); REQ(norm_matmul); REQ(norm_swiglu); REQ(matmul_add); REQ(add); REQ(swiglu); REQ(silu);
-    REQ(qk_norm_rope); REQ(qk_norm_rope_store); REQ(kv_store); REQ(attention); REQ(sample); REQ(gather_rows); REQ(scatter_rows);
+    REQ(qk_norm_rope); REQ(qk_norm_rope_store); REQ(qk_norm_rope_attend); REQ(kv_store); REQ(attention); REQ(sample); REQ(gather_rows); REQ(scatter_rows);
     REQ(scale_rows); REQ(conv1d); REQ(conv_transpose1d); REQ(snake); REQ(transpose); REQ(layernorm); REQ(gelu); REQ(clamp);
 #undef REQ
     /* op replay comes as a set */

@@ -426,7 +426,7 @@ static void test_qk_norm_rope(void) {
         float *q = rnd(ql, 2.0f), *k = rnd(kl, 2.0f), *qn = rnd((size_t)hd, 1.0f), *kn = rnd((size_t)hd, 1.0f);
         wpair wq = weight("q_norm", qn, 1, hd, 0, 0), wk = weight("k_norm", kn, 1, hd, 0, 0);
         int32_t *pos_d = dev(pos, (size_t)n * sizeof *pos);
-        qtts_batch bc = {n, NULL, pos, NULL, pos, 0}, bg = {n, NULL, pos_d, NULL, pos, 0};
+        qtts_batch bc = {.n = n, .pos = pos, .h_pos = pos}, bg = {.n = n, .pos = pos_d, .h_pos = pos};
         for (int normed = 0; normed < 2; normed++) {
             float *qr = malloc(ql * sizeof(float)), *kr = malloc(kl * sizeof(float));
             memcpy(qr, q, ql * sizeof(float));
@@ -484,7 +484,8 @@ static void test_attention(void) {
         qtts_kv_cache cc = {K, Vc, layers, slots, L, nkv, hd};
         qtts_kv_cache cg = {dev(K, cl * sizeof(float)), dev(Vc, cl * sizeof(float)), layers, slots, L, nkv, hd};
         int32_t *slot_d = dev(slot, (size_t)n * sizeof *slot), *pos_d = dev(pos, (size_t)n * sizeof *pos);
-        qtts_batch bc = {n, slot, pos, slot, pos, 0}, bg = {n, slot_d, pos_d, slot, pos, 0};
+        qtts_batch bc = {.n = n, .slot = slot, .pos = pos, .h_slot = slot, .h_pos = pos},
+                   bg = {.n = n, .slot = slot_d, .pos = pos_d, .h_slot = slot, .h_pos = pos};
         char sh[128];
         snprintf(sh, sizeof sh, "n=%d heads=%d/%d hd=%d slots=%d len=%d window=%d", n, nh, nkv, hd, slots, L, win);
 
@@ -577,6 +578,65 @@ static void test_attention(void) {
 }
 
 /* ---------------- codec ops ---------------- */
+
+/* The fused q/k norm + RoPE + KV append + attention of decode steps (one
+ * token per slot) against the CPU's two ops: the one-launch path (contexts
+ * within one attention chunk: the predictor's, the talker's first 256
+ * positions), its fallback to the two kernels (longer contexts), GQA groups
+ * of 1, 2 and 8, an odd head size, and two identical padding rows sharing a
+ * slot at position 0 (as the generator pads a step). */
+static void test_rope_attend(void) {
+    /* n, heads, kv heads, hd, max_len, ctx_bound (0: none, from the host mirror), padding rows */
+    int shapes[][7] = {{1, 16, 8, 128, 17, 16, 0}, {5, 16, 8, 128, 20, 16, 0}, {3, 4, 2, 83, 300, 256, 0},
+                       {4, 16, 2, 64, 700, 0, 0},  {6, 8, 8, 64, 40, 40, 2},   {2, 16, 2, 128, 300, 512, 0}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int n = shapes[s][0], nh = shapes[s][1], nkv = shapes[s][2], hd = shapes[s][3], L = shapes[s][4], bound = shapes[s][5];
+        int pad = shapes[s][6], rows = n + pad, slots = n + 1, layers = 2, layer = 1;
+        int top = bound > 0 && bound < L ? bound : L; /* positions below this */
+        size_t cl = (size_t)layers * slots * L * nkv * hd, ql = (size_t)rows * nh * hd, kl = (size_t)rows * nkv * hd;
+        int32_t *slot = malloc((size_t)rows * sizeof *slot), *pos = malloc((size_t)rows * sizeof *pos);
+        for (int i = 0; i < n; i++) {
+            slot[i] = n - 1 - i; /* one per slot, not in slot order */
+            pos[i] = (int)(tu_rand_u64(&rng) % (uint64_t)top);
+        }
+        if (bound == 0) pos[0] = top - 1; /* the longest context: the fallback's split count */
+        float *K = rnd(cl, 1.0f), *Vc = rnd(cl, 1.0f), *q = rnd(ql, 2.0f), *k = rnd(kl, 2.0f), *v = rnd(kl, 1.0f);
+        for (int i = n; i < rows; i++) { /* padding: the spare slot n at position 0, identical rows */
+            slot[i] = n;
+            pos[i] = 0;
+            if (i == n) continue;
+            memcpy(q + (size_t)i * nh * hd, q + (size_t)n * nh * hd, (size_t)nh * hd * sizeof(float));
+            memcpy(k + (size_t)i * nkv * hd, k + (size_t)n * nkv * hd, (size_t)nkv * hd * sizeof(float));
+            memcpy(v + (size_t)i * nkv * hd, v + (size_t)n * nkv * hd, (size_t)nkv * hd * sizeof(float));
+        }
+        float *qn = rnd((size_t)hd, 1.0f), *kn = rnd((size_t)hd, 1.0f);
+        wpair wq = weight("q_norm", qn, 1, hd, 0, 0), wk = weight("k_norm", kn, 1, hd, 0, 0);
+        qtts_kv_cache cc = {K, Vc, layers, slots, L, nkv, hd};
+        qtts_kv_cache cg = {dev(K, cl * sizeof(float)), dev(Vc, cl * sizeof(float)), layers, slots, L, nkv, hd};
+        int32_t *slot_d = dev(slot, (size_t)rows * sizeof *slot), *pos_d = dev(pos, (size_t)rows * sizeof *pos);
+        qtts_batch bc = {.n = rows, .slot = slot, .pos = pos, .h_slot = slot, .h_pos = pos, .ctx_bound = bound, .one_per_slot = true};
+        qtts_batch bg = {.n = rows, .slot = slot_d, .pos = pos_d, .h_slot = slot, .h_pos = pos, .ctx_bound = bound, .one_per_slot = true};
+        float *qd = dev(q, ql * sizeof(float)), *kd = dev(k, kl * sizeof(float)), *vd = dev(v, kl * sizeof(float));
+        float *od = dev(NULL, ql * sizeof(float)), *ref = malloc(ql * sizeof(float));
+        float scale = 1.0f / sqrtf((float)hd);
+        cpu.ops->qk_norm_rope_attend(&cpu, q, k, v, &wq.c, &wk.c, 1e-6f, &bc, nh, nkv, hd, 1e6f, &cc, layer, scale, ref);
+        gpu.ops->qk_norm_rope_attend(&gpu, qd, kd, vd, &wq.g, &wk.g, 1e-6f, &bg, nh, nkv, hd, 1e6f, &cg, layer, scale, od);
+        char sh[160];
+        snprintf(sh, sizeof sh, "n=%d+%d heads=%d/%d hd=%d len=%d bound=%d (%s)", n, pad, nh, nkv, hd, L, bound,
+                 (bound > 0 ? bound : top) <= QTTS_ATTN_CHUNK ? "fused" : "two kernels");
+        compare("qk_norm_rope_attend out", sh, od, ref, ql, TOL_F32);
+        compare("qk_norm_rope_attend q", sh, qd, q, ql, TOL_F32);
+        compare("qk_norm_rope_attend k", sh, kd, k, kl, TOL_F32);
+        compare("qk_norm_rope_attend cache K", sh, cg.k, cc.k, cl, TOL_F32);
+        compare("qk_norm_rope_attend cache V", sh, cg.v, cc.v, cl, TOL_EXACT);
+        void *dp[] = {cg.k, cg.v, slot_d, pos_d, qd, kd, vd, od};
+        for (size_t i = 0; i < sizeof dp / sizeof dp[0]; i++) gpu.ops->free(&gpu, dp[i]);
+        void *hp[] = {slot, pos, K, Vc, q, k, v, qn, kn, ref};
+        for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++) free(hp[i]);
+        wfree(&wq);
+        wfree(&wk);
+    }
+}
 
 static void test_conv(void) {
     int shapes[][8] = {/* B, cin, cout, T, K, dilation, groups, bias */
@@ -792,10 +852,25 @@ static void bench(void) {
         pos[i] = 1500;
     }
     int32_t *slot_d = dev(slot, sizeof slot), *pos_d = dev(pos, sizeof pos);
-    qtts_batch b = {64, slot_d, pos_d, slot, pos, 0};
+    qtts_batch b = {.n = 64, .slot = slot_d, .pos = pos_d, .h_slot = slot, .h_pos = pos};
     BENCH("qk_norm_rope n=64 16/8 heads hd=128", 100,
           gpu.ops->qk_norm_rope(&gpu, x, y, &wn.g, &wn.g, 1e-6f, &b, nh, nkv, hd, 1e6f));
     BENCH("kv_store n=64", 100, gpu.ops->kv_store(&gpu, &kv, 0, x, y, &b));
+    {
+        /* a predictor pass's attention (one token, 16/8 heads, position 15): fused, and the two ops */
+        int32_t p15 = 15, s0 = 0;
+        int32_t *p15_d = dev(&p15, sizeof p15), *s0_d = dev(&s0, sizeof s0);
+        qtts_batch b1 = {.n = 1, .slot = s0_d, .pos = p15_d, .h_slot = &s0, .h_pos = &p15, .ctx_bound = 16, .one_per_slot = true};
+        float *o1 = y + (size_t)maxn * 4096;
+        BENCH("qk_norm_rope_attend n=1 16/8 heads ctx=16", 100,
+              gpu.ops->qk_norm_rope_attend(&gpu, x, y, y, &wn.g, &wn.g, 1e-6f, &b1, nh, nkv, hd, 1e6f, &kv, 0, 0.088f, o1));
+        BENCH("qk_norm_rope_store + attention, same", 100, {
+            gpu.ops->qk_norm_rope_store(&gpu, x, y, y, &wn.g, &wn.g, 1e-6f, &b1, nh, nkv, hd, 1e6f, &kv, 0);
+            gpu.ops->attention(&gpu, x, &kv, 0, &b1, nh, 0.088f, 0, o1);
+        });
+        gpu.ops->free(&gpu, p15_d);
+        gpu.ops->free(&gpu, s0_d);
+    }
     BENCH("attention n=64 16/8 heads hd=128 ctx=1501", 20, gpu.ops->attention(&gpu, x, &kv, 0, &b, nh, 0.088f, 0, y));
     {
         /* codec decoder block 1 at 60 frames (32 x upsampled): 7-tap dilated conv and the 8x transposed conv */
@@ -837,6 +912,7 @@ int main(int argc, char **argv) {
     test_graph();
     test_qk_norm_rope();
     test_attention();
+    test_rope_attend();
     test_conv();
     test_snake_transpose();
     test_sample();
