@@ -6,6 +6,8 @@
  *  - kill and resume: the renderer is SIGKILLed at seeded random moments again
  *    and again (with and without the decoder thread), rerun each time, and the
  *    final files equal an uninterrupted render;
+ *  - an item that cannot be written fails alone (inline and on the decoder
+ *    thread) and a rerun writes it from the journal;
  *  - a changed item invalidates exactly its own utterances;
  *  - manifest contents; schema errors named by JSON path before any model work. */
 #include <cJSON.h>
@@ -16,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "journal.h" /* qtts_mkdirs */
 #include "testutil.h"
 #include "util.h"
 
@@ -189,6 +192,48 @@ int main(void) {
         snprintf(extra, sizeof extra, "--max-batch %s", batches[b]);
         CHECK(render(jb, extra, out, sizeof out) == 0, "batch %s: %s", batches[b], out);
         CHECK(same_outputs(ref, dir, extra), "--max-batch %s changes the audio", batches[b]);
+    }
+
+    /* an item whose file cannot be written (a folder in its place) fails
+     * alone, named in the manifest, decoded inline or on the decoder
+     * thread; the other files are written; once the folder is gone, a rerun
+     * writes it from the journal without generating anything */
+    for (int t = 0; t < 2; t++) {
+        char dir[1200], jb[1200], blocker[1300], extra[64];
+        snprintf(dir, sizeof dir, "%s/blocked%d", tmp, t);
+        write_job(tmp, "blocked.json", dir, 0);
+        snprintf(jb, sizeof jb, "%s/blocked.json", tmp);
+        snprintf(blocker, sizeof blocker, "%s/s0/item2.wav/x", dir);
+        qtts_err e = {0};
+        CHECK(qtts_mkdirs(blocker, true, &e) == QTTS_OK, "blocker folder: %s", e.msg);
+        snprintf(extra, sizeof extra, "--max-batch 3 --decode-thread %s", t ? "on" : "off");
+        rc = render(jb, extra, out, sizeof out);
+        CHECK(rc == 1 && strstr(out, "1 item failed"), "%s with an unwritable item: exit %d: %s", extra, rc, out);
+        m = manifest(dir);
+        CHECK(m && summary(m, "items_written") == 4 && summary(m, "items_failed") == 1, "%s: 4 written, 1 failed", extra);
+        bool named = false;
+        for (const cJSON *it = m ? cJSON_GetObjectItem(m, "items")->child : NULL; it; it = it->next) {
+            const cJSON *err = cJSON_GetObjectItem(it, "error");
+            if (!strcmp(cJSON_GetObjectItem(it, "id")->valuestring, "item2"))
+                named = cJSON_IsString(err) && strstr(err->valuestring, "item2.wav") && strstr(err->valuestring, "rename");
+            else CHECK(!err, "%s: only item2 failed", extra);
+        }
+        CHECK(named, "%s: item2's error names its file", extra);
+        cJSON_Delete(m);
+        for (int i = 0; i < N_OUT - 2; i++) { /* the per-item files; the session files lack item2 */
+            if (!strcmp(outputs[i], "s0/item2.wav")) continue;
+            char a[2048], b[2048];
+            snprintf(a, sizeof a, "%s/%s", ref, outputs[i]);
+            snprintf(b, sizeof b, "%s/%s", dir, outputs[i]);
+            CHECK(same_file(a, b), "%s: %s differs from the reference", extra, outputs[i]);
+        }
+        snprintf(blocker, sizeof blocker, "rm -r %s/s0/item2.wav", dir);
+        CHECK(system(blocker) == 0, "remove the blocker");
+        CHECK(render(jb, extra, out, sizeof out) == 0, "%s rerun: %s", extra, out);
+        m = manifest(dir);
+        CHECK(m && summary(m, "utterances_generated") == 0 && summary(m, "items_failed") == 0, "%s rerun: from the journal", extra);
+        cJSON_Delete(m);
+        CHECK(same_outputs(ref, dir, extra), "%s rerun: outputs differ from the reference", extra);
     }
 
     /* kill and resume, again and again */
