@@ -835,6 +835,24 @@ static void bench(void) {
                 snprintf(label, sizeof label, "matmul_add n=%d %d->%d", bn[i], inter, h);
                 BENCH(label, 50, gpu.ops->matmul_add(&gpu, x, &wd.g, y, bn[i]));
             }
+            /* the same three at one token as the ops they replace: what each fusion saves */
+            float *xn = x + (size_t)maxn * inter, *gu = y + (size_t)maxn * 4096;
+            snprintf(label, sizeof label, "  unfused: rmsnorm + 3 matmul n=1 %d", h);
+            BENCH(label, 50, {
+                gpu.ops->rmsnorm(&gpu, x, &wn2.g, 1e-6f, xn, 1, h);
+                for (int k2 = 0; k2 < 3; k2++) gpu.ops->matmul(&gpu, xn, qkv[k2], NULL, ys[k2], 1);
+            });
+            snprintf(label, sizeof label, "  unfused: rmsnorm + matmul + swiglu n=1 %d", h);
+            BENCH(label, 50, {
+                gpu.ops->rmsnorm(&gpu, x, &wn2.g, 1e-6f, xn, 1, h);
+                gpu.ops->matmul(&gpu, xn, &wgu2.g, NULL, gu, 1);
+                gpu.ops->swiglu(&gpu, gu, y, 1, inter);
+            });
+            snprintf(label, sizeof label, "  unfused: matmul + add n=1 %d", h);
+            BENCH(label, 50, {
+                gpu.ops->matmul(&gpu, x, &wd.g, NULL, gu, 1);
+                gpu.ops->add(&gpu, y, gu, y, h);
+            });
             wpair *wp[] = {&wq, &wk, &wv, &wgu2, &wd, &wn2};
             for (size_t i = 0; i < sizeof wp / sizeof wp[0]; i++) wfree(wp[i]);
             free(Wq);
