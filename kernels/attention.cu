@@ -48,7 +48,7 @@ __global__ void k_attention(const float *__restrict__ q, qtts_k_kv c, int layer,
                             const int32_t *__restrict__ pos, int n_heads, float scale, int window, float *__restrict__ ws,
                             float *__restrict__ out) {
     pdl_prologue();
-    extern __shared__ float sm[]; /* [hd] query, then [QTTS_ATTN_CHUNK] scores */
+    DYN_SHARED(float, sm); /* [hd] query, then [QTTS_ATTN_CHUNK] scores */
     __shared__ float red[32];
     int i = blockIdx.x, h = blockIdx.y, z = blockIdx.z, ns = gridDim.z;
     int hd = c.head_dim, group = n_heads / c.n_kv_heads, kh = h / group;
@@ -145,7 +145,7 @@ __global__ void k_rope_attend(float *q, float *k, const float *__restrict__ v, c
                               float eps, const int32_t *__restrict__ slot, const int32_t *__restrict__ pos, int n_heads, float theta,
                               qtts_k_kv c, int layer, float scale, float *__restrict__ out) {
     pdl_prologue();
-    extern __shared__ float sm[]; /* [group][hd] rotated queries, then [group][QTTS_ATTN_CHUNK] scores */
+    DYN_SHARED(float, sm); /* [group][hd] rotated queries, then [group][QTTS_ATTN_CHUNK] scores */
     __shared__ float red[32];
     int i = blockIdx.x, kh = blockIdx.y, hd = c.head_dim, nkv = c.n_kv_heads, group = n_heads / nkv;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;

@@ -10,6 +10,12 @@
 
 #include "qtts_kernels.h"
 
+/* A kernel's dynamic shared memory as an array of T (sized by the launch).
+ * tests/emu (the kernels on CPU threads) defines its own. */
+#ifndef DYN_SHARED
+#define DYN_SHARED(T, name) extern __shared__ T name[]
+#endif
+
 static __device__ __forceinline__ float bf16f(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
 
 /* fp32 to bf16, round to nearest even, NaN kept quiet: the same as qtts_f32_to_bf16 */
