@@ -104,7 +104,7 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) k_gemv(qtts_k_gemv_job j, int
     const uint16_t *w = seg == 0 ? j.w[0] : seg == 1 ? j.w[1] : j.w[2];
     float *y = seg == 0 ? j.y[0] : seg == 1 ? j.y[1] : j.y[2];
     int out = seg == 0 ? j.out[0] : seg == 1 ? j.out[1] : j.out[2];
-    float a[NT], u[NT];
+    float a[NT], u[NT] = {}; /* u: the up row, SWIGLU only */
     dot_row<NT, NORM>(w + (int64_t)r * in, j.x, j.norm, in, vec, lane, a);
     if (j.mode == QTTS_GEMV_SWIGLU) dot_row<NT, NORM>(w + (int64_t)(r + out) * in, j.x, j.norm, in, vec, lane, u);
     float b0 = j.bias ? j.bias[r] : 0.0f;

@@ -1,4 +1,4 @@
-/* The CUDA kernels of kernels/gemv.cu, norm.cu, attention.cu and elementwise.cu run on CPU
+/* The CUDA kernels of kernels/ (every .cu file) run on CPU
  * threads (tests/emu/cuda_emu.h: blocks of std::threads, barriers for
  * __syncthreads and the warp shuffles) against their CPU twins, the CPU
  * backend's ops, on seeded random inputs at several shapes (vector and
@@ -37,13 +37,22 @@
 #define qtts_k_scale_rows emu_k_scale_rows
 #define qtts_k_snake emu_k_snake
 #define qtts_k_transpose emu_k_transpose
+#define qtts_k_sample emu_k_sample
+#define qtts_k_conv1d emu_k_conv1d
+#define qtts_k_conv_transpose1d emu_k_conv_transpose1d
+#define qtts_k_im2col emu_k_im2col
+#define qtts_k_col2im_t emu_k_col2im_t
+#define qtts_k_channel_bias emu_k_channel_bias
+#define qtts_k_bf16_to_f32 emu_k_bf16_to_f32
 
 #include "cuda_emu.h"
 
 #include "../kernels/attention.cu"
+#include "../kernels/conv.cu"
 #include "../kernels/elementwise.cu"
 #include "../kernels/gemv.cu"
 #include "../kernels/norm.cu"
+#include "../kernels/sample.cu"
 
 extern "C" {
 #include "backend.h"
@@ -374,6 +383,95 @@ static void test_elementwise(void) {
     expect_close("qk_norm_rope_store cache V", V2, Vc, 1e-6);
 }
 
+/* The sampler (one 1024-thread block per row: penalty, bans, greedy argmax
+ * or temperature / top-k / top-p and the counter-based draw) must pick the
+ * CPU's token; and the direct convolution kernels (small shapes; the GPU
+ * lowers large ones to cuBLAS GEMMs). */
+static void test_sample_conv(void) {
+    for (int V : {2048, 37}) {
+        int n = 6;
+        auto l = rnd((size_t)n * V, 4.0f);
+        std::vector<uint8_t> seen((size_t)n * V, 0);
+        for (size_t i = 0; i < seen.size(); i += 7) seen[i] = 1;
+        std::vector<qtts_sample_row> rows(n);
+        for (int i = 0; i < n; i++) {
+            qtts_sample_row r = {};
+            r.seed = 1000u + (uint64_t)i;
+            r.counter = (uint64_t)i * 16;
+            r.temperature = 0.6f + 0.1f * (float)i;
+            r.top_p = i % 3 == 2 ? 0.8f : 1.0f;
+            r.penalty = i % 2 ? 1.05f : 1.0f;
+            r.top_k = i % 3 == 0 ? 0 : 50;
+            r.greedy = i == 5;
+            r.seen_row = i == 4 ? -1 : i;
+            r.ban_from = i % 2 ? V - V / 3 : V;
+            r.keep_id = i % 2 ? V - 2 : -1;
+            r.ban_id = i == 1 ? 3 : -1;
+            rows[i] = r;
+        }
+        auto lc = l;
+        auto sc = seen;
+        std::vector<int32_t> tc(n), tg(n, -2);
+        cpu.ops->sample(&cpu, lc.data(), n, V, rows.data(), sc.data(), tc.data());
+        CHECK(qtts_k_sample(l.data(), n, V, (const qtts_k_sample_row *)rows.data(), seen.data(), tg.data(), nullptr) == cudaSuccess,
+              "sample launch");
+        for (int i = 0; i < n; i++) CHECK(tg[i] == tc[i], "sample V=%d row %d: kernel %d, CPU %d", V, i, tg[i], tc[i]);
+        CHECK(seen == sc, "sample V=%d: seen masks differ", V);
+    }
+    int cshapes[][7] = {{1, 16, 16, 37, 7, 1, 1}, {2, 24, 24, 20, 7, 3, 24}, {1, 32, 12, 9, 4, 2, 4}}; /* B, cin, cout, T, K, dil, groups */
+    for (auto &sh : cshapes) {
+        int B = sh[0], ci = sh[1], co = sh[2], T = sh[3], K = sh[4], dil = sh[5], g = sh[6];
+        auto x = rnd((size_t)B * ci * T, 1.0f), W = rnd((size_t)co * (ci / g) * K, 0.3f), b = rnd((size_t)co, 0.5f);
+        to_bf16_values(W);
+        auto Wb = bf16_of(W);
+        qtts_st_tensor st = {};
+        st.name = "conv.w";
+        st.dtype = QTTS_DT_F32;
+        st.ndim = 3;
+        st.shape[0] = co;
+        st.shape[1] = ci / g;
+        st.shape[2] = K;
+        st.numel = (int64_t)W.size();
+        st.data = W.data();
+        st.nbytes = W.size() * sizeof(float);
+        qtts_tensor wt;
+        qtts_err err = {};
+        CHECK(cpu.ops->upload(&cpu, &st, &wt, &err) == QTTS_OK, "conv weight: %s", err.msg);
+        cpu_weight wb(b, 1, co, 0);
+        std::vector<float> ref((size_t)B * co * T), got(ref.size(), -1.0f);
+        cpu.ops->conv1d(&cpu, x.data(), &wt, &wb.t, ref.data(), B, ci, co, T, dil, g);
+        CHECK(qtts_k_conv1d(x.data(), Wb.data(), b.data(), got.data(), B, ci, co, T, K, dil, g, nullptr) == cudaSuccess, "conv1d launch");
+        expect_close("conv1d B=" + std::to_string(B) + " groups=" + std::to_string(g), got, ref, 1e-5);
+        cpu.ops->release(&cpu, &wt);
+    }
+    { /* transposed: W [cin][cout][K], stride s, output T*s */
+        int B = 2, ci = 12, co = 8, T = 7, K = 6, stride = 3;
+        auto x = rnd((size_t)B * ci * T, 1.0f), W = rnd((size_t)ci * co * K, 0.3f), b = rnd((size_t)co, 0.5f);
+        to_bf16_values(W);
+        auto Wb = bf16_of(W);
+        qtts_st_tensor st = {};
+        st.name = "convt.w";
+        st.dtype = QTTS_DT_F32;
+        st.ndim = 3;
+        st.shape[0] = ci;
+        st.shape[1] = co;
+        st.shape[2] = K;
+        st.numel = (int64_t)W.size();
+        st.data = W.data();
+        st.nbytes = W.size() * sizeof(float);
+        qtts_tensor wt;
+        qtts_err err = {};
+        CHECK(cpu.ops->upload(&cpu, &st, &wt, &err) == QTTS_OK, "convt weight: %s", err.msg);
+        cpu_weight wb(b, 1, co, 0);
+        std::vector<float> ref((size_t)B * co * T * stride), got(ref.size(), -1.0f);
+        cpu.ops->conv_transpose1d(&cpu, x.data(), &wt, &wb.t, ref.data(), B, ci, co, T, stride);
+        CHECK(qtts_k_conv_transpose1d(x.data(), Wb.data(), b.data(), got.data(), B, ci, co, T, K, stride, nullptr) == cudaSuccess,
+              "conv_transpose1d launch");
+        expect_close("conv_transpose1d", got, ref, 1e-5);
+        cpu.ops->release(&cpu, &wt);
+    }
+}
+
 int main(void) {
     qtts_err err = {};
     if (qtts_backend_cpu_init(&cpu, &err) != QTTS_OK) return tu_skip(err.msg);
@@ -381,6 +479,7 @@ int main(void) {
     test_norms();
     test_attention();
     test_elementwise();
+    test_sample_conv();
     qtts_backend_free(&cpu);
     printf("%ld kernel launches emulated\n", emu_launches);
     return tu_finish("kernels_emu");

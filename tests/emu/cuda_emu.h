@@ -21,6 +21,7 @@
 #define QTTS_CUDA_EMU_H
 
 #include <algorithm>
+#include <atomic>
 #include <barrier>
 #include <cmath>
 #include <cstddef>
@@ -38,6 +39,8 @@
 #define __launch_bounds__(...)
 #define __shared__ static
 
+using std::isinf;
+using std::isnan;
 using std::max;
 using std::min;
 
@@ -120,6 +123,25 @@ static inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask) {
     T r;
     std::memcpy(&r, &bits, sizeof r);
     return r;
+}
+
+template <typename T>
+static inline T __shfl_down_sync(unsigned mask, T v, unsigned delta) {
+    static_assert(sizeof(T) <= sizeof(uint64_t), "shuffle of a word");
+    unsigned w = emu_tid / 32, lane = emu_tid % 32;
+    uint64_t bits = 0;
+    std::memcpy(&bits, &v, sizeof v);
+    emu_cur->xchg[w * 32 + lane] = bits;
+    __syncwarp(mask);
+    if (lane + delta < 32) bits = emu_cur->xchg[w * 32 + lane + delta]; /* past the warp: the lane keeps its own */
+    __syncwarp(mask);
+    T r;
+    std::memcpy(&r, &bits, sizeof r);
+    return r;
+}
+template <typename T>
+static inline T atomicAdd(T *p, T v) {
+    return std::atomic_ref<T>(*p).fetch_add(v);
 }
 
 /* Launches counted, so a test can tell that a path ran (and how many kernels it took). */
