@@ -1,6 +1,6 @@
-/* The CUDA kernels of kernels/ (every .cu file) run on CPU
- * threads (tests/emu/cuda_emu.h: blocks of std::threads, barriers for
- * __syncthreads and the warp shuffles) against their CPU twins, the CPU
+/* The CUDA kernels of kernels/ (every .cu file) run on the CPU
+ * (tests/emu/cuda_emu.h: a block's threads are fibers, __syncthreads and
+ * the warp shuffles fiber barriers) against their CPU twins, the CPU
  * backend's ops, on seeded random inputs at several shapes (vector and
  * scalar GEMV paths, odd head sizes, split attention with its combine,
  * padding rows). This checks the kernels' index arithmetic, bounds and
@@ -9,50 +9,8 @@
  * kernels on the device. Tolerances: 1e-5 relative L2 (fp32 summation
  * order), 1e-6 for data movement, 5e-3 for values rounded to bf16. */
 
-/* The launchers are renamed: a CUDA build links the real ones into the same program. */
-#define qtts_k_gemv emu_k_gemv
-#define qtts_k_gemv_fused emu_k_gemv_fused
-#define qtts_k_rmsnorm emu_k_rmsnorm
-#define qtts_k_rmsnorm_bf16 emu_k_rmsnorm_bf16
-#define qtts_k_layernorm emu_k_layernorm
-#define qtts_k_qk_norm_rope emu_k_qk_norm_rope
-#define qtts_k_qk_norm_rope_store emu_k_qk_norm_rope_store
-#define qtts_k_kv_store emu_k_kv_store
-#define qtts_k_attention emu_k_attention
-#define qtts_k_attention_ws emu_k_attention_ws
-#define qtts_k_rope_attend emu_k_rope_attend
-#define qtts_k_rope_attend_smem emu_k_rope_attend_smem
-#define qtts_k_pdl_on emu_k_pdl_on
-#define qtts_k_set_pdl emu_k_set_pdl
-#define qtts_k_f32_to_bf16 emu_k_f32_to_bf16
-#define qtts_k_embed emu_k_embed
-#define qtts_k_embed_sum emu_k_embed_sum
-#define qtts_k_add emu_k_add
-#define qtts_k_move_rows emu_k_move_rows
-#define qtts_k_add_bias emu_k_add_bias
-#define qtts_k_swiglu emu_k_swiglu
-#define qtts_k_silu emu_k_silu
-#define qtts_k_gelu emu_k_gelu
-#define qtts_k_clamp emu_k_clamp
-#define qtts_k_scale_rows emu_k_scale_rows
-#define qtts_k_snake emu_k_snake
-#define qtts_k_transpose emu_k_transpose
-#define qtts_k_sample emu_k_sample
-#define qtts_k_conv1d emu_k_conv1d
-#define qtts_k_conv_transpose1d emu_k_conv_transpose1d
-#define qtts_k_im2col emu_k_im2col
-#define qtts_k_col2im_t emu_k_col2im_t
-#define qtts_k_channel_bias emu_k_channel_bias
-#define qtts_k_bf16_to_f32 emu_k_bf16_to_f32
-
-#include "cuda_emu.h"
-
-#include "../kernels/attention.cu"
-#include "../kernels/conv.cu"
-#include "../kernels/elementwise.cu"
-#include "../kernels/gemv.cu"
-#include "../kernels/norm.cu"
-#include "../kernels/sample.cu"
+#include "cuda_emu.h" /* emu_launches */
+#include "qtts_kernels.h"
 
 extern "C" {
 #include "backend.h"

@@ -1,12 +1,14 @@
 /* The kernels of kernels/ (the .cu files) on CPU threads, for tests without a GPU
- * (tests/test_kernels_emu.cpp). This replaces the CUDA headers: the .cu
+ * (tests/test_kernels_emu.cpp, and the emulated CUDA backend: runtime.cpp).
+ * This replaces the CUDA headers: the .cu
  * files compile as C++ (they launch through launch() in common.cuh, never
  * <<<>>>), and cudaLaunchKernelEx runs the grid here:
- *   - blocks one after another, each as blockDim std::threads;
- *   - __syncthreads is a std::barrier of the block, __syncwarp and the warp
- *     shuffles one of the warp (a shuffle writes the lane's value, waits,
- *     reads its partner's, waits); a thread that returns drops out of both,
- *     as an exited thread stops counting at a CUDA barrier;
+ *   - blocks one after another; a block's threads are fibers (ucontext) on
+ *     one OS thread, each run until it reaches a barrier or returns;
+ *   - __syncthreads is a barrier of the block's fibers, __syncwarp and the
+ *     warp shuffles one of the warp's (a shuffle writes the lane's value,
+ *     waits, reads its partner's, waits); a thread that returns drops out of
+ *     both, as an exited thread stops counting at a CUDA barrier;
  *   - __shared__ variables are function statics (blocks do not overlap),
  *     DYN_SHARED the launch's dynamicSmemBytes, zero-filled per block;
  *   - device memory is host memory; PDL's griddepcontrol is compiled out
@@ -20,17 +22,20 @@
 #ifndef QTTS_CUDA_EMU_H
 #define QTTS_CUDA_EMU_H
 
+#include <ucontext.h>
+
 #include <algorithm>
-#include <atomic>
-#include <barrier>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <thread>
+#include <functional>
 #include <tuple>
 #include <vector>
+
+#include "cuda_runtime_api.h"
 
 #define __global__
 #define __device__
@@ -55,8 +60,6 @@ struct alignas(16) float4 {
     float x, y, z, w;
 };
 
-typedef enum { cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorLaunchFailure = 4 } cudaError_t;
-typedef struct emu_stream *cudaStream_t;
 typedef enum { cudaLaunchAttributeProgrammaticStreamSerialization = 5 } cudaLaunchAttributeID;
 typedef struct {
     cudaLaunchAttributeID id;
@@ -72,8 +75,6 @@ typedef struct {
     unsigned numAttrs;
 } cudaLaunchConfig_t;
 
-static inline cudaError_t cudaGetLastError(void) { return cudaSuccess; }
-static inline const char *cudaGetErrorString(cudaError_t e) { return e == cudaSuccess ? "no error" : "invalid argument"; }
 static inline float __uint_as_float(unsigned u) {
     float f;
     std::memcpy(&f, &u, 4);
@@ -85,17 +86,26 @@ static inline unsigned __float_as_uint(float f) {
     return u;
 }
 
-/* ---- the running block ---- */
+/* ---- the running block: its threads are fibers (ucontext) on one OS
+ * thread, switched at barriers: cheap enough for the thousands of launches
+ * of a generator run. ---- */
+struct emu_bar {
+    unsigned live = 0, arrived = 0; /* threads still running; those waiting */
+    unsigned long gen = 0;          /* completed phases */
+};
 struct emu_block {
-    std::barrier<> block;
-    std::vector<std::unique_ptr<std::barrier<>>> warp;
+    emu_bar block;
+    std::vector<emu_bar> warp;
     std::vector<uint64_t> xchg; /* [warps][32]: shuffle values */
     std::vector<unsigned char> dyn;
-    emu_block(unsigned threads, size_t dyn_bytes) : block((std::ptrdiff_t)threads), xchg((threads + 31) / 32 * 32), dyn(dyn_bytes + 16) {
-        for (unsigned w = 0; w < (threads + 31) / 32; w++) {
-            unsigned lanes = threads - 32 * w < 32 ? threads - 32 * w : 32;
-            warp.emplace_back(new std::barrier<>((std::ptrdiff_t)lanes));
-        }
+    std::vector<ucontext_t> ctx;
+    std::vector<char> done;
+    ucontext_t sched;
+    std::function<void()> body; /* the kernel with its parameters */
+    emu_block(unsigned threads, size_t dyn_bytes)
+        : warp((threads + 31) / 32), xchg((threads + 31) / 32 * 32), dyn(dyn_bytes + 16), ctx(threads), done(threads, 0) {
+        block.live = threads;
+        for (unsigned w = 0; w < warp.size(); w++) warp[w].live = threads - 32 * w < 32 ? threads - 32 * w : 32;
     }
 };
 inline thread_local dim3 threadIdx, blockIdx;
@@ -103,12 +113,32 @@ inline dim3 blockDim, gridDim; /* one launch at a time */
 inline thread_local emu_block *emu_cur;
 inline thread_local unsigned emu_tid;
 
+static inline void emu_yield(void) { swapcontext(&emu_cur->ctx[emu_tid], &emu_cur->sched); }
+/* Arrive and wait for the phase to complete (every live participant arrived). */
+static inline void emu_wait(emu_bar &b) {
+    unsigned long g = b.gen;
+    if (++b.arrived == b.live) {
+        b.arrived = 0;
+        b.gen++;
+        return;
+    }
+    while (b.gen == g) emu_yield();
+}
+/* A thread that returns stops counting, as an exited thread at a CUDA barrier. */
+static inline void emu_leave(emu_bar &b) {
+    b.live--;
+    if (b.live > 0 && b.arrived == b.live) {
+        b.arrived = 0;
+        b.gen++;
+    }
+}
+
 #define DYN_SHARED(T, name) T *name = (T *)emu_cur->dyn.data()
 
-static inline void __syncthreads(void) { emu_cur->block.arrive_and_wait(); }
+static inline void __syncthreads(void) { emu_wait(emu_cur->block); }
 static inline void __syncwarp(unsigned mask = 0xffffffffu) {
     (void)mask;
-    emu_cur->warp[emu_tid / 32]->arrive_and_wait();
+    emu_wait(emu_cur->warp[emu_tid / 32]);
 }
 template <typename T>
 static inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask) {
@@ -140,40 +170,84 @@ static inline T __shfl_down_sync(unsigned mask, T v, unsigned delta) {
     return r;
 }
 template <typename T>
-static inline T atomicAdd(T *p, T v) {
-    return std::atomic_ref<T>(*p).fetch_add(v);
+static inline T atomicAdd(T *p, T v) { /* the block's threads share one OS thread */
+    T old = *p;
+    *p = old + v;
+    return old;
 }
 
 /* Launches counted, so a test can tell that a path ran (and how many kernels it took). */
 inline long emu_launches;
+
+/* Work on a stream runs at once, unless this thread is capturing a graph
+ * (runtime.cpp: cudaStreamBeginCapture): then it is recorded for replay. */
+inline thread_local std::vector<std::function<void()>> *emu_recording;
+static inline void emu_submit(std::function<void()> f) {
+    if (emu_recording) emu_recording->push_back(std::move(f));
+    else f();
+}
+
+inline void emu_fiber_main(void) {
+    emu_block *blk = emu_cur;
+    unsigned t = emu_tid;
+    blk->body();
+    emu_leave(blk->warp[t / 32]);
+    emu_leave(blk->block);
+    blk->done[t] = 1; /* returns to blk->sched (uc_link) */
+}
+
+/* A fiber that starts in emu_fiber_main (a function of its own: getcontext
+ * returns twice, which must not touch the caller's loop variables). */
+__attribute__((noinline)) inline void emu_make_fiber(ucontext_t *c, char *stack, size_t size, ucontext_t *back) {
+    getcontext(c);
+    c->uc_stack.ss_sp = stack;
+    c->uc_stack.ss_size = size;
+    c->uc_link = back;
+    makecontext(c, emu_fiber_main, 0);
+}
+
+/* Run a grid: blocks one after another; a block's threads as fibers, run in
+ * turn until each reaches a barrier or returns. */
+template <typename... Params>
+static void emu_run_grid(dim3 g, dim3 b, size_t dyn, void (*kernel)(Params...), const std::tuple<Params...> &params) {
+    enum : size_t { STACK = 128 << 10 };
+    static thread_local std::unique_ptr<char[]> stacks; /* 1024 fiber stacks, reused */
+    if (!stacks) stacks.reset(new char[1024 * STACK]);
+    unsigned threads = b.x * b.y * b.z;
+    gridDim = g;
+    blockDim = b;
+    emu_launches++;
+    emu_block *outer = emu_cur;
+    unsigned outer_tid = emu_tid;
+    for (unsigned bz = 0; bz < g.z; bz++)
+        for (unsigned by = 0; by < g.y; by++)
+            for (unsigned bx = 0; bx < g.x; bx++) {
+                emu_block blk(threads, dyn);
+                blk.body = [&] { std::apply(kernel, params); }; /* each thread gets the parameters by value */
+                for (unsigned t = 0; t < threads; t++) emu_make_fiber(&blk.ctx[t], stacks.get() + (size_t)t * STACK, STACK, &blk.sched);
+                blockIdx = dim3(bx, by, bz);
+                emu_cur = &blk;
+                for (unsigned left = threads; left > 0;)
+                    for (unsigned t = 0; t < threads; t++) {
+                        if (blk.done[t]) continue;
+                        emu_tid = t;
+                        threadIdx = dim3(t % b.x, t / b.x % b.y, t / (b.x * b.y));
+                        swapcontext(&blk.sched, &blk.ctx[t]);
+                        if (blk.done[t]) left--;
+                    }
+            }
+    emu_cur = outer;
+    emu_tid = outer_tid;
+}
 
 template <typename... Params, typename... Args>
 static cudaError_t cudaLaunchKernelEx(const cudaLaunchConfig_t *cfg, void (*kernel)(Params...), Args &&...args) {
     std::tuple<Params...> params(std::forward<Args>(args)...); /* coerced as the real launch does */
     dim3 g = cfg->gridDim, b = cfg->blockDim;
     unsigned threads = b.x * b.y * b.z;
-    if (threads == 0 || threads > 1024 || g.x == 0 || g.y == 0 || g.z == 0) return cudaErrorInvalidValue;
-    gridDim = g;
-    blockDim = b;
-    emu_launches++;
-    for (unsigned bz = 0; bz < g.z; bz++)
-        for (unsigned by = 0; by < g.y; by++)
-            for (unsigned bx = 0; bx < g.x; bx++) {
-                emu_block blk(threads, cfg->dynamicSmemBytes);
-                std::vector<std::thread> th;
-                th.reserve(threads);
-                for (unsigned t = 0; t < threads; t++)
-                    th.emplace_back([&, t] {
-                        emu_cur = &blk;
-                        emu_tid = t;
-                        blockIdx = dim3(bx, by, bz);
-                        threadIdx = dim3(t % b.x, t / b.x % b.y, t / (b.x * b.y));
-                        std::apply(kernel, params); /* each thread gets the parameters by value */
-                        blk.warp[t / 32]->arrive_and_drop();
-                        blk.block.arrive_and_drop();
-                    });
-                for (auto &x : th) x.join();
-            }
+    if (threads == 0 || threads > 1024 || g.x == 0 || g.y == 0 || g.z == 0 || g.y > 65535 || g.z > 65535) return cudaErrorInvalidValue;
+    size_t dyn = cfg->dynamicSmemBytes;
+    emu_submit([=] { emu_run_grid(g, b, dyn, kernel, params); });
     return cudaSuccess;
 }
 
