@@ -32,6 +32,23 @@
 
 #define ATT_THREADS 128
 
+/* The block's scores s[0..len) in shared memory become exp(s - max) in
+ * place; returns their sum and the max (every thread gets both). The
+ * reductions' barriers also publish the s[] writes to the whole block. */
+static __device__ float block_softmax(float *s, int len, float *red, float *max_out) {
+    float mx = -INFINITY;
+    for (int p = threadIdx.x; p < len; p += blockDim.x) mx = fmaxf(mx, s[p]);
+    mx = block_max(mx, red);
+    float sum = 0.0f;
+    for (int p = threadIdx.x; p < len; p += blockDim.x) {
+        float e = expf(s[p] - mx);
+        s[p] = e;
+        sum += e;
+    }
+    *max_out = mx;
+    return block_sum(sum, red);
+}
+
 __global__ void k_kv_store(qtts_k_kv c, int layer, const float *__restrict__ k, const float *__restrict__ v,
                            const int32_t *__restrict__ slot, const int32_t *__restrict__ pos) {
     pdl_prologue();
@@ -85,16 +102,7 @@ __global__ void k_attention(const float *__restrict__ q, qtts_k_kv c, int layer,
         if (lane == 0) sc[p] = dot * scale;
     }
     __syncthreads();
-    float mx = -INFINITY;
-    for (int p = threadIdx.x; p < len; p += blockDim.x) mx = fmaxf(mx, sc[p]);
-    mx = block_max(mx, red);
-    float sum = 0.0f;
-    for (int p = threadIdx.x; p < len; p += blockDim.x) {
-        float e = expf(sc[p] - mx);
-        sc[p] = e;
-        sum += e;
-    }
-    sum = block_sum(sum, red); /* its barriers also publish the sc[] writes */
+    float mx, sum = block_softmax(sc, len, red, &mx);
     __syncthreads();
     for (int d = threadIdx.x; d < hd; d += blockDim.x) {
         float acc = 0.0f;
@@ -173,17 +181,7 @@ __global__ void k_rope_attend(float *q, float *k, const float *__restrict__ v, c
     }
     __syncthreads();
     for (int g = 0; g < group; g++) {
-        float *s = sc + g * QTTS_ATTN_CHUNK;
-        float mx = -INFINITY;
-        for (int p = threadIdx.x; p < len; p += blockDim.x) mx = fmaxf(mx, s[p]);
-        mx = block_max(mx, red);
-        float sum = 0.0f;
-        for (int p = threadIdx.x; p < len; p += blockDim.x) {
-            float e = expf(s[p] - mx);
-            s[p] = e;
-            sum += e;
-        }
-        sum = block_sum(sum, red); /* its barriers also publish the s[] writes */
+        float *s = sc + g * QTTS_ATTN_CHUNK, mx, sum = block_softmax(s, len, red, &mx);
         float *o = out + ((int64_t)i * n_heads + kh * group + g) * hd;
         for (int d = threadIdx.x; d < hd; d += blockDim.x) {
             float acc = 0.0f;

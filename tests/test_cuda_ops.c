@@ -56,17 +56,7 @@ typedef struct {
     qtts_tensor c, g;
 } wpair;
 static wpair weight(const char *name, const float *h, int ndim, int64_t s0, int64_t s1, int64_t s2) {
-    qtts_st_tensor t;
-    memset(&t, 0, sizeof t);
-    t.name = name;
-    t.dtype = QTTS_DT_F32;
-    t.ndim = ndim;
-    t.shape[0] = s0;
-    t.shape[1] = s1;
-    t.shape[2] = s2;
-    t.numel = s0 * (ndim > 1 ? s1 : 1) * (ndim > 2 ? s2 : 1);
-    t.data = h;
-    t.nbytes = (size_t)t.numel * sizeof(float);
+    qtts_st_tensor t = tu_f32_tensor(name, h, ndim, s0, s1, s2);
     wpair w;
     qtts_err err = {0};
     CHECK(cpu.ops->upload(&cpu, &t, &w.c, &err) == QTTS_OK, "cpu upload %s: %s", name, err.msg);

@@ -39,17 +39,8 @@ static std::vector<uint16_t> bf16_of(const std::vector<float> &x) {
 /* A CPU-backend weight from host values (released by the destructor). */
 struct cpu_weight {
     qtts_tensor t;
-    cpu_weight(const std::vector<float> &h, int ndim, int64_t s0, int64_t s1) {
-        qtts_st_tensor st;
-        memset(&st, 0, sizeof st);
-        st.name = "w";
-        st.dtype = QTTS_DT_F32;
-        st.ndim = ndim;
-        st.shape[0] = s0;
-        st.shape[1] = s1;
-        st.numel = s0 * (ndim > 1 ? s1 : 1);
-        st.data = h.data();
-        st.nbytes = (size_t)st.numel * sizeof(float);
+    cpu_weight(const std::vector<float> &h, int ndim, int64_t s0, int64_t s1, int64_t s2 = 1) {
+        qtts_st_tensor st = tu_f32_tensor("w", h.data(), ndim, s0, s1, s2);
         qtts_err err = {};
         CHECK(cpu.ops->upload(&cpu, &st, &t, &err) == QTTS_OK, "upload: %s", err.msg);
     }
@@ -382,51 +373,23 @@ static void test_sample_conv(void) {
         auto x = rnd((size_t)B * ci * T, 1.0f), W = rnd((size_t)co * (ci / g) * K, 0.3f), b = rnd((size_t)co, 0.5f);
         to_bf16_values(W);
         auto Wb = bf16_of(W);
-        qtts_st_tensor st = {};
-        st.name = "conv.w";
-        st.dtype = QTTS_DT_F32;
-        st.ndim = 3;
-        st.shape[0] = co;
-        st.shape[1] = ci / g;
-        st.shape[2] = K;
-        st.numel = (int64_t)W.size();
-        st.data = W.data();
-        st.nbytes = W.size() * sizeof(float);
-        qtts_tensor wt;
-        qtts_err err = {};
-        CHECK(cpu.ops->upload(&cpu, &st, &wt, &err) == QTTS_OK, "conv weight: %s", err.msg);
-        cpu_weight wb(b, 1, co, 0);
+        cpu_weight wt(W, 3, co, ci / g, K), wb(b, 1, co, 0);
         std::vector<float> ref((size_t)B * co * T), got(ref.size(), -1.0f);
-        cpu.ops->conv1d(&cpu, x.data(), &wt, &wb.t, ref.data(), B, ci, co, T, dil, g);
+        cpu.ops->conv1d(&cpu, x.data(), &wt.t, &wb.t, ref.data(), B, ci, co, T, dil, g);
         CHECK(qtts_k_conv1d(x.data(), Wb.data(), b.data(), got.data(), B, ci, co, T, K, dil, g, nullptr) == cudaSuccess, "conv1d launch");
         expect_close("conv1d B=" + std::to_string(B) + " groups=" + std::to_string(g), got, ref, 1e-5);
-        cpu.ops->release(&cpu, &wt);
     }
     { /* transposed: W [cin][cout][K], stride s, output T*s */
         int B = 2, ci = 12, co = 8, T = 7, K = 6, stride = 3;
         auto x = rnd((size_t)B * ci * T, 1.0f), W = rnd((size_t)ci * co * K, 0.3f), b = rnd((size_t)co, 0.5f);
         to_bf16_values(W);
         auto Wb = bf16_of(W);
-        qtts_st_tensor st = {};
-        st.name = "convt.w";
-        st.dtype = QTTS_DT_F32;
-        st.ndim = 3;
-        st.shape[0] = ci;
-        st.shape[1] = co;
-        st.shape[2] = K;
-        st.numel = (int64_t)W.size();
-        st.data = W.data();
-        st.nbytes = W.size() * sizeof(float);
-        qtts_tensor wt;
-        qtts_err err = {};
-        CHECK(cpu.ops->upload(&cpu, &st, &wt, &err) == QTTS_OK, "convt weight: %s", err.msg);
-        cpu_weight wb(b, 1, co, 0);
+        cpu_weight wt(W, 3, ci, co, K), wb(b, 1, co, 0);
         std::vector<float> ref((size_t)B * co * T * stride), got(ref.size(), -1.0f);
-        cpu.ops->conv_transpose1d(&cpu, x.data(), &wt, &wb.t, ref.data(), B, ci, co, T, stride);
+        cpu.ops->conv_transpose1d(&cpu, x.data(), &wt.t, &wb.t, ref.data(), B, ci, co, T, stride);
         CHECK(qtts_k_conv_transpose1d(x.data(), Wb.data(), b.data(), got.data(), B, ci, co, T, K, stride, nullptr) == cudaSuccess,
               "conv_transpose1d launch");
         expect_close("conv_transpose1d", got, ref, 1e-5);
-        cpu.ops->release(&cpu, &wt);
     }
 }
 

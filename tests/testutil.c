@@ -85,3 +85,18 @@ int tu_run(const char *cmd, char *buf, size_t bufsize) {
     int rc = pclose(p);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
+
+qtts_st_tensor tu_f32_tensor(const char *name, const float *data, int ndim, int64_t s0, int64_t s1, int64_t s2) {
+    qtts_st_tensor t;
+    memset(&t, 0, sizeof t);
+    t.name = name;
+    t.dtype = QTTS_DT_F32;
+    t.ndim = ndim;
+    t.shape[0] = s0;
+    t.shape[1] = s1;
+    t.shape[2] = s2;
+    t.numel = s0 * (ndim > 1 ? s1 : 1) * (ndim > 2 ? s2 : 1);
+    t.data = data;
+    t.nbytes = (size_t)t.numel * sizeof(float);
+    return t;
+}

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "safetensors.h"
+
 #define TEST_SKIP 77
 
 extern int tu_passed, tu_failed;
@@ -36,6 +38,10 @@ double tu_rel_l2(const float *a, const float *ref, size_t n);
 bool tu_close(const char *name, const float *got, const float *ref, size_t n, double tol);
 /* Signal-to-noise ratio in dB of got against ref. */
 double tu_snr_db(const float *got, const float *ref, size_t n);
+
+/* A checkpoint tensor (F32) viewing host floats, for uploading test weights:
+ * ndim 1-3, shape s0 [x s1 [x s2]]. */
+qtts_st_tensor tu_f32_tensor(const char *name, const float *data, int ndim, int64_t s0, int64_t s1, int64_t s2);
 
 /* Deterministic RNG for seeded random inputs (splitmix64). */
 uint64_t tu_rand_u64(uint64_t *state);

@@ -140,34 +140,31 @@ static inline void __syncwarp(unsigned mask = 0xffffffffu) {
     (void)mask;
     emu_wait(emu_cur->warp[emu_tid / 32]);
 }
+/* The warp's exchange: each lane posts v, then reads lane src's value (its
+ * own where src is outside the warp). */
 template <typename T>
-static inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask) {
+static inline T emu_shuffle(T v, unsigned src) {
     static_assert(sizeof(T) <= sizeof(uint64_t), "shuffle of a word");
     unsigned w = emu_tid / 32, lane = emu_tid % 32;
     uint64_t bits = 0;
     std::memcpy(&bits, &v, sizeof v);
     emu_cur->xchg[w * 32 + lane] = bits;
-    __syncwarp(mask);
-    bits = emu_cur->xchg[w * 32 + (lane ^ (unsigned)lane_mask)];
-    __syncwarp(mask);
+    __syncwarp();
+    if (src < 32) bits = emu_cur->xchg[w * 32 + src];
+    __syncwarp();
     T r;
     std::memcpy(&r, &bits, sizeof r);
     return r;
 }
-
+template <typename T>
+static inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask) {
+    (void)mask;
+    return emu_shuffle(v, (emu_tid % 32) ^ (unsigned)lane_mask);
+}
 template <typename T>
 static inline T __shfl_down_sync(unsigned mask, T v, unsigned delta) {
-    static_assert(sizeof(T) <= sizeof(uint64_t), "shuffle of a word");
-    unsigned w = emu_tid / 32, lane = emu_tid % 32;
-    uint64_t bits = 0;
-    std::memcpy(&bits, &v, sizeof v);
-    emu_cur->xchg[w * 32 + lane] = bits;
-    __syncwarp(mask);
-    if (lane + delta < 32) bits = emu_cur->xchg[w * 32 + lane + delta]; /* past the warp: the lane keeps its own */
-    __syncwarp(mask);
-    T r;
-    std::memcpy(&r, &bits, sizeof r);
-    return r;
+    (void)mask;
+    return emu_shuffle(v, emu_tid % 32 + delta);
 }
 template <typename T>
 static inline T atomicAdd(T *p, T v) { /* the block's threads share one OS thread */
