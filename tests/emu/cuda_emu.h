@@ -3,8 +3,8 @@
  * This replaces the CUDA headers: the .cu
  * files compile as C++ (they launch through launch() in common.cuh, never
  * <<<>>>), and cudaLaunchKernelEx runs the grid here:
- *   - blocks one after another; a block's threads are fibers (ucontext) on
- *     one OS thread, each run until it reaches a barrier or returns;
+ *   - blocks one after another; a block's threads are fibers on one OS
+ *     thread, each run until it reaches a barrier or returns;
  *   - __syncthreads is a barrier of the block's fibers, __syncwarp and the
  *     warp shuffles one of the warp's (a shuffle writes the lane's value,
  *     waits, reads its partner's, waits); a thread that returns drops out of
@@ -86,7 +86,24 @@ static inline unsigned __float_as_uint(float f) {
     return u;
 }
 
-/* ---- the running block: its threads are fibers (ucontext) on one OS
+/* ---- fibers: a hand-written x86-64 stack switch (swapcontext makes a
+ * signal-mask system call per switch, 85% of an emulated generator run);
+ * ucontext elsewhere and under ASan, which understands it. ---- */
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define EMU_FAST_SWITCH 1
+struct emu_ctx {
+    void *sp;
+};
+/* runtime.cpp: push the callee-saved registers, save the stack pointer in
+ * *from, load to, pop, return into the other fiber */
+extern "C" void emu_switch(void **from, void *to);
+static inline void emu_ctx_switch(emu_ctx *from, emu_ctx *to) { emu_switch(&from->sp, to->sp); }
+#else
+typedef ucontext_t emu_ctx;
+static inline void emu_ctx_switch(emu_ctx *from, emu_ctx *to) { swapcontext(from, to); }
+#endif
+
+/* ---- the running block: its threads are fibers on one OS
  * thread, switched at barriers: cheap enough for the thousands of launches
  * of a generator run. ---- */
 struct emu_bar {
@@ -98,9 +115,9 @@ struct emu_block {
     std::vector<emu_bar> warp;
     std::vector<uint64_t> xchg; /* [warps][32]: shuffle values */
     std::vector<unsigned char> dyn;
-    std::vector<ucontext_t> ctx;
+    std::vector<emu_ctx> ctx;
     std::vector<char> done;
-    ucontext_t sched;
+    emu_ctx sched;
     std::function<void()> body; /* the kernel with its parameters */
     emu_block(unsigned threads, size_t dyn_bytes)
         : warp((threads + 31) / 32), xchg((threads + 31) / 32 * 32), dyn(dyn_bytes + 16), ctx(threads), done(threads, 0) {
@@ -113,7 +130,7 @@ inline dim3 blockDim, gridDim; /* one launch at a time */
 inline thread_local emu_block *emu_cur;
 inline thread_local unsigned emu_tid;
 
-static inline void emu_yield(void) { swapcontext(&emu_cur->ctx[emu_tid], &emu_cur->sched); }
+static inline void emu_yield(void) { emu_ctx_switch(&emu_cur->ctx[emu_tid], &emu_cur->sched); }
 /* Arrive and wait for the phase to complete (every live participant arrived). */
 static inline void emu_wait(emu_bar &b) {
     unsigned long g = b.gen;
@@ -184,24 +201,42 @@ static inline void emu_submit(std::function<void()> f) {
     else f();
 }
 
+/* A fiber's life: the kernel body, leaving the barriers, then back to the
+ * scheduler for good. */
 inline void emu_fiber_main(void) {
     emu_block *blk = emu_cur;
     unsigned t = emu_tid;
     blk->body();
     emu_leave(blk->warp[t / 32]);
     emu_leave(blk->block);
-    blk->done[t] = 1; /* returns to blk->sched (uc_link) */
+    blk->done[t] = 1;
+#ifdef EMU_FAST_SWITCH
+    emu_ctx_switch(&blk->ctx[t], &blk->sched); /* never resumed */
+    __builtin_unreachable();
+#endif /* ucontext: returns to blk->sched (uc_link) */
 }
 
-/* A fiber that starts in emu_fiber_main (a function of its own: getcontext
- * returns twice, which must not touch the caller's loop variables). */
-__attribute__((noinline)) inline void emu_make_fiber(ucontext_t *c, char *stack, size_t size, ucontext_t *back) {
+/* A fiber that starts in emu_fiber_main on the given stack. */
+#ifdef EMU_FAST_SWITCH
+inline void emu_make_fiber(emu_ctx *c, char *stack, size_t size, emu_ctx *back) {
+    (void)back;
+    void **sp = (void **)(((uintptr_t)(stack + size)) & ~(uintptr_t)15);
+    *--sp = nullptr;                      /* the entry's return address: never used */
+    *--sp = (void *)emu_fiber_main;       /* where the first switch returns to */
+    for (int i = 0; i < 6; i++) *--sp = nullptr; /* rbp rbx r12-r15 */
+    c->sp = sp;
+}
+#else
+/* (a function of its own: getcontext returns twice, which must not touch
+ * the caller's loop variables) */
+__attribute__((noinline)) inline void emu_make_fiber(emu_ctx *c, char *stack, size_t size, emu_ctx *back) {
     getcontext(c);
     c->uc_stack.ss_sp = stack;
     c->uc_stack.ss_size = size;
     c->uc_link = back;
     makecontext(c, emu_fiber_main, 0);
 }
+#endif
 
 /* Run a grid: blocks one after another; a block's threads as fibers, run in
  * turn until each reaches a barrier or returns. */
@@ -229,7 +264,7 @@ static void emu_run_grid(dim3 g, dim3 b, size_t dyn, void (*kernel)(Params...), 
                         if (blk.done[t]) continue;
                         emu_tid = t;
                         threadIdx = dim3(t % b.x, t / b.x % b.y, t / (b.x * b.y));
-                        swapcontext(&blk.sched, &blk.ctx[t]);
+                        emu_ctx_switch(&blk.sched, &blk.ctx[t]);
                         if (blk.done[t]) left--;
                     }
             }

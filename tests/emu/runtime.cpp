@@ -47,6 +47,35 @@ float load(const void *p, cudaDataType t, size_t i) {
 }
 } // namespace
 
+#ifdef EMU_FAST_SWITCH
+/* emu_switch(void **from, void *to) for cuda_emu.h's fibers: the System V
+ * callee-saved registers on the old stack, its pointer into *from, then
+ * the new stack's registers and return address (MXCSR and the x87 control
+ * word are left alone: no kernel changes them). */
+asm(R"(
+    .text
+    .globl emu_switch
+    .type emu_switch, @function
+emu_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size emu_switch, .-emu_switch
+)");
+#endif
+
 extern "C" {
 
 cudaError_t cudaGetDeviceCount(int *count) {
