@@ -315,10 +315,19 @@ static void gemm_bf16(cuda_impl *c, const uint16_t *xb, const qtts_tensor *w, fl
              op);
 }
 
-/* x [n, in] rounded to bf16 in the workspace, for gemm_bf16 (NULL: failure recorded). */
-static uint16_t *to_bf16_ws(cuda_impl *c, const float *x, int n, int in, const char *op) {
-    uint16_t *xb = workspace(c, (size_t)n * in * sizeof(uint16_t), op);
-    if (xb) rec(c, qtts_k_f32_to_bf16(x, xb, (int64_t)n * in, c->stream), op);
+/* x [n, in] as gemm_bf16's input, in the workspace: RMS-normalised and
+ * scaled by norm on the way when norm is given, else rounded as it is (one
+ * launch either way). With extra, *extra receives extra_floats more floats
+ * after it (256-byte aligned). NULL: failure recorded. */
+static uint16_t *bf16_input(cuda_impl *c, const float *x, const qtts_tensor *norm, float eps, int n, int in, size_t extra_floats,
+                            float **extra, const char *op) {
+    size_t xb_bytes = ((size_t)n * in * sizeof(uint16_t) + 255) / 256 * 256;
+    char *ws = workspace(c, xb_bytes + extra_floats * sizeof(float), op);
+    if (!ws) return NULL;
+    uint16_t *xb = (uint16_t *)ws;
+    if (norm) rec(c, qtts_k_rmsnorm_bf16(x, vec(norm), eps, xb, n, in, c->stream), op);
+    else rec(c, qtts_k_f32_to_bf16(x, xb, (int64_t)n * in, c->stream), op);
+    if (extra) *extra = (float *)(ws + xb_bytes);
     return xb;
 }
 
@@ -332,7 +341,7 @@ static void cu_matmul(qtts_backend *be, const float *x, const qtts_tensor *w, co
     if (n <= QTTS_GEMV_MAX_N) {
         rec(c, qtts_k_gemv(x, w->data, vec(bias), y, n, out, in, c->stream), op_);
     } else {
-        uint16_t *xb = to_bf16_ws(c, x, n, in, op_);
+        uint16_t *xb = bf16_input(c, x, NULL, 0.0f, n, in, 0, NULL, op_);
         if (xb) gemm_bf16(c, xb, w, y, n, 0.0f, op_);
         if (xb && bias) rec(c, qtts_k_add_bias(y, vec(bias), n, out, c->stream), op_);
     }
@@ -343,13 +352,17 @@ static void cu_matmul(qtts_backend *be, const float *x, const qtts_tensor *w, co
  * fused GEMV launch each (kernels/gemv.cu). Above: the RMSNorm writes the
  * bf16 GEMM input directly (one launch for q, k and v together), the
  * residual add is cuBLAS's beta = 1, SwiGLU a kernel after the GEMM. */
-static qtts_k_gemv_job gemv_job(const float *x, const qtts_tensor *norm, float eps, int mode) {
+static qtts_k_gemv_job gemv_job(const float *x, const qtts_tensor *norm, float eps, int mode, const qtts_tensor *w, float *y, int out) {
     qtts_k_gemv_job j;
     memset(&j, 0, sizeof j);
     j.x = x;
     j.norm = vec(norm);
     j.eps = eps;
     j.mode = mode;
+    j.nw = 1;
+    j.w[0] = w->data;
+    j.y[0] = y;
+    j.out[0] = out;
     return j;
 }
 
@@ -369,17 +382,16 @@ static void cu_norm_matmul(qtts_backend *be, const float *x, const qtts_tensor *
     for (int k = 0; ok && k < nw; k++) ok = want_bf16(c, w[k], op_) && w[k]->shape[1] == w[0]->shape[1];
     int in = ok ? (int)w[0]->shape[1] : 0;
     if (ok && n <= QTTS_GEMV_MAX_N) {
-        qtts_k_gemv_job j = gemv_job(x, norm, eps, QTTS_GEMV_SET);
+        qtts_k_gemv_job j = gemv_job(x, norm, eps, QTTS_GEMV_SET, w[0], y[0], (int)w[0]->shape[0]);
         j.nw = nw;
-        for (int k = 0; k < nw; k++) {
+        for (int k = 1; k < nw; k++) {
             j.w[k] = w[k]->data;
             j.y[k] = y[k];
             j.out[k] = (int)w[k]->shape[0];
         }
         rec(c, qtts_k_gemv_fused(&j, n, in, c->stream), op_);
     } else if (ok) {
-        uint16_t *xb = workspace(c, (size_t)n * in * sizeof(uint16_t), op_);
-        if (xb) rec(c, qtts_k_rmsnorm_bf16(x, vec(norm), eps, xb, n, in, c->stream), op_);
+        uint16_t *xb = bf16_input(c, x, norm, eps, n, in, 0, NULL, op_);
         for (int k = 0; xb && k < nw; k++) gemm_bf16(c, xb, w[k], y[k], n, 0.0f, op_);
     }
     range_pop(c);
@@ -390,19 +402,12 @@ static void cu_norm_swiglu(qtts_backend *be, const float *x, const qtts_tensor *
     if (want_norm(c, norm, op_) && want_bf16(c, w, op_) && n > 0) {
         int in = (int)w->shape[1], inter = (int)(w->shape[0] / 2);
         if (n <= QTTS_GEMV_MAX_N) {
-            qtts_k_gemv_job j = gemv_job(x, norm, eps, QTTS_GEMV_SWIGLU);
-            j.nw = 1;
-            j.w[0] = w->data;
-            j.y[0] = y;
-            j.out[0] = inter;
+            qtts_k_gemv_job j = gemv_job(x, norm, eps, QTTS_GEMV_SWIGLU, w, y, inter);
             rec(c, qtts_k_gemv_fused(&j, n, in, c->stream), op_);
         } else {
-            size_t xb_bytes = ((size_t)n * in * sizeof(uint16_t) + 255) / 256 * 256;
-            char *ws = workspace(c, xb_bytes + (size_t)n * 2 * inter * sizeof(float), op_);
-            if (ws) {
-                uint16_t *xb = (uint16_t *)ws;
-                float *gu = (float *)(ws + xb_bytes);
-                rec(c, qtts_k_rmsnorm_bf16(x, vec(norm), eps, xb, n, in, c->stream), op_);
+            float *gu = NULL;
+            uint16_t *xb = bf16_input(c, x, norm, eps, n, in, (size_t)n * 2 * inter, &gu, op_);
+            if (xb) {
                 gemm_bf16(c, xb, w, gu, n, 0.0f, op_);
                 rec(c, qtts_k_swiglu(gu, y, n, inter, c->stream), op_);
             }
@@ -416,14 +421,10 @@ static void cu_matmul_add(qtts_backend *be, const float *x, const qtts_tensor *w
     if (want_bf16(c, w, op_) && n > 0) {
         int in = (int)w->shape[1];
         if (n <= QTTS_GEMV_MAX_N) {
-            qtts_k_gemv_job j = gemv_job(x, NULL, 0.0f, QTTS_GEMV_ADD);
-            j.nw = 1;
-            j.w[0] = w->data;
-            j.y[0] = y;
-            j.out[0] = (int)w->shape[0];
+            qtts_k_gemv_job j = gemv_job(x, NULL, 0.0f, QTTS_GEMV_ADD, w, y, (int)w->shape[0]);
             rec(c, qtts_k_gemv_fused(&j, n, in, c->stream), op_);
         } else {
-            uint16_t *xb = to_bf16_ws(c, x, n, in, op_);
+            uint16_t *xb = bf16_input(c, x, NULL, 0.0f, n, in, 0, NULL, op_);
             if (xb) gemm_bf16(c, xb, w, y, n, 1.0f, op_);
         }
     }

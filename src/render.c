@@ -283,7 +283,7 @@ static int pause_ms(const qtts_job_params *p, qtts_seg_break b) {
  * there too or on the decoder thread (decode, join, write). */
 typedef struct {
     int item;
-    int B, Tmax;
+    int B;
     int *T;           /* [B] frames per utterance */
     int32_t *codes;   /* [B][Tmax][16] */
     int64_t *gap;     /* [B] samples of silence after each utterance */
@@ -306,7 +306,7 @@ static void decode_job_free(decode_job *j) {
 static qtts_status prepare_decode(render_ctx *c, int item, decode_job **out, qtts_err *err) {
     qtts_status st = QTTS_OK;
     item_t *it = &c->items[item];
-    int B = it->n_utt, G = QTTS_JOURNAL_CODEBOOKS, sr = qtts_codec_sample_rate(c->codec);
+    int B = it->n_utt, G = QTTS_JOURNAL_CODEBOOKS, sr = qtts_codec_sample_rate(c->codec), Tmax = 0;
     int32_t **cs = NULL;
     decode_job *j = calloc(1, sizeof *j);
     QTTS_CHECK(j, err, QTTS_ERR_OOM, "out of memory");
@@ -321,12 +321,12 @@ static qtts_status prepare_decode(render_ctx *c, int item, decode_job **out, qtt
         bool found = false;
         QTTS_TRY(qtts_journal_lookup(c->jr, u->key, &cs[k], &j->T[k], &found, err));
         QTTS_CHECK(found && j->T[k] > 0, err, QTTS_ERR_INTERNAL, "segment %d: no codes in the journal", k);
-        j->Tmax = j->T[k] > j->Tmax ? j->T[k] : j->Tmax;
+        Tmax = j->T[k] > Tmax ? j->T[k] : Tmax;
         j->gap[k] = k + 1 < B ? (int64_t)pause_ms(&it->it->params, it->seg.seg[k].brk) * sr / 1000 : 0;
     }
-    j->codes = calloc((size_t)B * j->Tmax * G, sizeof *j->codes);
+    j->codes = calloc((size_t)B * Tmax * G, sizeof *j->codes);
     QTTS_CHECK(j->codes, err, QTTS_ERR_OOM, "decode batch: out of memory");
-    for (int k = 0; k < B; k++) memcpy(j->codes + (size_t)k * j->Tmax * G, cs[k], (size_t)j->T[k] * G * sizeof(int32_t));
+    for (int k = 0; k < B; k++) memcpy(j->codes + (size_t)k * Tmax * G, cs[k], (size_t)j->T[k] * G * sizeof(int32_t));
     QTTS_TRY(qtts_path_join(j->path, sizeof j->path, c->job->output_dir, it->it->output, err));
 cleanup:
     for (int k = 0; cs && k < B; k++) free(cs[k]);

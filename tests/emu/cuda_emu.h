@@ -1,4 +1,4 @@
-/* The kernels of kernels/ (the .cu files) on CPU threads, for tests without a GPU
+/* The kernels of kernels/ (the .cu files) on the CPU, for tests without a GPU
  * (tests/test_kernels_emu.cpp, and the emulated CUDA backend: runtime.cpp).
  * This replaces the CUDA headers: the .cu
  * files compile as C++ (they launch through launch() in common.cuh, never
@@ -30,7 +30,6 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
-#include <thread>
 #include <functional>
 #include <tuple>
 #include <vector>
