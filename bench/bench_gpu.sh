@@ -41,7 +41,7 @@ n = plain["frames"]
 res = {"benchmark": "gpu-synth", "commit": commit + ("-dirty" if dirty else ""), "device": sys.argv[4],
        "model": f"full-size random-weight {sys.argv[6]} CustomVoice (bench/make_random_model: released names, shapes, dtypes)",
        "frames_requested": int(sys.argv[5]), "eos_ignored": True, "single_stream": True,
-       "settings": {k: os.environ.get(k, "default") for k in ("QTTS_CUDA_GRAPHS", "QTTS_CUDA_PDL")},
+       "settings": {k: os.environ.get(k, "default") for k in ("QTTS_CUDA_GRAPHS", "QTTS_CUDA_PDL", "QTTS_CUDA_PERSISTENT")},
        "wall_clock_ms": plain["wall_clock_ms"], "time_to_first_chunk_ms": plain["time_to_first_chunk_ms"],
        "first_chunk_frames": plain["first_chunk_frames"],
        "peak_memory_mb": plain["peak_device_memory_mb"], "frames_per_second": plain["frames_per_second"],

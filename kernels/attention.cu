@@ -28,26 +28,9 @@
  * read once per query head (a GQA group re-reads the same kv head; sharing
  * it across the group's heads in one block is the first optimisation to try
  * on an H100). Tested on an H100 (tests/test_cuda_ops.c). */
-#include "common.cuh"
+#include "attend.cuh"
 
 #define ATT_THREADS 128
-
-/* The block's scores s[0..len) in shared memory become exp(s - max) in
- * place; returns their sum and the max (every thread gets both). The
- * reductions' barriers also publish the s[] writes to the whole block. */
-static __device__ float block_softmax(float *s, int len, float *red, float *max_out) {
-    float mx = -INFINITY;
-    for (int p = threadIdx.x; p < len; p += blockDim.x) mx = fmaxf(mx, s[p]);
-    mx = block_max(mx, red);
-    float sum = 0.0f;
-    for (int p = threadIdx.x; p < len; p += blockDim.x) {
-        float e = expf(s[p] - mx);
-        s[p] = e;
-        sum += e;
-    }
-    *max_out = mx;
-    return block_sum(sum, red);
-}
 
 __global__ void k_kv_store(qtts_k_kv c, int layer, const float *__restrict__ k, const float *__restrict__ v,
                            const int32_t *__restrict__ slot, const int32_t *__restrict__ pos) {
@@ -140,55 +123,19 @@ __global__ void k_attention_combine(const float *__restrict__ ws, int n, int n_h
 /* qk_norm_rope_store and attention in one launch, for a batch whose tokens
  * are one per slot (tokens sharing a slot are identical rows at one
  * position: the generator's padding), every position < QTTS_ATTN_CHUNK and
- * no window. Block (token i, kv head kh), 4 warps: the warps norm and rotate
- * the group's q heads (in place, and into shared memory) and the k head (in
- * place, and into the cache at (slot, pos)); the v head is copied into the
- * cache; then, after a barrier, the block attends each of its q heads over
- * positions 0..pos as k_attention does with one split. Nothing a block reads
- * is written by another block: earlier positions come from earlier
- * launches, position pos from the block itself (published by the barrier).
- * One launch instead of two, and the q heads of a GQA group share the block's
- * reads of their kv head. */
+ * no window: block (token i, kv head kh) runs rope_attend_head (attend.cuh).
+ * Nothing a block reads is written by another block: earlier positions come
+ * from earlier launches, position pos from the block itself. One launch
+ * instead of two, and the q heads of a GQA group share the block's reads of
+ * their kv head. */
 __global__ void k_rope_attend(float *q, float *k, const float *__restrict__ v, const float *__restrict__ qn, const float *__restrict__ kn,
                               float eps, const int32_t *__restrict__ slot, const int32_t *__restrict__ pos, int n_heads, float theta,
                               qtts_k_kv c, int layer, float scale, float *__restrict__ out) {
     pdl_prologue();
-    DYN_SHARED(float, sm); /* [group][hd] rotated queries, then [group][QTTS_ATTN_CHUNK] scores */
+    DYN_SHARED(float, sm); /* rope_attend_smem floats for QTTS_ATTN_CHUNK */
     __shared__ float red[32];
-    int i = blockIdx.x, kh = blockIdx.y, hd = c.head_dim, nkv = c.n_kv_heads, group = n_heads / nkv;
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    int pi = pos[i], len = pi + 1;
-    float *qs = sm, *sc = sm + group * hd;
-    float *kbase = c.k + kv_row(c, layer, slot[i], 0) + (int64_t)kh * hd; /* position 0 of this kv head */
-    float *vbase = c.v + kv_row(c, layer, slot[i], 0) + (int64_t)kh * hd;
-    int64_t pstride = (int64_t)nkv * hd, at = (int64_t)pi * pstride;
-    for (int hh = warp; hh <= group; hh += nw) { /* the group's q heads, then the k head: a warp each */
-        if (hh < group)
-            norm_rope_head(q + ((int64_t)i * n_heads + kh * group + hh) * hd, qn, eps, hd, pi, theta, qs + hh * hd);
-        else
-            norm_rope_head(k + ((int64_t)i * nkv + kh) * hd, kn, eps, hd, pi, theta, kbase + at);
-    }
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) vbase[at + d] = v[((int64_t)i * nkv + kh) * hd + d];
-    __syncthreads();
-    for (int p = warp; p < len; p += nw) {
-        const float *kp = kbase + p * pstride;
-        for (int g = 0; g < group; g++) {
-            float dot = 0.0f;
-            for (int d = lane; d < hd; d += 32) dot += qs[g * hd + d] * kp[d];
-            dot = warp_sum(dot);
-            if (lane == 0) sc[g * QTTS_ATTN_CHUNK + p] = dot * scale;
-        }
-    }
-    __syncthreads();
-    for (int g = 0; g < group; g++) {
-        float *s = sc + g * QTTS_ATTN_CHUNK, mx, sum = block_softmax(s, len, red, &mx);
-        float *o = out + ((int64_t)i * n_heads + kh * group + g) * hd;
-        for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-            float acc = 0.0f;
-            for (int p = 0; p < len; p++) acc += s[p] * vbase[p * pstride + d];
-            o[d] = acc / sum;
-        }
-    }
+    int i = blockIdx.x;
+    rope_attend_head(q, k, v, qn, kn, eps, i, slot[i], pos[i], n_heads, theta, c, layer, scale, out, blockIdx.y, sm, QTTS_ATTN_CHUNK, red);
 }
 
 extern "C" {
@@ -200,7 +147,7 @@ cudaError_t qtts_k_kv_store(qtts_k_kv c, int layer, const float *k, const float 
 }
 
 size_t qtts_k_rope_attend_smem(int n_heads, int n_kv, int hd) {
-    return (size_t)(n_heads / n_kv) * (size_t)(hd + QTTS_ATTN_CHUNK) * sizeof(float);
+    return rope_attend_smem(n_heads / n_kv, hd, QTTS_ATTN_CHUNK) * sizeof(float);
 }
 
 cudaError_t qtts_k_rope_attend(float *q, float *k, const float *v, const float *qn, const float *kn, float eps, const int32_t *slot,

@@ -31,96 +31,18 @@
  * more per block instead of launching a norm kernel and writing a normalised
  * copy. The CPU twin normalises first (src/backend_cpu.c); the two differ by
  * fp32 rounding (tests/test_cuda_ops.c: test_fused). */
-#include "common.cuh"
+#include "gemv.cuh"
 
 #define GEMV_WARPS 8
-
-/* acc[t] = sum_k w[k] * (norm ? norm[k] : 1) * x[t][k], this lane's share. */
-template <int NT, bool NORM>
-static __device__ __forceinline__ void dot_row(const uint16_t *__restrict__ w, const float *__restrict__ x, const float *__restrict__ g,
-                                               int in, int vec, int lane, float *acc) {
-#pragma unroll
-    for (int t = 0; t < NT; t++) acc[t] = 0.0f;
-    if (vec) {
-        int nv = in / 8;
-        const uint4 *wv = (const uint4 *)w;
-#pragma unroll 4
-        for (int v = lane; v < nv; v += 32) {
-            uint4 q = wv[v];
-            float wf[8] = {__uint_as_float(q.x << 16), __uint_as_float(q.x & 0xffff0000u), __uint_as_float(q.y << 16),
-                           __uint_as_float(q.y & 0xffff0000u), __uint_as_float(q.z << 16), __uint_as_float(q.z & 0xffff0000u),
-                           __uint_as_float(q.w << 16), __uint_as_float(q.w & 0xffff0000u)};
-            if (NORM) {
-                const float4 *gp = (const float4 *)g + 2 * v;
-                float4 ga = gp[0], gb = gp[1];
-                wf[0] *= ga.x, wf[1] *= ga.y, wf[2] *= ga.z, wf[3] *= ga.w;
-                wf[4] *= gb.x, wf[5] *= gb.y, wf[6] *= gb.z, wf[7] *= gb.w;
-            }
-#pragma unroll
-            for (int t = 0; t < NT; t++) {
-                const float4 *xp = (const float4 *)(x + (int64_t)t * in) + 2 * v;
-                float4 a = xp[0], b = xp[1];
-                acc[t] += wf[0] * a.x + wf[1] * a.y + wf[2] * a.z + wf[3] * a.w + wf[4] * b.x + wf[5] * b.y + wf[6] * b.z + wf[7] * b.w;
-            }
-        }
-    } else {
-        for (int k = lane; k < in; k += 32) {
-            float wf = bf16f(w[k]);
-            if (NORM) wf *= g[k];
-#pragma unroll
-            for (int t = 0; t < NT; t++) acc[t] += wf * x[(int64_t)t * in + k];
-        }
-    }
-}
 
 template <int NT, bool NORM>
 __global__ void __launch_bounds__(32 * GEMV_WARPS) k_gemv(qtts_k_gemv_job j, int in, int vec, int rows) {
     pdl_prologue();
     __shared__ float red[32];
     __shared__ float rstd[NT];
-    if (NORM) { /* every thread takes part: no warp may leave before this */
-#pragma unroll
-        for (int t = 0; t < NT; t++) {
-            const float *xt = j.x + (int64_t)t * in;
-            float ss = 0.0f;
-            for (int k = threadIdx.x; k < in; k += blockDim.x) ss += xt[k] * xt[k];
-            ss = block_sum(ss, red);
-            if (threadIdx.x == 0) rstd[t] = 1.0f / sqrtf(ss / (float)in + j.eps);
-        }
-        __syncthreads();
-    }
-    int lane = threadIdx.x & 31;
+    if (NORM) gemv_rstd<NT>(j, in, red, rstd); /* every thread takes part: no warp may leave before this */
     int r = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
-    if (r >= rows) return; /* whole warp */
-    int seg = 0;           /* which weight: rows are numbered across them */
-    if (r >= j.out[0]) {
-        r -= j.out[0];
-        seg = 1;
-        if (r >= j.out[1]) {
-            r -= j.out[1];
-            seg = 2;
-        }
-    }
-    const uint16_t *w = seg == 0 ? j.w[0] : seg == 1 ? j.w[1] : j.w[2];
-    float *y = seg == 0 ? j.y[0] : seg == 1 ? j.y[1] : j.y[2];
-    int out = seg == 0 ? j.out[0] : seg == 1 ? j.out[1] : j.out[2];
-    float a[NT], u[NT] = {}; /* u: the up row, SWIGLU only */
-    dot_row<NT, NORM>(w + (int64_t)r * in, j.x, j.norm, in, vec, lane, a);
-    if (j.mode == QTTS_GEMV_SWIGLU) dot_row<NT, NORM>(w + (int64_t)(r + out) * in, j.x, j.norm, in, vec, lane, u);
-    float b0 = j.bias ? j.bias[r] : 0.0f;
-#pragma unroll
-    for (int t = 0; t < NT; t++) {
-        float v = warp_sum(a[t]);
-        if (NORM) v *= rstd[t];
-        float *yt = y + (int64_t)t * out + r;
-        if (j.mode == QTTS_GEMV_SWIGLU) {
-            float up = warp_sum(u[t]);
-            if (NORM) up *= rstd[t];
-            if (lane == 0) *yt = silu_f(v) * up;
-        } else if (lane == 0) {
-            *yt = j.mode == QTTS_GEMV_ADD ? *yt + v : v + b0;
-        }
-    }
+    if (r < rows) gemv_row<NT, NORM>(j, in, vec, r, rstd, threadIdx.x & 31); /* whole warp */
 }
 
 template <bool NORM>
@@ -136,20 +58,14 @@ static cudaError_t launch_gemv(const qtts_k_gemv_job &j, int n, int in, int vec,
 }
 static_assert(QTTS_GEMV_MAX_N <= 4, "k_gemv is instantiated for 1..4 tokens");
 
-static bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
-
 extern "C" cudaError_t qtts_k_gemv_fused(const qtts_k_gemv_job *job, int n, int in, cudaStream_t s) {
     qtts_k_gemv_job j = *job;
     if (n <= 0) return cudaSuccess;
     if (n > QTTS_GEMV_MAX_N || j.nw < 1 || j.nw > QTTS_GEMV_MAX_W || in <= 0) return cudaErrorInvalidValue;
     if (j.mode == QTTS_GEMV_SWIGLU && j.nw != 1) return cudaErrorInvalidValue;
     if (j.bias && (j.mode != QTTS_GEMV_SET || j.nw != 1)) return cudaErrorInvalidValue;
-    int rows = 0, vec = in % 8 == 0 && aligned16(j.x) && (!j.norm || aligned16(j.norm));
-    for (int k = 0; k < QTTS_GEMV_MAX_W; k++) {
-        if (k >= j.nw) j.out[k] = 0; /* rows past the used weights: none */
-        rows += j.out[k];
-        if (k < j.nw) vec = vec && aligned16(j.w[k]);
-    }
+    for (int k = j.nw; k < QTTS_GEMV_MAX_W; k++) j.out[k] = 0; /* rows past the used weights: none */
+    int rows = gemv_rows(j), vec = gemv_vec(j, in);
     if (rows <= 0) return cudaSuccess;
     return j.norm ? launch_gemv<true>(j, n, in, vec, rows, s) : launch_gemv<false>(j, n, in, vec, rows, s);
 }

@@ -121,6 +121,50 @@ typedef struct qtts_k_gemv_job {
 } qtts_k_gemv_job;
 cudaError_t qtts_k_gemv_fused(const qtts_k_gemv_job *j, int n, int in, cudaStream_t s);
 
+/* ---- predictor.cu ---- */
+/* A whole frame of the code predictor in one cooperative (persistent)
+ * launch: predictor.cu's header; generate.c's predictor op sequence is its
+ * twin. Weights bf16, vectors fp32, activations fp32, as the ops. */
+#define QTTS_K_PRED_MAX_LAYERS 8
+#define QTTS_K_PRED_MAX_NB 4 /* rows (active sequences) a launch takes; more go through the op sequence */
+typedef struct qtts_k_pred_layer {
+    const float *in_norm, *q_norm, *k_norm, *post_norm;     /* [hidden], [head_dim], [head_dim], [hidden] */
+    const uint16_t *wq, *wk, *wv, *wo, *w_gate_up, *w_down; /* [nh*hd][hidden], [nkv*hd][hidden] x2, [hidden][nh*hd], [2I][hidden], [hidden][I] */
+} qtts_k_pred_layer;
+typedef struct qtts_k_predictor {
+    int n_layers, hidden, n_heads, n_kv, head_dim, inter;
+    int in_hidden;       /* the talker's width: past hidden states and embeddings */
+    int vocab, n_groups; /* codes per codebook; codebooks per frame (G) */
+    int64_t c0_rows, embed_rows;
+    float eps, theta, scale;
+    qtts_k_pred_layer layer[QTTS_K_PRED_MAX_LAYERS];
+    const float *norm;     /* [hidden] final norm */
+    const uint16_t *mtp_w; /* [hidden][in_hidden], or NULL: no projection (in_hidden == hidden) */
+    const float *mtp_b;    /* [hidden] */
+    const uint16_t *c0_embed;                  /* [c0_rows][in_hidden]: codebook 0 (the talker's codec embedding) */
+    const uint16_t *embed[QTTS_K_EMBED_SUM_MAX]; /* [G-1] x [embed_rows][in_hidden]: codebooks 1.. */
+    const uint16_t *head[QTTS_K_EMBED_SUM_MAX];  /* [G-1] x [vocab][hidden] */
+    /* one frame of nb rows; row j uses predictor KV slot j */
+    int nb;
+    const float *past_hidden; /* [slots][in_hidden] */
+    const int32_t *act;       /* [nb] row j's slot in past_hidden */
+    int32_t *tok;             /* codebook k of row j at tok[k * tok_stride + j]; k = 0 given */
+    int tok_stride;
+    const qtts_k_sample_row *rows; /* [(G-1) * nb], codebook-major */
+    float *logits;                 /* codebook k's [nb][vocab] at logits + (k-1) * logits_stride (0: one buffer) */
+    int64_t logits_stride;
+    qtts_k_kv kv;
+    /* scratch for 2nb tokens: [in_hidden], [hidden], [nh*hd], [nkv*hd], [nkv*hd], [nh*hd], [inter] per token */
+    float *pe, *px, *q, *k, *v, *att, *mlp;
+    unsigned *barrier; /* one word, zeroed once, for one launch at a time (grid barriers leave it as they found it, mod 2^31) */
+} qtts_k_predictor;
+/* The grid qtts_k_predict_frame runs these shapes with on the current
+ * device (one block per SM), or 0 when it does not take them (row count,
+ * layers, vocabulary, shared memory, no cooperative launch). Queries the
+ * device: call it outside stream captures and keep the answer. */
+int qtts_k_predict_frame_grid(const qtts_k_predictor *p);
+cudaError_t qtts_k_predict_frame(const qtts_k_predictor *p, int grid, cudaStream_t s);
+
 /* ---- conv.cu ---- */
 cudaError_t qtts_k_conv1d(const float *x, const uint16_t *w /* bf16 [cout][cin/groups][K] */, const float *bias, float *y, int B,
                           int cin, int cout, int T, int K, int dilation, int groups, cudaStream_t s);

@@ -67,6 +67,58 @@ typedef struct qtts_sample_row {
     int ban_id;   /* one more banned id (EOS during min_new_tokens); -1: none */
 } qtts_sample_row;
 
+/* One Qwen3 decoder layer (talker and code predictor share the shape). */
+typedef struct qtts_lm_layer {
+    void *block;           /* every weight below, one backend allocation (offload moves layers whole) */
+    size_t block_bytes;
+    qtts_tensor in_norm;   /* [H] */
+    qtts_tensor wq;        /* [nh*hd, H] */
+    qtts_tensor wk, wv;    /* [nkv*hd, H] */
+    qtts_tensor q_norm;    /* [hd] */
+    qtts_tensor k_norm;    /* [hd] */
+    qtts_tensor wo;        /* [H, nh*hd] */
+    qtts_tensor post_norm; /* [H] */
+    qtts_tensor w_gate_up; /* [2I, H]: gate rows then up rows */
+    qtts_tensor w_down;    /* [H, I] */
+} qtts_lm_layer;
+
+/* The code predictor's weights and shapes, for predict_frame. */
+typedef struct qtts_predictor_weights {
+    int n_layers, hidden, n_heads, n_kv, head_dim, inter;
+    float eps, theta;
+    int in_hidden;                    /* the talker's width: its hidden states and the codec embeddings */
+    int vocab, n_groups;              /* codes per codebook, codebooks per frame (G) */
+    const qtts_lm_layer *layers;      /* [n_layers] */
+    const qtts_tensor *norm;          /* [hidden] final RMSNorm */
+    const qtts_tensor *mtp_w, *mtp_b; /* [hidden, in_hidden], [hidden]; NULL when in_hidden == hidden (no projection) */
+    const qtts_tensor *c0_embed;      /* [V0, in_hidden]: the talker's codec embedding (codebook 0) */
+    const qtts_tensor *embed;         /* [G-1] x [vocab, in_hidden]: codebooks 1..G-1 */
+    const qtts_tensor *head;          /* [G-1] x [vocab, hidden] */
+} qtts_predictor_weights;
+
+/* One frame of the code predictor for nb rows (model.c: qtts_predict_frame
+ * is the op sequence it equals). Row j runs in predictor KV slot j. */
+typedef struct qtts_predictor_frame {
+    int nb;
+    const float *past_hidden;  /* [slots][in_hidden]: each slot's last talker hidden state */
+    const int32_t *act;        /* [nb]: row j's slot */
+    int32_t *tok;              /* codebook k of row j at tok[k * tok_stride + j]: k = 0 given, 1..G-1 written */
+    int tok_stride;
+    const qtts_sample_row *rows; /* [(G-1) * nb] draws, codebook-major (backend memory) */
+    float *logits;             /* [nb][vocab] working logits */
+    float *rec_logits;         /* NULL, or [G-1][nb][vocab]: every codebook's raw logits, kept */
+    qtts_kv_cache *kv;         /* the predictor's cache: nb slots x G positions at least */
+    /* scratch for 2nb tokens: pe [in_hidden], px, pout [hidden], q [nh*hd], k, v [nkv*hd], att [nh*hd], mlp [inter] per token */
+    float *pe, *px, *pout, *q, *k, *v, *att, *mlp;
+    /* the op sequence's batches (backend memory, then host mirrors): the
+     * first pass's 2nb tokens (row j at position 0 and row nb + j at
+     * position 1 of slot j); later passes' slots 0..nb-1 (iota), and pass
+     * k's positions at kpos + k * kpos_stride (all k) */
+    int32_t *slot1, *pos1, *iota, *kpos;
+    const int32_t *h_slot1, *h_pos1, *h_iota, *h_kpos;
+    size_t kpos_stride;
+} qtts_predictor_frame;
+
 typedef struct qtts_ops {
     const char *name;
     /* memory */
@@ -140,6 +192,11 @@ typedef struct qtts_ops {
      * backend memory (to_device a host array: the struct is the same bytes on
      * both sides); seen is backend uint8 [slots][V], updated with each token. */
     void (*sample)(qtts_backend *be, float *logits, int n, int V, const qtts_sample_row *rows, uint8_t *seen, int32_t *tokens);
+    /* A whole frame of the code predictor in one op, where the backend has
+     * a fused path for these shapes and row count (CUDA: a persistent
+     * kernel, QTTS_CUDA_PERSISTENT=1): returns true when it issued it, false
+     * (nothing issued) when the caller must run the op sequence. NULL: never. */
+    bool (*predict_frame)(qtts_backend *be, const qtts_predictor_weights *w, const qtts_predictor_frame *f);
     /* dst[i,:] = src[idx[i],:] (gather) and dst[idx[i],:] = src[i,:] (scatter)
      * over rows of dim floats; idx is backend int32 [n]; no aliasing. */
     void (*gather_rows)(qtts_backend *be, const float *src, const int32_t *idx, int n, int dim, float *dst);

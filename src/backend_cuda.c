@@ -16,6 +16,7 @@
 
 #include "backend_cuda.h"
 
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,13 @@ typedef struct cuda_impl {
     qtts_ops ops_plain; /* with QTTS_CUDA_GRAPHS=0: the table without the graph ops */
     void *blas_ws;   /* cuBLAS's own workspace, fixed so that captures never allocate */
     size_t ws_bytes;
+    /* the persistent code predictor (QTTS_CUDA_PERSISTENT=1; kernels/predictor.cu) */
+    bool persistent;
+    unsigned *pred_bar; /* its grid barrier's counter */
+    struct pred_grid {
+        int nb, vocab, group, head_dim, n_groups, grid; /* grid 0: shapes not taken */
+    } pred_grids[8];
+    int n_pred_grids;
     bool failed;     /* first failure recorded in `what` */
     char what[512];
 } cuda_impl;
@@ -550,6 +558,62 @@ static void cu_scatter_rows(qtts_backend *be, const float *src, const int32_t *i
     DONE(qtts_k_move_rows(src, idx, n, dim, 1, dst, c->stream));
 }
 
+/* The whole predictor frame as one persistent kernel (backend.h:
+ * predict_frame; kernels/predictor.cu): taken with QTTS_CUDA_PERSISTENT=1
+ * for up to QTTS_K_PRED_MAX_NB rows with bf16 matrices and f32 vectors;
+ * otherwise false, and the caller runs the op sequence. The kernel's grid
+ * comes from device queries, made once per shape outside any capture. */
+static bool bf16_mat(const qtts_tensor *t) { return t && t->dtype == QTTS_DT_BF16; }
+static bool f32_vec(const qtts_tensor *t) { return t && t->dtype == QTTS_DT_F32; }
+
+static bool cu_predict_frame(qtts_backend *be, const qtts_predictor_weights *w, const qtts_predictor_frame *f) {
+    cuda_impl *c = impl_of(be);
+    if (!c->persistent || f->nb > QTTS_K_PRED_MAX_NB || w->n_layers > QTTS_K_PRED_MAX_LAYERS || w->n_groups > QTTS_K_EMBED_SUM_MAX)
+        return false;
+    qtts_k_predictor p;
+    memset(&p, 0, sizeof p);
+    bool ok = f32_vec(w->norm) && bf16_mat(w->c0_embed) && (!w->mtp_w || (bf16_mat(w->mtp_w) && f32_vec(w->mtp_b)));
+    for (int l = 0; ok && l < w->n_layers; l++) {
+        const qtts_lm_layer *L = &w->layers[l];
+        ok = f32_vec(&L->in_norm) && f32_vec(&L->q_norm) && f32_vec(&L->k_norm) && f32_vec(&L->post_norm) && bf16_mat(&L->wq) &&
+             bf16_mat(&L->wk) && bf16_mat(&L->wv) && bf16_mat(&L->wo) && bf16_mat(&L->w_gate_up) && bf16_mat(&L->w_down);
+        p.layer[l] = (qtts_k_pred_layer){vec(&L->in_norm), vec(&L->q_norm), vec(&L->k_norm), vec(&L->post_norm), L->wq.data, L->wk.data,
+                                         L->wv.data, L->wo.data, L->w_gate_up.data, L->w_down.data};
+    }
+    for (int k = 0; ok && k < w->n_groups - 1; k++) {
+        ok = bf16_mat(&w->embed[k]) && bf16_mat(&w->head[k]) && w->embed[k].shape[0] == w->embed[0].shape[0];
+        p.embed[k] = w->embed[k].data;
+        p.head[k] = w->head[k].data;
+    }
+    if (!ok) return false;
+    p.n_layers = w->n_layers, p.hidden = w->hidden, p.n_heads = w->n_heads, p.n_kv = w->n_kv, p.head_dim = w->head_dim;
+    p.inter = w->inter, p.in_hidden = w->in_hidden, p.vocab = w->vocab, p.n_groups = w->n_groups;
+    p.c0_rows = w->c0_embed->shape[0], p.embed_rows = w->embed[0].shape[0];
+    p.eps = w->eps, p.theta = w->theta, p.scale = 1.0f / sqrtf((float)w->head_dim);
+    p.norm = vec(w->norm), p.mtp_w = w->mtp_w ? w->mtp_w->data : NULL, p.mtp_b = vec(w->mtp_b), p.c0_embed = w->c0_embed->data;
+    p.nb = f->nb, p.past_hidden = f->past_hidden, p.act = f->act, p.tok = f->tok, p.tok_stride = f->tok_stride;
+    p.rows = (const qtts_k_sample_row *)f->rows;
+    p.logits = f->rec_logits ? f->rec_logits : f->logits;
+    p.logits_stride = f->rec_logits ? (int64_t)f->nb * w->vocab : 0;
+    p.kv = kv_view(f->kv);
+    p.pe = f->pe, p.px = f->px, p.q = f->q, p.k = f->k, p.v = f->v, p.att = f->att, p.mlp = f->mlp;
+    p.barrier = c->pred_bar;
+    struct pred_grid key = {f->nb, w->vocab, w->n_heads / (w->n_kv > 0 ? w->n_kv : 1), w->head_dim, w->n_groups, 0}, *pg = NULL;
+    for (int i = 0; i < c->n_pred_grids; i++)
+        if (!memcmp(&c->pred_grids[i], &key, offsetof(struct pred_grid, grid))) pg = &c->pred_grids[i];
+    if (!pg) {
+        if (c->capturing || c->n_pred_grids == (int)(sizeof c->pred_grids / sizeof c->pred_grids[0])) return false;
+        pg = &c->pred_grids[c->n_pred_grids++];
+        *pg = key;
+        pg->grid = qtts_k_predict_frame_grid(&p);
+    }
+    if (pg->grid < 1) return false;
+    range_push(c, "predict_frame");
+    rec(c, qtts_k_predict_frame(&p, pg->grid, c->stream), "predict_frame");
+    range_pop(c);
+    return true;
+}
+
 /* ---------------- graphs ---------------- */
 
 static struct cu_graph *find_graph(cuda_impl *c, uint64_t key) {
@@ -751,6 +815,7 @@ static void cu_destroy(qtts_backend *be) {
     free(c->graphs);
     if (c->ws) cudaFree(c->ws);
     if (c->blas_ws) cudaFree(c->blas_ws);
+    if (c->pred_bar) cudaFree(c->pred_bar);
     if (c->blas) cublasDestroy(c->blas);
     if (c->stream) cudaStreamDestroy(c->stream);
     if (c->nvtx) nvtxDomainDestroy(c->nvtx);
@@ -794,6 +859,7 @@ static const qtts_ops cuda_ops = {
     .sample = cu_sample,
     .gather_rows = cu_gather_rows,
     .scatter_rows = cu_scatter_rows,
+    .predict_frame = cu_predict_frame,
     .conv1d = cu_conv1d,
     .conv_transpose1d = cu_conv_transpose1d,
     .snake = cu_snake,
@@ -877,6 +943,15 @@ qtts_status qtts_backend_cuda_init(qtts_backend *be, int device, qtts_err *err) 
     /* programmatic dependent launch (kernels/common.cuh): off until measured on a GPU */
     const char *pdl = getenv("QTTS_CUDA_PDL");
     qtts_k_set_pdl(pdl && !strcmp(pdl, "1"));
+    /* the persistent code predictor: off until measured on a GPU */
+    const char *persistent = getenv("QTTS_CUDA_PERSISTENT");
+    if (persistent && !strcmp(persistent, "1")) {
+        e = cudaMalloc((void **)&c->pred_bar, sizeof(unsigned));
+        if (e == cudaSuccess) e = cudaMemsetAsync(c->pred_bar, 0, sizeof(unsigned), c->stream);
+        if (e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
+        QTTS_CHECK(e == cudaSuccess, err, QTTS_ERR_DEVICE, "CUDA device %d: persistent predictor barrier: %s", device, cudaGetErrorString(e));
+        c->persistent = true;
+    }
     c->nvtx = nvtxDomainCreateA("qtts");
     const char *tile = getenv("QTTS_CUDA_CONV_TILE");
     c->conv_tile = tile && atoll(tile) > 0 ? (size_t)atoll(tile) : CONV_TILE_BYTES;

@@ -44,6 +44,7 @@ typedef struct {
 struct qtts_generator {
     const qtts_model *m;
     qtts_backend *be;
+    qtts_predictor_weights pw; /* views of m's code predictor */
     int max_batch, max_ctx, G, H, Hp, V, Vp;
     bool record;
     qtts_kv_cache kv_talker, kv_pred;
@@ -135,6 +136,7 @@ qtts_status qtts_generator_init(qtts_generator **out, const qtts_model *m, int m
     g->V = m->cfg.talker.vocab_size;
     g->Vp = m->cfg.predictor.vocab_size;
     g->record = record_logits;
+    qtts_model_predictor_weights(m, &g->pw);
     QTTS_TRY(qtts_kv_init(&g->kv_talker, g->be, &m->cfg.talker, max_batch, max_ctx, err));
     QTTS_TRY(qtts_kv_init(&g->kv_pred, g->be, &m->cfg.predictor, max_batch, g->G, err));
     QTTS_TRY(qtts_lm_scratch_init(&g->s_talker, g->be, &m->cfg.talker, max_ctx > max_batch ? max_ctx : max_batch, err));
@@ -414,33 +416,22 @@ qtts_status qtts_generator_start_shared(qtts_generator *g, int slot, const float
     return QTTS_OK;
 }
 
-/* The code predictor's fixed op sequence for nb rows, positions below ctx_bound (G) (see the top of this
- * file): samples codebooks 1..G-1 of each row's new frame into tok_d[k][j];
+/* The code predictor's fixed op sequence for nb rows, positions below
+ * ctx_bound (G) (see the top of this file): samples codebooks 1..G-1 of
+ * each row's new frame into tok_d[k][j] (model.c: qtts_predict_frame);
  * codebook 0 (the c0 sampled last step) must already be in tok_d[0][j], the
  * rows' slots in act_d, the draws in prows_d and the first pass's
  * descriptors in pslot_d / ppos_d. Issues no transfer and no wait. */
 static void predictor_ops(qtts_generator *g, int nb, int ctx_bound) {
-    const qtts_model *m = g->m;
-    const qtts_ops *o = g->be->ops;
-    size_t H = (size_t)g->H, Hp = (size_t)g->Hp, B = (size_t)g->max_batch;
-    /* first pass: 2nb positions, rows 0..nb-1 the slots' last talker hidden
-     * state (position 0), rows nb..2nb-1 the embedding of their c0 (position 1) */
-    o->gather_rows(g->be, g->past_hidden, g->act_d, nb, (int)H, g->pe);
-    o->embed(g->be, &m->codec_embed, g->tok_d, nb, g->pe + (size_t)nb * H);
-    qtts_batch b = {.n = 2 * nb, .slot = g->pslot_d, .pos = g->ppos_d, .h_slot = g->pslot_h, .h_pos = g->ppos_h, .ctx_bound = ctx_bound};
-    for (int k = 1; k < g->G; k++) {
-        if (k > 1) /* one token per predictor slot from here on */
-            b = (qtts_batch){.n = nb, .slot = g->iota_d, .pos = g->kpos_d + (size_t)k * B, .h_slot = g->iota_h,
-                             .h_pos = g->kpos_h + (size_t)k * B, .ctx_bound = ctx_bound, .one_per_slot = true};
-        if (m->has_mtp_proj) o->matmul(g->be, g->pe, &m->mtp_w, &m->mtp_b, g->px, b.n);
-        else o->copy(g->be, g->px, g->pe, (size_t)b.n * H * sizeof(float));
-        qtts_lm_forward(g->be, &m->predictor, &g->kv_pred, &b, g->px, g->pout, &g->s_pred, NULL);
-        /* the head reads each row's last position */
-        o->matmul(g->be, k == 1 ? g->pout + (size_t)nb * Hp : g->pout, &m->cp_head[k - 1], NULL, g->logits, nb);
-        if (g->record) o->copy(g->be, g->rec_pred_d + (size_t)(k - 1) * nb * g->Vp, g->logits, (size_t)nb * g->Vp * sizeof(float));
-        o->sample(g->be, g->logits, nb, g->Vp, g->prows_d + (size_t)(k - 1) * nb, NULL, g->tok_d + (size_t)k * B);
-        if (k + 1 < g->G) o->embed(g->be, &m->cp_embed[k - 1], g->tok_d + (size_t)k * B, nb, g->pe);
-    }
+    (void)ctx_bound; /* G: the key's bound, implied by the model */
+    size_t B = (size_t)g->max_batch;
+    qtts_predictor_frame f = {.nb = nb, .past_hidden = g->past_hidden, .act = g->act_d, .tok = g->tok_d, .tok_stride = (int)B,
+                              .rows = g->prows_d, .logits = g->logits, .rec_logits = g->record ? g->rec_pred_d : NULL, .kv = &g->kv_pred,
+                              .pe = g->pe, .px = g->px, .pout = g->pout, .q = g->s_pred.q, .k = g->s_pred.k, .v = g->s_pred.v,
+                              .att = g->s_pred.att, .mlp = g->s_pred.mlp, .slot1 = g->pslot_d, .pos1 = g->ppos_d, .iota = g->iota_d,
+                              .kpos = g->kpos_d, .h_slot1 = g->pslot_h, .h_pos1 = g->ppos_h, .h_iota = g->iota_h, .h_kpos = g->kpos_h,
+                              .kpos_stride = B};
+    qtts_predict_frame(g->be, &g->pw, &f);
 }
 
 /* Code predictor for the n active slots in g->act (nb rows with padding):

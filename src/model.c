@@ -258,6 +258,45 @@ void qtts_lm_forward(qtts_backend *be, const qtts_lm *lm, qtts_kv_cache *kv, con
     if (capture) o->copy(be, capture + (size_t)c->num_layers * n * H, out, row);
 }
 
+void qtts_model_predictor_weights(const qtts_model *m, qtts_predictor_weights *w) {
+    const qtts_lm_config *c = &m->predictor.cfg;
+    *w = (qtts_predictor_weights){.n_layers = c->num_layers, .hidden = c->hidden_size, .n_heads = c->num_heads, .n_kv = c->num_kv_heads,
+                                  .head_dim = c->head_dim, .inter = c->intermediate_size, .eps = c->rms_norm_eps, .theta = c->rope_theta,
+                                  .in_hidden = m->cfg.talker.hidden_size, .vocab = c->vocab_size, .n_groups = m->n_groups,
+                                  .layers = m->predictor.layers, .norm = &m->predictor.norm,
+                                  .mtp_w = m->has_mtp_proj ? &m->mtp_w : NULL, .mtp_b = m->has_mtp_proj ? &m->mtp_b : NULL,
+                                  .c0_embed = &m->codec_embed, .embed = m->cp_embed, .head = m->cp_head};
+}
+
+void qtts_predict_frame(qtts_backend *be, const qtts_predictor_weights *w, const qtts_predictor_frame *f) {
+    const qtts_ops *o = be->ops;
+    if (o->predict_frame && o->predict_frame(be, w, f)) return;
+    int nb = f->nb, G = w->n_groups;
+    size_t Hin = (size_t)w->in_hidden, Hp = (size_t)w->hidden, V = (size_t)w->vocab;
+    qtts_lm lm = {.cfg = {.hidden_size = w->hidden, .intermediate_size = w->inter, .num_layers = w->n_layers, .num_heads = w->n_heads,
+                          .num_kv_heads = w->n_kv, .head_dim = w->head_dim, .rms_norm_eps = w->eps, .rope_theta = w->theta,
+                          .vocab_size = w->vocab},
+                  .layers = (qtts_lm_layer *)w->layers, .norm = *w->norm};
+    qtts_lm_scratch s = {.max_tokens = 2 * nb, .q = f->q, .k = f->k, .v = f->v, .att = f->att, .mlp = f->mlp};
+    o->gather_rows(be, f->past_hidden, f->act, nb, (int)Hin, f->pe);
+    o->embed(be, w->c0_embed, f->tok, nb, f->pe + (size_t)nb * Hin);
+    qtts_batch b = {.n = 2 * nb, .slot = f->slot1, .pos = f->pos1, .h_slot = f->h_slot1, .h_pos = f->h_pos1, .ctx_bound = G};
+    for (int k = 1; k < G; k++) {
+        if (k > 1) /* one token per predictor slot from here on */
+            b = (qtts_batch){.n = nb, .slot = f->iota, .pos = f->kpos + (size_t)k * f->kpos_stride, .h_slot = f->h_iota,
+                             .h_pos = f->h_kpos + (size_t)k * f->kpos_stride, .ctx_bound = G, .one_per_slot = true};
+        if (w->mtp_w) o->matmul(be, f->pe, w->mtp_w, w->mtp_b, f->px, b.n);
+        else o->copy(be, f->px, f->pe, (size_t)b.n * Hin * sizeof(float));
+        qtts_lm_forward(be, &lm, f->kv, &b, f->px, f->pout, &s, NULL);
+        /* the head reads each row's last position */
+        o->matmul(be, k == 1 ? f->pout + (size_t)nb * Hp : f->pout, &w->head[k - 1], NULL, f->logits, nb);
+        if (f->rec_logits) o->copy(be, f->rec_logits + (size_t)(k - 1) * nb * V, f->logits, (size_t)nb * V * sizeof(float));
+        int32_t *tk = f->tok + (size_t)k * f->tok_stride;
+        o->sample(be, f->logits, nb, w->vocab, f->rows + (size_t)(k - 1) * nb, NULL, tk);
+        if (k + 1 < G) o->embed(be, &w->embed[k - 1], tk, nb, f->pe);
+    }
+}
+
 qtts_status qtts_model_text_embed(const qtts_model *m, const int32_t *ids, int n, float *out, qtts_err *err) {
     qtts_backend *be = m->be;
     int64_t Th = m->cfg.text_hidden_size, V = m->cfg.text_vocab_size;

@@ -8,21 +8,6 @@
 #include "config.h"
 #include "safetensors.h"
 
-/* One Qwen3 decoder layer (talker and code predictor share the shape). */
-typedef struct qtts_lm_layer {
-    void *block;           /* every weight below, one backend allocation (offload moves layers whole) */
-    size_t block_bytes;
-    qtts_tensor in_norm;   /* [H] */
-    qtts_tensor wq;        /* [nh*hd, H] */
-    qtts_tensor wk, wv;    /* [nkv*hd, H] */
-    qtts_tensor q_norm;    /* [hd] */
-    qtts_tensor k_norm;    /* [hd] */
-    qtts_tensor wo;        /* [H, nh*hd] */
-    qtts_tensor post_norm; /* [H] */
-    qtts_tensor w_gate_up; /* [2I, H]: gate rows then up rows */
-    qtts_tensor w_down;    /* [H, I] */
-} qtts_lm_layer;
-
 typedef struct qtts_lm {
     qtts_lm_config cfg;
     qtts_lm_layer *layers; /* [num_layers] */
@@ -68,6 +53,16 @@ void qtts_lm_scratch_free(qtts_lm_scratch *s, qtts_backend *be);
  * of Hugging Face's output_hidden_states). */
 void qtts_lm_forward(qtts_backend *be, const qtts_lm *lm, qtts_kv_cache *kv, const qtts_batch *b, float *x, float *out,
                      qtts_lm_scratch *s, float *capture);
+
+/* The code predictor's weights as predict_frame takes them (views of m). */
+void qtts_model_predictor_weights(const qtts_model *m, qtts_predictor_weights *w);
+/* One frame of the code predictor (backend.h: qtts_predictor_frame): the
+ * backend's predict_frame where it takes it, else the op sequence: the
+ * first pass over each row's last talker hidden state and its codebook-0
+ * embedding, then one pass per codebook; each pass's head and draw give the
+ * next codebook, whose embedding is the next pass's input. Issues no
+ * transfer and no wait. */
+void qtts_predict_frame(qtts_backend *be, const qtts_predictor_weights *w, const qtts_predictor_frame *f);
 
 /* KV cache for one stack with n_slots x max_len positions. */
 qtts_status qtts_kv_init(qtts_kv_cache *c, qtts_backend *be, const qtts_lm_config *cfg, int n_slots, int max_len, qtts_err *err);

@@ -17,6 +17,7 @@
 
 #include "backend.h"
 #include "backend_cuda.h"
+#include "model.h"
 #include "testutil.h"
 
 #ifndef QTTS_HAVE_CUDA
@@ -628,6 +629,186 @@ static void test_rope_attend(void) {
     }
 }
 
+/* ---------------- the persistent code predictor ---------------- */
+
+/* A zeroed buffer of n elements on both backends. */
+typedef struct {
+    void *c, *g;
+} bpair;
+static bpair zeros(size_t bytes) {
+    bpair b = {cpu.ops->alloc(&cpu, bytes), gpu.ops->alloc(&gpu, bytes)};
+    CHECK(b.c && b.g, "buffers of %zu bytes", bytes);
+    return b;
+}
+static bpair both(const void *h, size_t bytes) {
+    bpair b = zeros(bytes);
+    memcpy(b.c, h, bytes);
+    gpu.ops->to_device(&gpu, b.g, h, bytes);
+    return b;
+}
+static void bfree(bpair *b) {
+    cpu.ops->free(&cpu, b->c);
+    gpu.ops->free(&gpu, b->g);
+}
+static wpair rnd_weight(const char *name, int64_t rows, int64_t cols, float scale) {
+    size_t n = (size_t)rows * (size_t)(cols ? cols : 1);
+    float *h = rnd(n, scale);
+    if (cols) to_bf16_values(h, n);
+    wpair w = cols ? weight(name, h, 2, rows, cols, 0) : weight(name, h, 1, rows, 0, 0);
+    free(h);
+    return w;
+}
+
+/* A random code predictor and one frame's buffers on both backends:
+ * shape = {layers, hidden, in_hidden, heads, kv heads, head_dim, inter,
+ * vocab, G, rows}; rows name slots out of order, one c0 code is out of
+ * range (a zero embedding), draws mix greedy, top-k and top-p. */
+typedef struct {
+    int NL, H, Hin, nh, nkv, hd, I, V, G, nb, slots;
+    wpair *lw, norm, c0, mw, mb, *ew, *hw;
+    qtts_lm_layer *lc, *lg;
+    qtts_tensor *ec, *eg, *hc, *hg;
+    qtts_predictor_weights wc, wg;
+    qtts_predictor_frame fc, fg;
+    qtts_kv_cache kvc, kvg;
+    bpair b[18]; /* past, act, tok, rows, slot1, pos1, iota, kpos, logits, rec, pe, px, pout, q, k, v, att, mlp */
+    int32_t slot1[8], pos1[8], iota[4], *kpos;
+    char name[160];
+} pred_fixture;
+
+static void pred_init(pred_fixture *P, const int *shape) {
+    memset(P, 0, sizeof *P);
+    int NL = P->NL = shape[0], H = P->H = shape[1], Hin = P->Hin = shape[2], nh = P->nh = shape[3], nkv = P->nkv = shape[4];
+    int hd = P->hd = shape[5], I = P->I = shape[6], V = P->V = shape[7], G = P->G = shape[8], nb = P->nb = shape[9];
+    int V0 = V + 11, slots = P->slots = nb + 2;
+    snprintf(P->name, sizeof P->name, "layers=%d hidden=%d in=%d heads=%d/%d hd=%d inter=%d V=%d G=%d rows=%d", NL, H, Hin, nh, nkv, hd, I,
+             V, G, nb);
+    P->lw = calloc((size_t)NL * 10, sizeof *P->lw);
+    P->lc = calloc((size_t)NL, sizeof *P->lc), P->lg = calloc((size_t)NL, sizeof *P->lg);
+    float sH = 1.0f / sqrtf((float)H);
+    for (int l = 0; l < NL; l++) {
+        wpair *w = P->lw + (size_t)l * 10;
+        w[0] = rnd_weight("in_norm", H, 0, 1.0f), w[1] = rnd_weight("wq", (int64_t)nh * hd, H, sH);
+        w[2] = rnd_weight("wk", (int64_t)nkv * hd, H, sH), w[3] = rnd_weight("wv", (int64_t)nkv * hd, H, sH);
+        w[4] = rnd_weight("q_norm", hd, 0, 1.0f), w[5] = rnd_weight("k_norm", hd, 0, 1.0f);
+        w[6] = rnd_weight("wo", H, (int64_t)nh * hd, 1.0f / sqrtf((float)(nh * hd))), w[7] = rnd_weight("post_norm", H, 0, 1.0f);
+        w[8] = rnd_weight("w_gate_up", 2 * I, H, sH), w[9] = rnd_weight("w_down", H, I, 1.0f / sqrtf((float)I));
+        P->lc[l] = (qtts_lm_layer){.in_norm = w[0].c, .wq = w[1].c, .wk = w[2].c, .wv = w[3].c, .q_norm = w[4].c, .k_norm = w[5].c,
+                                   .wo = w[6].c, .post_norm = w[7].c, .w_gate_up = w[8].c, .w_down = w[9].c};
+        P->lg[l] = (qtts_lm_layer){.in_norm = w[0].g, .wq = w[1].g, .wk = w[2].g, .wv = w[3].g, .q_norm = w[4].g, .k_norm = w[5].g,
+                                   .wo = w[6].g, .post_norm = w[7].g, .w_gate_up = w[8].g, .w_down = w[9].g};
+    }
+    bool mtp = Hin != H;
+    P->norm = rnd_weight("norm", H, 0, 1.0f), P->c0 = rnd_weight("c0_embed", V0, Hin, 1.0f);
+    if (mtp) P->mw = rnd_weight("mtp_w", H, Hin, 1.0f / sqrtf((float)Hin)), P->mb = rnd_weight("mtp_b", H, 0, 0.1f);
+    P->ec = calloc((size_t)G, sizeof *P->ec), P->eg = calloc((size_t)G, sizeof *P->eg);
+    P->hc = calloc((size_t)G, sizeof *P->hc), P->hg = calloc((size_t)G, sizeof *P->hg);
+    P->ew = calloc((size_t)G, sizeof *P->ew), P->hw = calloc((size_t)G, sizeof *P->hw);
+    for (int k = 0; k < G - 1; k++) {
+        P->ew[k] = rnd_weight("embed", V, Hin, 1.0f), P->hw[k] = rnd_weight("head", V, H, 3.0f * sH);
+        P->ec[k] = P->ew[k].c, P->eg[k] = P->ew[k].g, P->hc[k] = P->hw[k].c, P->hg[k] = P->hw[k].g;
+    }
+    qtts_predictor_weights w = {.n_layers = NL, .hidden = H, .n_heads = nh, .n_kv = nkv, .head_dim = hd, .inter = I, .eps = 1e-6f,
+                                .theta = 10000.0f, .in_hidden = Hin, .vocab = V, .n_groups = G};
+    P->wc = w, P->wg = w;
+    P->wc.layers = P->lc, P->wc.norm = &P->norm.c, P->wc.c0_embed = &P->c0.c, P->wc.embed = P->ec, P->wc.head = P->hc;
+    P->wg.layers = P->lg, P->wg.norm = &P->norm.g, P->wg.c0_embed = &P->c0.g, P->wg.embed = P->eg, P->wg.head = P->hg;
+    if (mtp) P->wc.mtp_w = &P->mw.c, P->wc.mtp_b = &P->mb.c, P->wg.mtp_w = &P->mw.g, P->wg.mtp_b = &P->mb.g;
+
+    float *past = rnd((size_t)slots * Hin, 2.0f);
+    int32_t act[4], *tok = calloc((size_t)G * nb, sizeof *tok);
+    for (int j = 0; j < nb; j++) {
+        act[j] = slots - 1 - j;
+        tok[j] = j == 2 ? V0 + 5 : (int32_t)(tu_rand_u64(&rng) % (uint64_t)V0);
+    }
+    qtts_sample_row *rows = calloc((size_t)(G - 1) * nb, sizeof *rows);
+    for (int i = 0; i < (G - 1) * nb; i++)
+        rows[i] = (qtts_sample_row){.seed = 77u + (uint64_t)i, .counter = (uint64_t)i, .temperature = 0.9f, .top_p = i % 3 == 1 ? 0.8f : 1.0f,
+                                    .penalty = 1.0f, .top_k = i % 3 == 2 ? 0 : 50, .greedy = i % 4 == 0, .seen_row = -1, .ban_from = V,
+                                    .keep_id = -1, .ban_id = i % 5 == 3 ? 1 : -1};
+    P->kpos = calloc((size_t)G * nb, sizeof *P->kpos);
+    for (int j = 0; j < nb; j++) {
+        P->slot1[j] = P->slot1[nb + j] = P->iota[j] = j;
+        P->pos1[j] = 0, P->pos1[nb + j] = 1;
+        for (int k = 0; k < G; k++) P->kpos[(size_t)k * nb + j] = k;
+    }
+    size_t t2 = 2 * (size_t)nb, f = sizeof(float), i32 = sizeof(int32_t);
+    bpair *b = P->b;
+    b[0] = both(past, (size_t)slots * Hin * f), b[1] = both(act, (size_t)nb * i32), b[2] = both(tok, (size_t)G * nb * i32);
+    b[3] = both(rows, (size_t)(G - 1) * nb * sizeof *rows), b[4] = both(P->slot1, t2 * i32), b[5] = both(P->pos1, t2 * i32);
+    b[6] = both(P->iota, (size_t)nb * i32), b[7] = both(P->kpos, (size_t)G * nb * i32);
+    b[8] = zeros((size_t)nb * V * f), b[9] = zeros((size_t)(G - 1) * nb * V * f), b[10] = zeros(t2 * Hin * f), b[11] = zeros(t2 * H * f);
+    b[12] = zeros(t2 * H * f), b[13] = zeros(t2 * nh * hd * f), b[14] = zeros(t2 * nkv * hd * f), b[15] = zeros(t2 * nkv * hd * f);
+    b[16] = zeros(t2 * nh * hd * f), b[17] = zeros(t2 * I * f);
+    free(past);
+    free(tok);
+    free(rows);
+    qtts_lm_config kc = {.hidden_size = H, .intermediate_size = I, .num_layers = NL, .num_heads = nh, .num_kv_heads = nkv, .head_dim = hd};
+    qtts_err err = {0};
+    CHECK(qtts_kv_init(&P->kvc, &cpu, &kc, nb, G, &err) == QTTS_OK && qtts_kv_init(&P->kvg, &gpu, &kc, nb, G, &err) == QTTS_OK, "kv: %s",
+          err.msg);
+    for (int side = 0; side < 2; side++) {
+#define B_(i) (side ? b[i].g : b[i].c)
+        qtts_predictor_frame fr = {.nb = nb, .past_hidden = B_(0), .act = B_(1), .tok = B_(2), .tok_stride = nb, .rows = B_(3),
+                                   .logits = B_(8), .rec_logits = B_(9), .kv = side ? &P->kvg : &P->kvc, .pe = B_(10), .px = B_(11),
+                                   .pout = B_(12), .q = B_(13), .k = B_(14), .v = B_(15), .att = B_(16), .mlp = B_(17), .slot1 = B_(4),
+                                   .pos1 = B_(5), .iota = B_(6), .kpos = B_(7), .h_slot1 = P->slot1, .h_pos1 = P->pos1, .h_iota = P->iota,
+                                   .h_kpos = P->kpos, .kpos_stride = (size_t)nb};
+#undef B_
+        if (side) P->fg = fr;
+        else P->fc = fr;
+    }
+}
+
+static void pred_free(pred_fixture *P) {
+    qtts_kv_free(&P->kvc, &cpu);
+    qtts_kv_free(&P->kvg, &gpu);
+    for (size_t i = 0; i < sizeof P->b / sizeof P->b[0]; i++) bfree(&P->b[i]);
+    for (int i = 0; i < P->NL * 10; i++) wfree(&P->lw[i]);
+    for (int k = 0; k < P->G - 1; k++) {
+        wfree(&P->ew[k]);
+        wfree(&P->hw[k]);
+    }
+    wfree(&P->norm);
+    wfree(&P->c0);
+    wfree(&P->mw);
+    wfree(&P->mb);
+    void *hp[] = {P->lw, P->lc, P->lg, P->ec, P->eg, P->hc, P->hg, P->ew, P->hw, P->kpos};
+    for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++) free(hp[i]);
+}
+
+/* predict_frame (one cooperative kernel on CUDA) against its twin, the op
+ * sequence on the CPU (model.c: qtts_predict_frame): every codebook's codes
+ * and raw logits and the KV cache, with and without the talker-to-predictor
+ * projection, on the GEMV's vector and scalar paths, at 1..4 rows. */
+static void test_predict_frame(void) {
+    /* layers, hidden, in_hidden, heads, kv heads, head_dim, inter, vocab, G, rows */
+    int shapes[][10] = {{2, 64, 96, 4, 2, 16, 80, 200, 5, 1}, {2, 64, 96, 4, 2, 16, 80, 200, 5, 4}, {1, 44, 44, 3, 1, 12, 52, 37, 4, 3},
+                        {3, 32, 32, 2, 2, 8, 40, 300, 6, 2}};
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        pred_fixture P;
+        pred_init(&P, shapes[si]);
+        int G = P.G, nb = P.nb;
+        qtts_predict_frame(&cpu, &P.wc, &P.fc);
+        CHECK(gpu.ops->predict_frame && gpu.ops->predict_frame(&gpu, &P.wg, &P.fg), "predict_frame takes %s", P.name);
+        qtts_err err = {0};
+        CHECK(qtts_backend_cuda_check(&gpu, &err) == QTTS_OK, "predict_frame %s: %s", P.name, err.msg);
+        int32_t *tg = malloc((size_t)G * nb * sizeof *tg), *tc = P.fc.tok;
+        gpu.ops->to_host(&gpu, tg, P.fg.tok, (size_t)G * nb * sizeof *tg);
+        int bad = 0;
+        for (int i = 0; i < G * nb; i++)
+            if (tg[i] != tc[i] && bad++ < 5)
+                fprintf(stderr, "  predict_frame %s: codebook %d row %d: gpu %d cpu %d\n", P.name, i / nb, i % nb, tg[i], tc[i]);
+        CHECK(bad == 0, "predict_frame %s: %d of %d codes differ", P.name, bad, G * nb);
+        compare("predict_frame logits", P.name, P.fg.rec_logits, P.fc.rec_logits, (size_t)(G - 1) * nb * P.V, 1e-4);
+        size_t kvn = (size_t)P.NL * nb * G * P.nkv * P.hd;
+        compare("predict_frame cache K", P.name, P.kvg.k, P.kvc.k, kvn, 1e-4);
+        compare("predict_frame cache V", P.name, P.kvg.v, P.kvc.v, kvn, 1e-4);
+        free(tg);
+        pred_free(&P);
+    }
+}
+
 static void test_conv(void) {
     int shapes[][8] = {/* B, cin, cout, T, K, dilation, groups, bias */
                        {1, 16, 16, 97, 7, 1, 1, 1}, {2, 24, 24, 50, 7, 9, 24, 1}, {2, 64, 83, 5, 1, 1, 1, 0},
@@ -792,6 +973,14 @@ static void test_error_path(void) {
         printf("  %-44s %10.2f us\n", label, (qtts_now() - t0_) / (iters) * 1e6);              \
     } while (0)
 
+/* The predictor frame's op sequence on b, recorded under key and replayed
+ * as the generator does. */
+static void seq_frame(qtts_backend *b, const qtts_predictor_weights *w, const qtts_predictor_frame *f, uint64_t key) {
+    if (b->ops->graph_begin && b->ops->graph_begin(b, key)) return;
+    qtts_predict_frame(b, w, f);
+    if (b->ops->graph_end) b->ops->graph_end(b, key);
+}
+
 static void bench(void) {
     printf("bench (GPU, wall time per call incl. launch, talker-like sizes):\n");
     int H = 2048, I = 6144, nh = 16, nkv = 8, hd = 128, slots = 64, L = 2048;
@@ -895,6 +1084,24 @@ static void bench(void) {
         free(wc);
         free(wt);
     }
+    for (int nb = 1; nb <= QTTS_K_PRED_MAX_NB; nb *= 4) {
+        /* a code-predictor frame at 1.7B shapes: the persistent kernel, then
+         * the op sequence it replaces replayed from a CUDA graph (the ops
+         * table without predict_frame, on the same device state) */
+        int ps[10] = {5, 1024, 2048, 16, 8, 128, 3072, 2048, 16, nb};
+        pred_fixture P;
+        pred_init(&P, ps);
+        qtts_ops seq_ops = *gpu.ops;
+        seq_ops.predict_frame = NULL;
+        qtts_backend seq = {&seq_ops, gpu.impl};
+        char label[96];
+        snprintf(label, sizeof label, "predictor frame 1.7B rows=%d, persistent", nb);
+        if (gpu.ops->predict_frame && gpu.ops->predict_frame(&gpu, &P.wg, &P.fg)) BENCH(label, 50, gpu.ops->predict_frame(&gpu, &P.wg, &P.fg));
+        else printf("  %-44s not taken (QTTS_CUDA_PERSISTENT=1 and a cooperative-launch GPU needed)\n", label);
+        snprintf(label, sizeof label, "predictor frame 1.7B rows=%d, op graph", nb);
+        BENCH(label, 50, seq_frame(&seq, &P.wg, &P.fg, 0xbe5c0000u + (uint64_t)nb));
+        pred_free(&P);
+    }
     void *dp[] = {x, y, kv.k, kv.v, slot_d, pos_d};
     for (size_t i = 0; i < sizeof dp / sizeof dp[0]; i++) gpu.ops->free(&gpu, dp[i]);
     wfree(&wgu);
@@ -909,6 +1116,7 @@ int main(int argc, char **argv) {
     /* small convolution tiles, so that the GEMM lowering's tiling is exercised;
      * test_conv runs again below with the default tiles */
     if (!do_bench) setenv("QTTS_CUDA_CONV_TILE", "65536", 1);
+    setenv("QTTS_CUDA_PERSISTENT", "1", 1); /* test_predict_frame */
     if (qtts_backend_cuda_init(&gpu, 0, &err) != QTTS_OK) return tu_skip(err.msg);
     qtts_backend_cpu_init(&cpu, &err);
     test_embed();
@@ -924,6 +1132,7 @@ int main(int argc, char **argv) {
     test_conv();
     test_snake_transpose();
     test_sample();
+    test_predict_frame();
     if (do_bench) bench();
     test_error_path();
     qtts_backend_free(&gpu);

@@ -3,13 +3,16 @@
  * This replaces the CUDA headers: the .cu
  * files compile as C++ (they launch through launch() in common.cuh, never
  * <<<>>>), and cudaLaunchKernelEx runs the grid here:
- *   - blocks one after another; a block's threads are fibers on one OS
- *     thread, each run until it reaches a barrier or returns;
+ *   - blocks one after another (a cooperative launch's all at once, on
+ *     EMU_SMS emulated multiprocessors); a block's threads are fibers on
+ *     one OS thread, each run until it reaches a barrier, spins
+ *     (__nanosleep) or returns;
  *   - __syncthreads is a barrier of the block's fibers, __syncwarp and the
  *     warp shuffles one of the warp's (a shuffle writes the lane's value,
  *     waits, reads its partner's, waits); a thread that returns drops out of
  *     both, as an exited thread stops counting at a CUDA barrier;
- *   - __shared__ variables are function statics (blocks do not overlap),
+ *   - __shared__ variables are function statics (blocks do not overlap;
+ *     a cooperative kernel must keep its shared memory in DYN_SHARED),
  *     DYN_SHARED the launch's dynamicSmemBytes, zero-filled per block;
  *   - device memory is host memory; PDL's griddepcontrol is compiled out
  *     (it sits under __CUDA_ARCH__).
@@ -59,10 +62,11 @@ struct alignas(16) float4 {
     float x, y, z, w;
 };
 
-typedef enum { cudaLaunchAttributeProgrammaticStreamSerialization = 5 } cudaLaunchAttributeID;
+typedef enum { cudaLaunchAttributeCooperative = 2, cudaLaunchAttributeProgrammaticStreamSerialization = 6 } cudaLaunchAttributeID;
 typedef struct {
     cudaLaunchAttributeID id;
     union {
+        int cooperative;
         int programmaticStreamSerializationAllowed;
     } val;
 } cudaLaunchAttribute;
@@ -118,6 +122,7 @@ struct emu_block {
     std::vector<char> done;
     emu_ctx sched;
     std::function<void()> body; /* the kernel with its parameters */
+    dim3 idx;                   /* blockIdx */
     emu_block(unsigned threads, size_t dyn_bytes)
         : warp((threads + 31) / 32), xchg((threads + 31) / 32 * 32), dyn(dyn_bytes + 16), ctx(threads), done(threads, 0) {
         block.live = threads;
@@ -182,8 +187,14 @@ static inline T __shfl_down_sync(unsigned mask, T v, unsigned delta) {
     (void)mask;
     return emu_shuffle(v, emu_tid % 32 + delta);
 }
+/* A spinning thread (the persistent kernel's grid barrier) lets the others run. */
+static inline void __nanosleep(unsigned ns) {
+    (void)ns;
+    emu_yield();
+}
+static inline void __threadfence(void) {} /* one OS thread: every write is visible */
 template <typename T>
-static inline T atomicAdd(T *p, T v) { /* the block's threads share one OS thread */
+static inline T atomicAdd(T *p, T v) { /* the grid's threads share one OS thread */
     T old = *p;
     *p = old + v;
     return old;
@@ -237,36 +248,50 @@ __attribute__((noinline)) inline void emu_make_fiber(emu_ctx *c, char *stack, si
 }
 #endif
 
-/* Run a grid: blocks one after another; a block's threads as fibers, run in
- * turn until each reaches a barrier or returns. */
+/* The emulated device: its multiprocessors, and the fibers one launch may
+ * have at once (a cooperative grid runs all its blocks together). */
+#define EMU_SMS 2
+#define EMU_FIBERS 1024u
+
+/* Run a grid: blocks one after another, or (coop: a cooperative launch,
+ * whose blocks may wait for each other) all at once; a block's threads as
+ * fibers, run in turn until each reaches a barrier or returns. */
 template <typename... Params>
-static void emu_run_grid(dim3 g, dim3 b, size_t dyn, void (*kernel)(Params...), const std::tuple<Params...> &params) {
+static void emu_run_grid(dim3 g, dim3 b, size_t dyn, bool coop, void (*kernel)(Params...), const std::tuple<Params...> &params) {
     enum : size_t { STACK = 128 << 10 };
-    static thread_local std::unique_ptr<char[]> stacks; /* 1024 fiber stacks, reused */
-    if (!stacks) stacks.reset(new char[1024 * STACK]);
-    unsigned threads = b.x * b.y * b.z;
+    static thread_local std::unique_ptr<char[]> stacks; /* EMU_FIBERS fiber stacks, reused */
+    if (!stacks) stacks.reset(new char[EMU_FIBERS * STACK]);
+    unsigned threads = b.x * b.y * b.z, nblk = g.x * g.y * g.z, together = coop ? nblk : 1;
     gridDim = g;
     blockDim = b;
     emu_launches++;
     emu_block *outer = emu_cur;
     unsigned outer_tid = emu_tid;
-    for (unsigned bz = 0; bz < g.z; bz++)
-        for (unsigned by = 0; by < g.y; by++)
-            for (unsigned bx = 0; bx < g.x; bx++) {
-                emu_block blk(threads, dyn);
-                blk.body = [&] { std::apply(kernel, params); }; /* each thread gets the parameters by value */
-                for (unsigned t = 0; t < threads; t++) emu_make_fiber(&blk.ctx[t], stacks.get() + (size_t)t * STACK, STACK, &blk.sched);
-                blockIdx = dim3(bx, by, bz);
+    for (unsigned b0 = 0; b0 < nblk; b0 += together) {
+        std::vector<std::unique_ptr<emu_block>> blks;
+        for (unsigned i = 0; i < together; i++) {
+            unsigned bi = b0 + i;
+            blks.emplace_back(new emu_block(threads, dyn));
+            emu_block &blk = *blks.back();
+            blk.idx = dim3(bi % g.x, bi / g.x % g.y, bi / (g.x * g.y));
+            blk.body = [&] { std::apply(kernel, params); }; /* each thread gets the parameters by value */
+            for (unsigned t = 0; t < threads; t++)
+                emu_make_fiber(&blk.ctx[t], stacks.get() + ((size_t)i * threads + t) * STACK, STACK, &blk.sched);
+        }
+        for (unsigned left = together * threads; left > 0;)
+            for (auto &bp : blks) {
+                emu_block &blk = *bp;
                 emu_cur = &blk;
-                for (unsigned left = threads; left > 0;)
-                    for (unsigned t = 0; t < threads; t++) {
-                        if (blk.done[t]) continue;
-                        emu_tid = t;
-                        threadIdx = dim3(t % b.x, t / b.x % b.y, t / (b.x * b.y));
-                        emu_ctx_switch(&blk.sched, &blk.ctx[t]);
-                        if (blk.done[t]) left--;
-                    }
+                blockIdx = blk.idx;
+                for (unsigned t = 0; t < threads; t++) {
+                    if (blk.done[t]) continue;
+                    emu_tid = t;
+                    threadIdx = dim3(t % b.x, t / b.x % b.y, t / (b.x * b.y));
+                    emu_ctx_switch(&blk.sched, &blk.ctx[t]);
+                    if (blk.done[t]) left--;
+                }
             }
+    }
     emu_cur = outer;
     emu_tid = outer_tid;
 }
@@ -277,8 +302,21 @@ static cudaError_t cudaLaunchKernelEx(const cudaLaunchConfig_t *cfg, void (*kern
     dim3 g = cfg->gridDim, b = cfg->blockDim;
     unsigned threads = b.x * b.y * b.z;
     if (threads == 0 || threads > 1024 || g.x == 0 || g.y == 0 || g.z == 0 || g.y > 65535 || g.z > 65535) return cudaErrorInvalidValue;
+    bool coop = false;
+    for (unsigned i = 0; i < cfg->numAttrs; i++)
+        if (cfg->attrs[i].id == cudaLaunchAttributeCooperative && cfg->attrs[i].val.cooperative) coop = true;
+    if (coop && (size_t)g.x * g.y * g.z * threads > EMU_FIBERS) return cudaErrorCooperativeLaunchTooLarge;
     size_t dyn = cfg->dynamicSmemBytes;
-    emu_submit([=] { emu_run_grid(g, b, dyn, kernel, params); });
+    emu_submit([=] { emu_run_grid(g, b, dyn, coop, kernel, params); });
+    return cudaSuccess;
+}
+
+/* Blocks of `threads` one emulated multiprocessor holds: its share of the fibers. */
+template <typename... Params>
+static cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *n, void (*kernel)(Params...), int threads, size_t smem) {
+    (void)kernel;
+    if (threads <= 0 || threads > 1024) return cudaErrorInvalidValue;
+    *n = smem <= (227u << 10) ? (int)(EMU_FIBERS / EMU_SMS / (unsigned)threads) : 0;
     return cudaSuccess;
 }
 

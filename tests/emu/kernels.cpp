@@ -5,4 +5,5 @@
 #include "../../kernels/elementwise.cu"
 #include "../../kernels/gemv.cu"
 #include "../../kernels/norm.cu"
+#include "../../kernels/predictor.cu"
 #include "../../kernels/sample.cu"
