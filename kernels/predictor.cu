@@ -41,7 +41,7 @@
 #include "sample.cuh"
 
 #define PRED_THREADS 512
-#define PRED_SMALL 160 /* floats of shared memory before the phase area: red[32], rstd[8], sample_smem */
+#define PRED_SMALL 704 /* floats of shared memory before the phase area: red[32], rstd[8], then sample_smem from float 64 */
 
 static_assert(QTTS_K_PRED_MAX_NB * 2 <= 8, "rstd holds 8 tokens");
 static_assert(sizeof(sample_smem) <= (PRED_SMALL - 64) * sizeof(float), "sample_smem fits its slot");

@@ -906,10 +906,15 @@ static void test_snake_transpose(void) {
  * boundary could legitimately differ (device expf); with these seeded
  * inputs none does, so any mismatch is reported. */
 static void test_sample(void) {
-    const int Vs[] = {3072, 2048, 37};
-    for (int vi = 0; vi < 3; vi++) {
-        int V = Vs[vi], n = 24;
+    /* V, and logits rounded to multiples of 1/q (0: not): many ties at the
+     * k-th value, within the GPU's top-k preselection (q = 4: ~90
+     * candidates for k = 50) and beyond it (q = 1: the full sort) */
+    const int Vs[][2] = {{3072, 0}, {2048, 0}, {37, 0}, {2048, 4}, {2048, 1}};
+    for (int vi = 0; vi < 5; vi++) {
+        int V = Vs[vi][0], q = Vs[vi][1], n = 24;
         float *l = rnd((size_t)n * V, 4.0f);
+        if (q)
+            for (size_t i = 0; i < (size_t)n * V; i++) l[i] = roundf(l[i] * (float)q) / (float)q;
         uint8_t *seen = calloc((size_t)n * V, 1);
         for (int i = 0; i < n * V; i += 7) seen[i] = 1;
         qtts_sample_row rows[24];
@@ -934,10 +939,10 @@ static void test_sample(void) {
         int bad = 0;
         for (int i = 0; i < n; i++)
             if (tg[i] != tc[i]) {
-                if (bad++ < 5) fprintf(stderr, "  sample V=%d row %d: gpu %d cpu %d\n", V, i, tg[i], tc[i]);
+                if (bad++ < 5) fprintf(stderr, "  sample V=%d q=%d row %d: gpu %d cpu %d\n", V, q, i, tg[i], tc[i]);
             }
-        CHECK(bad == 0, "sample V=%d: %d of %d tokens differ", V, bad, n);
-        CHECK(!memcmp(sg, seen, (size_t)n * V), "sample V=%d: seen masks differ", V);
+        CHECK(bad == 0, "sample V=%d q=%d: %d of %d tokens differ", V, q, bad, n);
+        CHECK(!memcmp(sg, seen, (size_t)n * V), "sample V=%d q=%d: seen masks differ", V, q);
         gpu.ops->free(&gpu, ld);
         gpu.ops->free(&gpu, sd);
         gpu.ops->free(&gpu, td);
