@@ -36,10 +36,12 @@ static __device__ __host__ __forceinline__ size_t rope_attend_smem(int group, in
  * each of its q heads over positions 0..pi as k_attention does with one
  * split. sm: rope_attend_smem(group, hd, chunk) floats; red: 32 floats.
  * Positions below pi must be in the cache already (an earlier launch, or
- * this block before a __syncthreads). */
-static __device__ void rope_attend_head(float *q, float *k, const float *__restrict__ v, const float *__restrict__ qn,
+ * this block before a __syncthreads). Activations (q, k, v, out) carry no
+ * __restrict__: the persistent predictor writes them between phases of one
+ * kernel (gemv.cuh: dot_row). */
+static __device__ void rope_attend_head(float *q, float *k, const float *v, const float *__restrict__ qn,
                                         const float *__restrict__ kn, float eps, int i, int slot, int pi, int n_heads, float theta,
-                                        const qtts_k_kv &c, int layer, float scale, float *__restrict__ out, int kh, float *sm, int chunk,
+                                        const qtts_k_kv &c, int layer, float scale, float *out, int kh, float *sm, int chunk,
                                         float *red) {
     int hd = c.head_dim, nkv = c.n_kv_heads, group = n_heads / nkv;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;

@@ -8,9 +8,12 @@
 
 #include "common.cuh"
 
-/* acc[t] = sum_k w[k] * (norm ? norm[k] : 1) * x[t][k], this lane's share. */
+/* acc[t] = sum_k w[k] * (norm ? norm[k] : 1) * x[t][k], this lane's share.
+ * x has no __restrict__: in the persistent predictor other blocks write it
+ * between phases of one kernel, which the non-coherent load path that
+ * const __restrict__ allows the compiler to use would not see. */
 template <int NT, bool NORM>
-static __device__ __forceinline__ void dot_row(const uint16_t *__restrict__ w, const float *__restrict__ x, const float *__restrict__ g,
+static __device__ __forceinline__ void dot_row(const uint16_t *__restrict__ w, const float *x, const float *__restrict__ g,
                                                int in, int vec, int lane, float *acc) {
 #pragma unroll
     for (int t = 0; t < NT; t++) acc[t] = 0.0f;

@@ -132,8 +132,8 @@ static __device__ __host__ __forceinline__ int sample_pairs(int V) {
 /* The token row l (V logits, read only) draws under r, with the seen row
  * sr (NULL: no penalty); -1 when every logit is banned or NaN. val / idx:
  * sample_pairs(V) entries of shared memory each. Every thread of the block
- * calls it and gets the token. */
-static __device__ int sample_row(const float *__restrict__ l, int V, const qtts_k_sample_row &r, const uint8_t *__restrict__ sr,
+ * calls it and gets the token. (l has no __restrict__: gemv.cuh, dot_row.) */
+static __device__ int sample_row(const float *l, int V, const qtts_k_sample_row &r, const uint8_t *__restrict__ sr,
                                  float *val, int *idx, sample_smem *ss) {
     int N = sample_pairs(V);
     for (int i = threadIdx.x; i < N; i += blockDim.x) {
