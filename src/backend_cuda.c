@@ -128,15 +128,19 @@ static void *workspace(cuda_impl *c, size_t bytes, const char *op) {
     return c->ws;
 }
 
+/* Weights in the CUDA storage dtypes: matrices bf16, vectors f32. The
+ * want_ forms record a failure naming the op; predict_frame asks quietly. */
+static bool bf16_mat(const qtts_tensor *t) { return t && t->dtype == QTTS_DT_BF16; }
+static bool f32_vec(const qtts_tensor *t) { return t && t->dtype == QTTS_DT_F32; }
 static bool want_bf16(cuda_impl *c, const qtts_tensor *t, const char *op) {
-    if (t->dtype == QTTS_DT_BF16) return true;
+    if (bf16_mat(t)) return true;
     char m[128];
     snprintf(m, sizeof m, "weight must be bf16 on the CUDA backend, got %s", qtts_dtype_name(t->dtype));
     fail_msg(c, op, m);
     return false;
 }
 static bool want_f32(cuda_impl *c, const qtts_tensor *t, const char *op) {
-    if (!t || t->dtype == QTTS_DT_F32) return true;
+    if (!t || f32_vec(t)) return true;
     char m[128];
     snprintf(m, sizeof m, "vector weight must be f32 on the CUDA backend, got %s", qtts_dtype_name(t->dtype));
     fail_msg(c, op, m);
@@ -563,9 +567,6 @@ static void cu_scatter_rows(qtts_backend *be, const float *src, const int32_t *i
  * for up to QTTS_K_PRED_MAX_NB rows with bf16 matrices and f32 vectors;
  * otherwise false, and the caller runs the op sequence. The kernel's grid
  * comes from device queries, made once per shape outside any capture. */
-static bool bf16_mat(const qtts_tensor *t) { return t && t->dtype == QTTS_DT_BF16; }
-static bool f32_vec(const qtts_tensor *t) { return t && t->dtype == QTTS_DT_F32; }
-
 static bool cu_predict_frame(qtts_backend *be, const qtts_predictor_weights *w, const qtts_predictor_frame *f) {
     cuda_impl *c = impl_of(be);
     if (!c->persistent || f->nb > QTTS_K_PRED_MAX_NB || w->n_layers > QTTS_K_PRED_MAX_LAYERS || w->n_groups > QTTS_K_EMBED_SUM_MAX)
