@@ -9,13 +9,15 @@
 #      times (prefill, talker, code predictor, sampling, decoder) are device
 #      times; its wall clock is slower than run 1 and is not the headline.
 # Writes bench/results/gpu-synth-<size>-<gpu>[-$QTTS_BENCH_SUFFIX].json (commit,
-# device, the QTTS_CUDA_* settings, both runs); QTTS_BENCH_SUFFIX names a variant
-# (e.g. pdl for a run with QTTS_CUDA_PDL=1) so that it does not overwrite the default.
+# device, the backend's settings as qtts synth reports them, both runs).
+# QTTS_SYNTH_ARGS adds qtts synth options to both runs (e.g. "--cuda-pdl on"),
+# and QTTS_BENCH_SUFFIX names such a variant so that it does not overwrite the default.
 # Usage: bench/bench_gpu.sh BUILD_DIR TOKENIZER_DIR MODELS_DIR [FRAMES] [SIZES...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=$(realpath "$1"); tok=$2; models=$3; frames=${4:-250}; shift 4 || true
 sizes=${*:-0.6B 1.7B}
+read -r -a extra <<< "${QTTS_SYNTH_ARGS:-}"
 export CUDA_MODULE_LOADING=EAGER   # kernel loading stays out of the first frame
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 gtag=$(echo "$gpu" | tr -c 'A-Za-z0-9\n' '-' | tr 'A-Z' 'a-z' | sed 's/--*/-/g; s/-$//')
@@ -26,9 +28,9 @@ for size in $sizes; do
   [ -f "$dir/model.safetensors" ] || "$build/make_random_model" "$dir" --size "$size" --tokenizer "$tok"
   tmp=$(mktemp -d)
   "$build/qtts" synth --model "$dir" --text "$text" --speaker ryan --seed 1 --max-frames "$frames" --ignore-eos \
-    --backend cuda --first-chunk 1 --out "$tmp/a.wav" --stats-json "$tmp/plain.json" --quiet
+    --backend cuda "${extra[@]}" --first-chunk 1 --out "$tmp/a.wav" --stats-json "$tmp/plain.json" --quiet
   "$build/qtts" synth --model "$dir" --text "$text" --speaker ryan --seed 1 --max-frames "$frames" --ignore-eos \
-    --backend cuda --sync-stages --out "$tmp/b.wav" --stats-json "$tmp/sync.json" --quiet
+    --backend cuda "${extra[@]}" --sync-stages --out "$tmp/b.wav" --stats-json "$tmp/sync.json" --quiet
   out="bench/results/gpu-synth-$size-$gtag${QTTS_BENCH_SUFFIX:+-$QTTS_BENCH_SUFFIX}.json"
   python3 - "$tmp/plain.json" "$tmp/sync.json" "$out" "$gpu" "$frames" "$size" <<'PY'
 import json, os, subprocess, sys
@@ -41,7 +43,7 @@ n = plain["frames"]
 res = {"benchmark": "gpu-synth", "commit": commit + ("-dirty" if dirty else ""), "device": sys.argv[4],
        "model": f"full-size random-weight {sys.argv[6]} CustomVoice (bench/make_random_model: released names, shapes, dtypes)",
        "frames_requested": int(sys.argv[5]), "eos_ignored": True, "single_stream": True,
-       "settings": {k: os.environ.get(k, "default") for k in ("QTTS_CUDA_GRAPHS", "QTTS_CUDA_PDL", "QTTS_CUDA_PERSISTENT")},
+       "settings": {"backend_params": plain["backend_params"], "synth_args": os.environ.get("QTTS_SYNTH_ARGS", "")},
        "wall_clock_ms": plain["wall_clock_ms"], "time_to_first_chunk_ms": plain["time_to_first_chunk_ms"],
        "first_chunk_frames": plain["first_chunk_frames"],
        "peak_memory_mb": plain["peak_device_memory_mb"], "frames_per_second": plain["frames_per_second"],

@@ -141,7 +141,7 @@ __global__ void k_rope_attend(float *q, float *k, const float *__restrict__ v, c
 extern "C" {
 
 cudaError_t qtts_k_kv_store(qtts_k_kv c, int layer, const float *k, const float *v, const int32_t *slot, const int32_t *pos, int n,
-                            cudaStream_t s) {
+                            qtts_k_stream s) {
     if (n <= 0) return cudaSuccess;
     return launch(k_kv_store, n, 128, 0, s, c, layer, k, v, slot, pos);
 }
@@ -152,7 +152,7 @@ size_t qtts_k_rope_attend_smem(int n_heads, int n_kv, int hd) {
 
 cudaError_t qtts_k_rope_attend(float *q, float *k, const float *v, const float *qn, const float *kn, float eps, const int32_t *slot,
                                const int32_t *pos, int n, int n_heads, float theta, qtts_k_kv c, int layer, float scale, float *out,
-                               cudaStream_t s) {
+                               qtts_k_stream s) {
     if (n <= 0 || n_heads <= 0) return cudaSuccess;
     size_t smem = qtts_k_rope_attend_smem(n_heads, c.n_kv_heads, c.head_dim);
     if (n_heads % c.n_kv_heads || smem > QTTS_ROPE_ATTEND_SMEM_MAX || c.n_kv_heads > 65535) return cudaErrorInvalidValue;
@@ -165,7 +165,7 @@ int64_t qtts_k_attention_ws(int n, int n_heads, int hd, int n_splits) {
 }
 
 cudaError_t qtts_k_attention(const float *q, qtts_k_kv c, int layer, const int32_t *slot, const int32_t *pos, int n, int n_heads,
-                             float scale, int window, int n_splits, float *ws, float *out, cudaStream_t s) {
+                             float scale, int window, int n_splits, float *ws, float *out, qtts_k_stream s) {
     if (n <= 0 || n_heads <= 0) return cudaSuccess;
     if (n_splits < 1 || n_splits > 65535 || n_heads > 65535 || (n_splits > 1 && !ws)) return cudaErrorInvalidValue;
     size_t smem = (size_t)(c.head_dim + QTTS_ATTN_CHUNK) * sizeof(float);

@@ -58,7 +58,7 @@ static __device__ __forceinline__ float block_max(float v, float *red) {
     return warp_max(v);
 }
 
-/* Programmatic dependent launch (Hopper; off unless qtts_k_set_pdl(1)).
+/* Programmatic dependent launch (Hopper; on for a qtts_k_stream with pdl set).
  * Launched with it, a kernel may be scheduled while the kernel before it on
  * the stream is still running, which hides the launch gap between the
  * hundreds of small dependent kernels of a decode step. Every kernel here
@@ -74,13 +74,10 @@ static __device__ __forceinline__ void pdl_prologue() {
 #endif
 }
 
-/* Set once by the backend (qtts_k_set_pdl) before any launch; read-only afterwards. */
-extern "C" int qtts_k_pdl_on;
-
 /* kernel<<<grid, block, smem, s>>>(args...), with programmatic stream
  * serialization when PDL is on; returns the launch's error. */
 template <typename... Params, typename... Args>
-static cudaError_t launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t s, Args... args) {
+static cudaError_t launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, qtts_k_stream s, Args... args) {
     cudaLaunchAttribute at[1];
     at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     at[0].val.programmaticStreamSerializationAllowed = 1;
@@ -88,9 +85,9 @@ static cudaError_t launch(void (*kernel)(Params...), dim3 grid, dim3 block, size
     cfg.gridDim = grid;
     cfg.blockDim = block;
     cfg.dynamicSmemBytes = smem;
-    cfg.stream = s;
+    cfg.stream = s.stream;
     cfg.attrs = at;
-    cfg.numAttrs = qtts_k_pdl_on ? 1 : 0;
+    cfg.numAttrs = s.pdl ? 1 : 0;
     cudaError_t e = cudaLaunchKernelEx(&cfg, kernel, args...);
     return e != cudaSuccess ? e : cudaGetLastError();
 }

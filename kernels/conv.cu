@@ -123,29 +123,29 @@ __global__ void k_bf16_to_f32(const uint16_t *__restrict__ x, float *__restrict_
 
 extern "C" {
 
-cudaError_t qtts_k_im2col(const float *x, float *col, int cin, int T, int K, int dil, int t0, int nt, cudaStream_t s) {
+cudaError_t qtts_k_im2col(const float *x, float *col, int cin, int T, int K, int dil, int t0, int nt, qtts_k_stream s) {
     if (nt <= 0 || cin <= 0) return cudaSuccess;
     return launch(k_im2col, grid_for((int64_t)nt * cin * K, 256), 256, 0, s, x, col, cin, T, K, dil, t0, nt);
 }
 
-cudaError_t qtts_k_col2im_t(const float *z, float *y, int cout, int T, int K, int stride, int t0, int nt, cudaStream_t s) {
+cudaError_t qtts_k_col2im_t(const float *z, float *y, int cout, int T, int K, int stride, int t0, int nt, qtts_k_stream s) {
     if (nt <= 0 || cout <= 0) return cudaSuccess;
     return launch(k_col2im_t, grid_for((int64_t)cout * ((int64_t)nt * stride + K), 256), 256, 0, s, z, y, cout, T, K, stride, t0, nt);
 }
 
-cudaError_t qtts_k_channel_bias(float *y, const float *bias, int B, int C, int64_t T, int set, cudaStream_t s) {
+cudaError_t qtts_k_channel_bias(float *y, const float *bias, int B, int C, int64_t T, int set, qtts_k_stream s) {
     int64_t len = (int64_t)B * C * T;
     if (len <= 0) return cudaSuccess;
     return launch(k_channel_bias, grid_for(len, 256), 256, 0, s, y, bias, len, C, (int)T, set);
 }
 
-cudaError_t qtts_k_bf16_to_f32(const uint16_t *x, float *y, int64_t len, cudaStream_t s) {
+cudaError_t qtts_k_bf16_to_f32(const uint16_t *x, float *y, int64_t len, qtts_k_stream s) {
     if (len <= 0) return cudaSuccess;
     return launch(k_bf16_to_f32, grid_for(len, 256), 256, 0, s, x, y, len);
 }
 
 cudaError_t qtts_k_conv1d(const float *x, const uint16_t *w, const float *bias, float *y, int B, int cin, int cout, int T, int K,
-                          int dilation, int groups, cudaStream_t s) {
+                          int dilation, int groups, qtts_k_stream s) {
     if (B <= 0 || cout <= 0 || T <= 0) return cudaSuccess;
     if (groups < 1 || cin % groups || cout % groups || cout > 65535 || B > 65535) return cudaErrorInvalidValue;
     dim3 grid((unsigned)((T + CONV_THREADS - 1) / CONV_THREADS), (unsigned)cout, (unsigned)B);
@@ -153,7 +153,7 @@ cudaError_t qtts_k_conv1d(const float *x, const uint16_t *w, const float *bias, 
 }
 
 cudaError_t qtts_k_conv_transpose1d(const float *x, const uint16_t *w, const float *bias, float *y, int B, int cin, int cout, int T,
-                                    int K, int stride, cudaStream_t s) {
+                                    int K, int stride, qtts_k_stream s) {
     int64_t To = (int64_t)T * stride;
     if (B <= 0 || cout <= 0 || To <= 0) return cudaSuccess;
     if (stride < 1 || cout > 65535 || B > 65535) return cudaErrorInvalidValue;

@@ -152,55 +152,53 @@ extern "C" {
         return launch(kernel, grid_for((len), EW_THREADS), EW_THREADS, 0, s, __VA_ARGS__); \
     } while (0)
 
-int qtts_k_pdl_on;
-void qtts_k_set_pdl(int on) { qtts_k_pdl_on = on; }
 
-cudaError_t qtts_k_f32_to_bf16(const float *x, uint16_t *y, int64_t len, cudaStream_t s) { LAUNCH_EW(k_f32_to_bf16, len, x, y, len); }
+cudaError_t qtts_k_f32_to_bf16(const float *x, uint16_t *y, int64_t len, qtts_k_stream s) { LAUNCH_EW(k_f32_to_bf16, len, x, y, len); }
 
-cudaError_t qtts_k_embed(const uint16_t *table, const int32_t *ids, int n, int64_t rows, int64_t d, float *out, cudaStream_t s) {
+cudaError_t qtts_k_embed(const uint16_t *table, const int32_t *ids, int n, int64_t rows, int64_t d, float *out, qtts_k_stream s) {
     if (n <= 0) return cudaSuccess;
     return launch(k_embed, n, EW_THREADS, 0, s, table, ids, rows, d, out);
 }
 
-cudaError_t qtts_k_embed_sum(qtts_k_tables t, const int32_t *ids, int stride, int n, int64_t d, float *out, cudaStream_t s) {
+cudaError_t qtts_k_embed_sum(qtts_k_tables t, const int32_t *ids, int stride, int n, int64_t d, float *out, qtts_k_stream s) {
     if (n <= 0) return cudaSuccess;
     static_assert(EW_THREADS >= QTTS_K_EMBED_SUM_MAX, "one thread loads each table's id");
     if (t.n < 1 || t.n > QTTS_K_EMBED_SUM_MAX) return cudaErrorInvalidValue;
     return launch(k_embed_sum, n, EW_THREADS, 0, s, t, ids, stride, d, out);
 }
 
-cudaError_t qtts_k_add(const float *a, const float *b, float *y, int64_t len, cudaStream_t s) { LAUNCH_EW(k_add, len, a, b, y, len); }
+cudaError_t qtts_k_add(const float *a, const float *b, float *y, int64_t len, qtts_k_stream s) { LAUNCH_EW(k_add, len, a, b, y, len); }
 
-cudaError_t qtts_k_move_rows(const float *src, const int32_t *idx, int n, int dim, int scatter, float *dst, cudaStream_t s) {
+cudaError_t qtts_k_move_rows(const float *src, const int32_t *idx, int n, int dim, int scatter, float *dst, qtts_k_stream s) {
     int64_t len = (int64_t)n * dim;
     LAUNCH_EW(k_move_rows, len, src, idx, len, dim, scatter, dst);
 }
 
-cudaError_t qtts_k_add_bias(float *y, const float *bias, int n, int dim, cudaStream_t s) {
+cudaError_t qtts_k_add_bias(float *y, const float *bias, int n, int dim, qtts_k_stream s) {
     int64_t len = (int64_t)n * dim;
     LAUNCH_EW(k_add_bias, len, y, bias, len, dim);
 }
 
-cudaError_t qtts_k_swiglu(const float *gu, float *y, int n, int inter, cudaStream_t s) {
+cudaError_t qtts_k_swiglu(const float *gu, float *y, int n, int inter, qtts_k_stream s) {
     int64_t len = (int64_t)n * inter;
     LAUNCH_EW(k_swiglu, len, gu, y, len, inter);
 }
 
-cudaError_t qtts_k_silu(float *x, int64_t len, cudaStream_t s) { LAUNCH_EW(k_silu, len, x, len); }
-cudaError_t qtts_k_gelu(float *x, int64_t len, cudaStream_t s) { LAUNCH_EW(k_gelu, len, x, len); }
-cudaError_t qtts_k_clamp(float *x, int64_t len, float lo, float hi, cudaStream_t s) { LAUNCH_EW(k_clamp, len, x, len, lo, hi); }
+cudaError_t qtts_k_silu(float *x, int64_t len, qtts_k_stream s) { LAUNCH_EW(k_silu, len, x, len); }
+cudaError_t qtts_k_gelu(float *x, int64_t len, qtts_k_stream s) { LAUNCH_EW(k_gelu, len, x, len); }
+cudaError_t qtts_k_clamp(float *x, int64_t len, float lo, float hi, qtts_k_stream s) { LAUNCH_EW(k_clamp, len, x, len, lo, hi); }
 
-cudaError_t qtts_k_scale_rows(const float *x, const float *sc, float *y, int n, int dim, cudaStream_t s) {
+cudaError_t qtts_k_scale_rows(const float *x, const float *sc, float *y, int n, int dim, qtts_k_stream s) {
     int64_t len = (int64_t)n * dim;
     LAUNCH_EW(k_scale_rows, len, x, sc, y, len, dim);
 }
 
-cudaError_t qtts_k_snake(const float *x, const float *alpha, const float *beta, float *y, int B, int C, int T, cudaStream_t s) {
+cudaError_t qtts_k_snake(const float *x, const float *alpha, const float *beta, float *y, int B, int C, int T, qtts_k_stream s) {
     int64_t len = (int64_t)B * C * T;
     LAUNCH_EW(k_snake, len, x, alpha, beta, y, len, C, T);
 }
 
-cudaError_t qtts_k_transpose(const float *x, float *y, int B, int R, int S, cudaStream_t s) {
+cudaError_t qtts_k_transpose(const float *x, float *y, int B, int R, int S, qtts_k_stream s) {
     if (B <= 0 || R <= 0 || S <= 0) return cudaSuccess;
     dim3 grid((unsigned)((S + 31) / 32), (unsigned)((R + 31) / 32), (unsigned)B);
     return launch(k_transpose, grid, dim3(32, 8), 0, s, x, y, R, S);

@@ -46,7 +46,7 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) k_gemv(qtts_k_gemv_job j, int
 }
 
 template <bool NORM>
-static cudaError_t launch_gemv(const qtts_k_gemv_job &j, int n, int in, int vec, int rows, cudaStream_t s) {
+static cudaError_t launch_gemv(const qtts_k_gemv_job &j, int n, int in, int vec, int rows, qtts_k_stream s) {
     dim3 grid((unsigned)((rows + GEMV_WARPS - 1) / GEMV_WARPS)), block(32 * GEMV_WARPS);
     switch (n) {
 #define CASE(N) \
@@ -58,7 +58,7 @@ static cudaError_t launch_gemv(const qtts_k_gemv_job &j, int n, int in, int vec,
 }
 static_assert(QTTS_GEMV_MAX_N <= 4, "k_gemv is instantiated for 1..4 tokens");
 
-extern "C" cudaError_t qtts_k_gemv_fused(const qtts_k_gemv_job *job, int n, int in, cudaStream_t s) {
+extern "C" cudaError_t qtts_k_gemv_fused(const qtts_k_gemv_job *job, int n, int in, qtts_k_stream s) {
     qtts_k_gemv_job j = *job;
     if (n <= 0) return cudaSuccess;
     if (n > QTTS_GEMV_MAX_N || j.nw < 1 || j.nw > QTTS_GEMV_MAX_W || in <= 0) return cudaErrorInvalidValue;
@@ -71,7 +71,7 @@ extern "C" cudaError_t qtts_k_gemv_fused(const qtts_k_gemv_job *job, int n, int 
 }
 
 extern "C" cudaError_t qtts_k_gemv(const float *x, const uint16_t *w, const float *bias, float *y, int n, int out, int in,
-                                   cudaStream_t s) {
+                                   qtts_k_stream s) {
     qtts_k_gemv_job j = {};
     j.x = x;
     j.bias = bias;

@@ -105,23 +105,23 @@ __global__ void k_qk_norm_rope(float *q, float *k, const float *__restrict__ qn,
 
 extern "C" {
 
-cudaError_t qtts_k_rmsnorm(const float *x, const float *w, float eps, float *y, int n, int dim, cudaStream_t s) {
+cudaError_t qtts_k_rmsnorm(const float *x, const float *w, float eps, float *y, int n, int dim, qtts_k_stream s) {
     if (n <= 0 || dim <= 0) return cudaSuccess;
     return launch(k_rmsnorm<float>, n, NORM_THREADS, 0, s, x, w, eps, y, dim);
 }
 
-cudaError_t qtts_k_rmsnorm_bf16(const float *x, const float *w, float eps, uint16_t *y, int n, int dim, cudaStream_t s) {
+cudaError_t qtts_k_rmsnorm_bf16(const float *x, const float *w, float eps, uint16_t *y, int n, int dim, qtts_k_stream s) {
     if (n <= 0 || dim <= 0) return cudaSuccess;
     return launch(k_rmsnorm<uint16_t>, n, NORM_THREADS, 0, s, x, w, eps, y, dim);
 }
 
-cudaError_t qtts_k_layernorm(const float *x, const float *w, const float *b, float eps, float *y, int n, int dim, cudaStream_t s) {
+cudaError_t qtts_k_layernorm(const float *x, const float *w, const float *b, float eps, float *y, int n, int dim, qtts_k_stream s) {
     if (n <= 0 || dim <= 0) return cudaSuccess;
     return launch(k_layernorm, n, NORM_THREADS, 0, s, x, w, b, eps, y, dim);
 }
 
 cudaError_t qtts_k_qk_norm_rope(float *q, float *k, const float *qn, const float *kn, float eps, const int32_t *pos, int n, int n_heads,
-                                int n_kv, int hd, float theta, cudaStream_t s) {
+                                int n_kv, int hd, float theta, qtts_k_stream s) {
     int64_t warps = (int64_t)n * (n_heads + n_kv);
     if (warps <= 0) return cudaSuccess;
     qtts_k_kv none = {};
@@ -130,7 +130,7 @@ cudaError_t qtts_k_qk_norm_rope(float *q, float *k, const float *qn, const float
 
 cudaError_t qtts_k_qk_norm_rope_store(float *q, float *k, const float *v, const float *qn, const float *kn, float eps, const int32_t *slot,
                                       const int32_t *pos, int n, int n_heads, int n_kv, int hd, float theta, qtts_k_kv cache, int layer,
-                                      cudaStream_t s) {
+                                      qtts_k_stream s) {
     int64_t warps = (int64_t)n * (n_heads + 2 * n_kv);
     if (warps <= 0) return cudaSuccess;
     if (!cache.k || !cache.v) return cudaErrorInvalidValue;

@@ -35,7 +35,9 @@
  * every block has arrived, and each thread 0 waits for the flip it saw
  * coming; fences before and after publish the phase's writes. The counter
  * needs no reset. A cooperative launch guarantees the co-residency the
- * spinning needs (it fails rather than deadlock). */
+ * spinning needs (it fails rather than deadlock). It is never launched with
+ * PDL: an overlap with the kernel before it would hold SMs that the
+ * co-residency count assumed free. */
 #include "attend.cuh"
 #include "gemv.cuh"
 #include "sample.cuh"
@@ -235,7 +237,7 @@ static bool pred_shapes_ok(const qtts_k_predictor *p) {
 
 extern "C" int qtts_k_predict_frame_grid(const qtts_k_predictor *p) { return pred_shapes_ok(p) ? pred_grid(p) : 0; }
 
-extern "C" cudaError_t qtts_k_predict_frame(const qtts_k_predictor *p, int grid, cudaStream_t s) {
+extern "C" cudaError_t qtts_k_predict_frame(const qtts_k_predictor *p, int grid, qtts_k_stream s) {
     if (!pred_shapes_ok(p) || grid < 1 || !p->barrier) return cudaErrorInvalidValue;
     cudaLaunchAttribute at[1];
     at[0].id = cudaLaunchAttributeCooperative;
@@ -244,7 +246,7 @@ extern "C" cudaError_t qtts_k_predict_frame(const qtts_k_predictor *p, int grid,
     cfg.gridDim = dim3((unsigned)grid);
     cfg.blockDim = dim3(PRED_THREADS);
     cfg.dynamicSmemBytes = pred_smem(p);
-    cfg.stream = s;
+    cfg.stream = s.stream; /* s.pdl ignored: see the file's comment */
     cfg.attrs = at;
     cfg.numAttrs = 1;
     cudaError_t e = cudaLaunchKernelEx(&cfg, pred_kernel(p->nb), *p);

@@ -1,5 +1,5 @@
 /* The extern "C" launchers of the kernels/ .cu files, callable from C (src/backend_cuda.c).
- * Every launcher enqueues on `stream`, checks the launch with
+ * Every launcher enqueues on its qtts_k_stream, checks the launch with
  * cudaGetLastError and returns its cudaError_t (cudaSuccess = 0); nothing
  * here synchronises. Activations are fp32; matrices are bf16 stored as
  * uint16_t (the top half of an fp32); vectors (norm weights, biases, snake
@@ -16,12 +16,17 @@
 extern "C" {
 #endif
 
-/* Programmatic dependent launch for every kernel launched after this call
- * (common.cuh: pdl_prologue); call once, before any launch. */
-void qtts_k_set_pdl(int on);
+/* Where a launcher enqueues, and how: with pdl set, each kernel is launched
+ * with programmatic dependent launch (Hopper; common.cuh: pdl_prologue), so
+ * it may be scheduled while the kernel before it on the stream still runs.
+ * The backend owns one per stream (its options choose pdl). */
+typedef struct qtts_k_stream {
+    cudaStream_t stream;
+    int pdl;
+} qtts_k_stream;
 
 /* ---- elementwise.cu ---- */
-cudaError_t qtts_k_f32_to_bf16(const float *x, uint16_t *y, int64_t len, cudaStream_t s);
+cudaError_t qtts_k_f32_to_bf16(const float *x, uint16_t *y, int64_t len, qtts_k_stream s);
 /* Tables of one width for qtts_k_embed_sum: bf16 [rows[t]][d]. */
 #define QTTS_K_EMBED_SUM_MAX 32
 typedef struct qtts_k_tables {
@@ -30,23 +35,23 @@ typedef struct qtts_k_tables {
     int n;
 } qtts_k_tables;
 /* out[i] = sum over t of tab[t][ids[t*stride + i]], added in table order */
-cudaError_t qtts_k_embed_sum(qtts_k_tables t, const int32_t *ids, int stride, int n, int64_t d, float *out, cudaStream_t s);
+cudaError_t qtts_k_embed_sum(qtts_k_tables t, const int32_t *ids, int stride, int n, int64_t d, float *out, qtts_k_stream s);
 /* ids outside [0, rows) give zero rows */
 cudaError_t qtts_k_embed(const uint16_t *table /* bf16 [rows][d] */, const int32_t *ids, int n, int64_t rows, int64_t d, float *out,
-                         cudaStream_t s);
-cudaError_t qtts_k_add(const float *a, const float *b, float *y, int64_t len, cudaStream_t s);
+                         qtts_k_stream s);
+cudaError_t qtts_k_add(const float *a, const float *b, float *y, int64_t len, qtts_k_stream s);
 /* rows of dim floats: dst[i] = src[idx[i]] (scatter 0) or dst[idx[i]] = src[i] (scatter 1), i < n */
-cudaError_t qtts_k_move_rows(const float *src, const int32_t *idx, int n, int dim, int scatter, float *dst, cudaStream_t s);
+cudaError_t qtts_k_move_rows(const float *src, const int32_t *idx, int n, int dim, int scatter, float *dst, qtts_k_stream s);
 /* y[i,j] += bias[j] for y [n, dim] */
-cudaError_t qtts_k_add_bias(float *y, const float *bias, int n, int dim, cudaStream_t s);
-cudaError_t qtts_k_swiglu(const float *gu, float *y, int n, int inter, cudaStream_t s);
-cudaError_t qtts_k_silu(float *x, int64_t len, cudaStream_t s);
-cudaError_t qtts_k_gelu(float *x, int64_t len, cudaStream_t s);
-cudaError_t qtts_k_clamp(float *x, int64_t len, float lo, float hi, cudaStream_t s);
-cudaError_t qtts_k_scale_rows(const float *x, const float *sc, float *y, int n, int dim, cudaStream_t s);
-cudaError_t qtts_k_snake(const float *x, const float *alpha, const float *beta, float *y, int B, int C, int T, cudaStream_t s);
+cudaError_t qtts_k_add_bias(float *y, const float *bias, int n, int dim, qtts_k_stream s);
+cudaError_t qtts_k_swiglu(const float *gu, float *y, int n, int inter, qtts_k_stream s);
+cudaError_t qtts_k_silu(float *x, int64_t len, qtts_k_stream s);
+cudaError_t qtts_k_gelu(float *x, int64_t len, qtts_k_stream s);
+cudaError_t qtts_k_clamp(float *x, int64_t len, float lo, float hi, qtts_k_stream s);
+cudaError_t qtts_k_scale_rows(const float *x, const float *sc, float *y, int n, int dim, qtts_k_stream s);
+cudaError_t qtts_k_snake(const float *x, const float *alpha, const float *beta, float *y, int B, int C, int T, qtts_k_stream s);
 /* [B, R, S] -> [B, S, R]; y must not alias x. */
-cudaError_t qtts_k_transpose(const float *x, float *y, int B, int R, int S, cudaStream_t s);
+cudaError_t qtts_k_transpose(const float *x, float *y, int B, int R, int S, qtts_k_stream s);
 
 /* ---- sample.cu ---- */
 /* The fields of qtts_sample_row (src/backend.h), in device memory. */
@@ -56,16 +61,16 @@ typedef struct qtts_k_sample_row {
     int top_k, greedy, seen_row, ban_from, keep_id, ban_id;
 } qtts_k_sample_row;
 /* One token per row of logits [n][V] (modified), V <= 4096; seen [slots][V] may be NULL when no row uses it. */
-cudaError_t qtts_k_sample(float *logits, int n, int V, const qtts_k_sample_row *rows, uint8_t *seen, int32_t *tokens, cudaStream_t s);
+cudaError_t qtts_k_sample(float *logits, int n, int V, const qtts_k_sample_row *rows, uint8_t *seen, int32_t *tokens, qtts_k_stream s);
 
 /* ---- norm.cu ---- */
-cudaError_t qtts_k_rmsnorm(const float *x, const float *w, float eps, float *y, int n, int dim, cudaStream_t s);
+cudaError_t qtts_k_rmsnorm(const float *x, const float *w, float eps, float *y, int n, int dim, qtts_k_stream s);
 cudaError_t qtts_k_layernorm(const float *x, const float *w, const float *b /* may be NULL */, float eps, float *y, int n, int dim,
-                             cudaStream_t s);
+                             qtts_k_stream s);
 cudaError_t qtts_k_qk_norm_rope(float *q, float *k, const float *qn /* may be NULL */, const float *kn /* may be NULL */, float eps,
-                                const int32_t *pos, int n, int n_heads, int n_kv, int hd, float theta, cudaStream_t s);
+                                const int32_t *pos, int n, int n_heads, int n_kv, int hd, float theta, qtts_k_stream s);
 /* rmsnorm into bf16 (the input of a cuBLAS bf16 GEMM): y = bf16(x / rms(x) * w) */
-cudaError_t qtts_k_rmsnorm_bf16(const float *x, const float *w, float eps, uint16_t *y, int n, int dim, cudaStream_t s);
+cudaError_t qtts_k_rmsnorm_bf16(const float *x, const float *w, float eps, uint16_t *y, int n, int dim, qtts_k_stream s);
 
 /* ---- attention.cu ---- */
 typedef struct qtts_k_kv {
@@ -73,7 +78,7 @@ typedef struct qtts_k_kv {
     int n_layers, n_slots, max_len, n_kv_heads, head_dim;
 } qtts_k_kv;
 cudaError_t qtts_k_kv_store(qtts_k_kv c, int layer, const float *k, const float *v, const int32_t *slot, const int32_t *pos, int n,
-                            cudaStream_t s);
+                            qtts_k_stream s);
 /* Positions per split of the context (one block covers at most this many). */
 #define QTTS_ATTN_CHUNK 256
 /* Workspace floats the attention needs for n tokens, n_heads heads and
@@ -82,7 +87,7 @@ cudaError_t qtts_k_kv_store(qtts_k_kv c, int layer, const float *k, const float 
  * stored into layer `layer` of the cache at (slot[i], pos[i]) (one launch) */
 cudaError_t qtts_k_qk_norm_rope_store(float *q, float *k, const float *v, const float *qn, const float *kn, float eps, const int32_t *slot,
                                       const int32_t *pos, int n, int n_heads, int n_kv, int hd, float theta, qtts_k_kv cache, int layer,
-                                      cudaStream_t s);
+                                      qtts_k_stream s);
 int64_t qtts_k_attention_ws(int n, int n_heads, int hd, int n_splits);
 /* qtts_k_qk_norm_rope_store, then qtts_k_attention without a window, in one
  * launch (attention.cu: k_rope_attend), for a batch whose tokens are one per
@@ -93,15 +98,15 @@ int64_t qtts_k_attention_ws(int n, int n_heads, int hd, int n_splits);
 size_t qtts_k_rope_attend_smem(int n_heads, int n_kv, int hd);
 cudaError_t qtts_k_rope_attend(float *q, float *k, const float *v, const float *qn, const float *kn, float eps, const int32_t *slot,
                                const int32_t *pos, int n, int n_heads, float theta, qtts_k_kv cache, int layer, float scale, float *out,
-                               cudaStream_t s);
+                               qtts_k_stream s);
 cudaError_t qtts_k_attention(const float *q, qtts_k_kv c, int layer, const int32_t *slot, const int32_t *pos, int n, int n_heads,
-                             float scale, int window, int n_splits, float *ws, float *out, cudaStream_t s);
+                             float scale, int window, int n_splits, float *ws, float *out, qtts_k_stream s);
 
 /* ---- gemv.cu ---- */
 /* Tokens a single GEMV launch handles (the backend uses cuBLAS above this). */
 #define QTTS_GEMV_MAX_N 2
 /* y[n,out] = x[n,in] W[out,in]^T (+ bias), W bf16, x/y fp32, n <= QTTS_GEMV_MAX_N. */
-cudaError_t qtts_k_gemv(const float *x, const uint16_t *w, const float *bias, float *y, int n, int out, int in, cudaStream_t s);
+cudaError_t qtts_k_gemv(const float *x, const uint16_t *w, const float *bias, float *y, int n, int out, int in, qtts_k_stream s);
 /* The GEMV with the ops around a projection fused in (gemv.cu's header):
  * x rows optionally RMS-normalised and scaled by norm first; up to
  * QTTS_GEMV_MAX_W weights of one input width sharing x; y set (+ bias, one
@@ -119,7 +124,7 @@ typedef struct qtts_k_gemv_job {
     int out[QTTS_GEMV_MAX_W];
     int nw, mode;
 } qtts_k_gemv_job;
-cudaError_t qtts_k_gemv_fused(const qtts_k_gemv_job *j, int n, int in, cudaStream_t s);
+cudaError_t qtts_k_gemv_fused(const qtts_k_gemv_job *j, int n, int in, qtts_k_stream s);
 
 /* ---- predictor.cu ---- */
 /* A whole frame of the code predictor in one cooperative (persistent)
@@ -163,21 +168,21 @@ typedef struct qtts_k_predictor {
  * layers, vocabulary, shared memory, no cooperative launch). Queries the
  * device: call it outside stream captures and keep the answer. */
 int qtts_k_predict_frame_grid(const qtts_k_predictor *p);
-cudaError_t qtts_k_predict_frame(const qtts_k_predictor *p, int grid, cudaStream_t s);
+cudaError_t qtts_k_predict_frame(const qtts_k_predictor *p, int grid, qtts_k_stream s);
 
 /* ---- conv.cu ---- */
 cudaError_t qtts_k_conv1d(const float *x, const uint16_t *w /* bf16 [cout][cin/groups][K] */, const float *bias, float *y, int B,
-                          int cin, int cout, int T, int K, int dilation, int groups, cudaStream_t s);
+                          int cin, int cout, int T, int K, int dilation, int groups, qtts_k_stream s);
 cudaError_t qtts_k_conv_transpose1d(const float *x, const uint16_t *w /* bf16 [cin][cout][K] */, const float *bias, float *y, int B,
-                                    int cin, int cout, int T, int K, int stride, cudaStream_t s);
+                                    int cin, int cout, int T, int K, int stride, qtts_k_stream s);
 /* The pieces of the GEMM lowering (backend_cuda.c), one item at a time:
  * col [nt][cin*K] for output times t0..t0+nt of x [cin][T] (causal, dilated); */
-cudaError_t qtts_k_im2col(const float *x, float *col, int cin, int T, int K, int dil, int t0, int nt, cudaStream_t s);
+cudaError_t qtts_k_im2col(const float *x, float *col, int cin, int T, int K, int dil, int t0, int nt, qtts_k_stream s);
 /* y [cout][T*stride] += the col2im gather of z [nt][cout*K] (rows t0..t0+nt-1); */
-cudaError_t qtts_k_col2im_t(const float *z, float *y, int cout, int T, int K, int stride, int t0, int nt, cudaStream_t s);
+cudaError_t qtts_k_col2im_t(const float *z, float *y, int cout, int T, int K, int stride, int t0, int nt, qtts_k_stream s);
 /* y [B][C][T] = bias[c] (0 when bias is NULL) when set, else y += bias[c]; */
-cudaError_t qtts_k_channel_bias(float *y, const float *bias, int B, int C, int64_t T, int set, cudaStream_t s);
-cudaError_t qtts_k_bf16_to_f32(const uint16_t *x, float *y, int64_t len, cudaStream_t s);
+cudaError_t qtts_k_channel_bias(float *y, const float *bias, int B, int C, int64_t T, int set, qtts_k_stream s);
+cudaError_t qtts_k_bf16_to_f32(const uint16_t *x, float *y, int64_t len, qtts_k_stream s);
 /* conv1d with groups == 1 and cin*K at least this goes through the GEMM lowering. */
 #define QTTS_CONV_GEMM_MIN_CK 32
 

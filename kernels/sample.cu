@@ -37,7 +37,7 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) k_sample(float *__restrict__ l
 }
 
 extern "C" cudaError_t qtts_k_sample(float *logits, int n, int V, const qtts_k_sample_row *rows, uint8_t *seen, int32_t *tokens,
-                                     cudaStream_t s) {
+                                     qtts_k_stream s) {
     if (n <= 0) return cudaSuccess;
     if (V > SAMPLE_N) return cudaErrorInvalidValue;
     return launch(k_sample, n, SAMPLE_THREADS, 0, s, logits, V, rows, seen, tokens);

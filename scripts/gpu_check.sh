@@ -11,8 +11,8 @@
 # older commit. QTTS_GPU_BENCH=0 skips the benchmarks; QTTS_BENCH_SIZES, QTTS_RENDER_SIZES,
 # QTTS_RENDER_BATCHES, QTTS_PDL_BENCH_SIZES and QTTS_BENCH_FRAMES choose what they run.
 # The kernel tests, the goldens and the 1.7B synth benchmark also run with
-# QTTS_CUDA_PDL=1 (programmatic dependent launch), and the goldens and the
-# synth benchmark with QTTS_CUDA_PERSISTENT=1 (the code predictor as one
+# --cuda-pdl on (programmatic dependent launch), and the goldens and the
+# synth benchmark with --cuda-persistent on (the code predictor as one
 # persistent kernel); both are off by default until these comparisons have
 # been made. Everything together took ~225-400 s before the
 # PDL runs were added; if it nears the device tool's 600 s per command, run
@@ -54,15 +54,15 @@ fi
 timeout 120 build-gpu/test_cuda_ops > "$out/test_cuda_ops.log" 2>&1; status test_cuda_ops "rc=$? $(tail -1 "$out/test_cuda_ops.log")"
 timeout 120 build-gpu/test_talker --backend cuda > "$out/test_talker_cuda.log" 2>&1; status "test_talker --backend cuda" "rc=$? $(tail -1 "$out/test_talker_cuda.log")"
 # the same without CUDA graphs: tells a graph problem from a kernel problem
-QTTS_CUDA_GRAPHS=0 timeout 120 build-gpu/test_talker --backend cuda > "$out/test_talker_cuda_nographs.log" 2>&1
+timeout 120 build-gpu/test_talker --backend cuda --cuda-graphs off > "$out/test_talker_cuda_nographs.log" 2>&1
 status "test_talker cuda, no graphs" "rc=$? $(tail -1 "$out/test_talker_cuda_nographs.log")"
-# programmatic dependent launch (QTTS_CUDA_PDL=1, off by default until measured): kernels and goldens with it on
-QTTS_CUDA_PDL=1 timeout 120 build-gpu/test_cuda_ops > "$out/test_cuda_ops_pdl.log" 2>&1; status "test_cuda_ops, PDL" "rc=$? $(tail -1 "$out/test_cuda_ops_pdl.log")"
-QTTS_CUDA_PDL=1 timeout 120 build-gpu/test_talker --backend cuda > "$out/test_talker_cuda_pdl.log" 2>&1
+# programmatic dependent launch (--cuda-pdl, off by default until measured): kernels and goldens with it on
+timeout 120 build-gpu/test_cuda_ops --cuda-pdl on > "$out/test_cuda_ops_pdl.log" 2>&1; status "test_cuda_ops, PDL" "rc=$? $(tail -1 "$out/test_cuda_ops_pdl.log")"
+timeout 120 build-gpu/test_talker --backend cuda --cuda-pdl on > "$out/test_talker_cuda_pdl.log" 2>&1
 status "test_talker cuda, PDL" "rc=$? $(tail -1 "$out/test_talker_cuda_pdl.log")"
-# the persistent code predictor (QTTS_CUDA_PERSISTENT=1, off by default until measured; test_cuda_ops
+# the persistent code predictor (--cuda-persistent, off by default until measured; test_cuda_ops
 # turns it on itself for test_predict_frame and its --bench rows): the goldens through it
-QTTS_CUDA_PERSISTENT=1 timeout 120 build-gpu/test_talker --backend cuda > "$out/test_talker_cuda_persistent.log" 2>&1
+timeout 120 build-gpu/test_talker --backend cuda --cuda-persistent on > "$out/test_talker_cuda_persistent.log" 2>&1
 status "test_talker cuda, persistent" "rc=$? $(tail -1 "$out/test_talker_cuda_persistent.log")"
 timeout 120 build-gpu/test_cuda_ops --bench > "$out/cuda_ops_bench.log" 2>&1; status "test_cuda_ops --bench" "rc=$?"
 if command -v compute-sanitizer >/dev/null; then
@@ -89,10 +89,10 @@ if [ "${QTTS_GPU_BENCH:-1}" = 1 ]; then
   timeout 200 bash bench/bench_gpu.sh build-gpu "$shared/data/qwen2-tokenizer" /tmp/qtts-models "${QTTS_BENCH_FRAMES:-250}" ${QTTS_BENCH_SIZES:-0.6B 1.7B} \
     > "$out/bench_gpu.log" 2>&1
   status "bench_gpu.sh" "rc=$? $(grep frames/s "$out/bench_gpu.log" | tr '\n' ' ')"
-  QTTS_CUDA_PDL=1 QTTS_BENCH_SUFFIX=pdl timeout 200 bash bench/bench_gpu.sh build-gpu "$shared/data/qwen2-tokenizer" /tmp/qtts-models \
+  QTTS_SYNTH_ARGS="--cuda-pdl on" QTTS_BENCH_SUFFIX=pdl timeout 200 bash bench/bench_gpu.sh build-gpu "$shared/data/qwen2-tokenizer" /tmp/qtts-models \
     "${QTTS_BENCH_FRAMES:-250}" ${QTTS_PDL_BENCH_SIZES:-1.7B} > "$out/bench_gpu_pdl.log" 2>&1
   status "bench_gpu.sh PDL" "rc=$? $(grep frames/s "$out/bench_gpu_pdl.log" | tr '\n' ' ')"
-  QTTS_CUDA_PERSISTENT=1 QTTS_BENCH_SUFFIX=persistent timeout 200 bash bench/bench_gpu.sh build-gpu "$shared/data/qwen2-tokenizer" \
+  QTTS_SYNTH_ARGS="--cuda-persistent on" QTTS_BENCH_SUFFIX=persistent timeout 200 bash bench/bench_gpu.sh build-gpu "$shared/data/qwen2-tokenizer" \
     /tmp/qtts-models "${QTTS_BENCH_FRAMES:-250}" ${QTTS_PDL_BENCH_SIZES:-1.7B} > "$out/bench_gpu_persistent.log" 2>&1
   status "bench_gpu.sh persistent" "rc=$? $(grep frames/s "$out/bench_gpu_persistent.log" | tr '\n' ' ')"
   for size in ${QTTS_RENDER_SIZES:-1.7B}; do

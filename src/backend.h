@@ -194,7 +194,7 @@ typedef struct qtts_ops {
     void (*sample)(qtts_backend *be, float *logits, int n, int V, const qtts_sample_row *rows, uint8_t *seen, int32_t *tokens);
     /* A whole frame of the code predictor in one op, where the backend has
      * a fused path for these shapes and row count (CUDA: a persistent
-     * kernel, QTTS_CUDA_PERSISTENT=1): returns true when it issued it, false
+     * kernel, with qtts_backend_params.cuda_persistent): returns true when it issued it, false
      * (nothing issued) when the caller must run the op sequence. NULL: never. */
     bool (*predict_frame)(qtts_backend *be, const qtts_predictor_weights *w, const qtts_predictor_frame *f);
     /* dst[i,:] = src[idx[i],:] (gather) and dst[idx[i],:] = src[i,:] (scatter)
@@ -235,7 +235,7 @@ typedef struct qtts_ops {
      * resident set is the measure (CPU). */
     size_t (*peak_bytes)(qtts_backend *be);
     /* Op-sequence replay (CUDA graphs; NULL where a backend has none, or has
-     * them turned off: QTTS_CUDA_GRAPHS=0). The ops between graph_begin(key)
+     * them turned off: qtts_backend_params.cuda_graphs). The ops between graph_begin(key)
      * and graph_end(key) must be the same calls
      * with the same arguments every time the key is used, and must not
      * synchronise (no to_host, no sync, no alloc or free). graph_begin returns
@@ -278,12 +278,13 @@ qtts_status qtts_backend_cpu_init(qtts_backend *be, qtts_err *err);
 /* Free any backend's private state; safe on a zeroed or freed backend. */
 void qtts_backend_free(qtts_backend *be);
 
-/* A backend by name: "cpu", "cuda" (GPU `device`; builds with the CUDA
+/* A backend by name: "cpu", "cuda" (GPU p->device; builds with the CUDA
  * backend only, QTTS_ERR_UNSUPPORTED otherwise, QTTS_ERR_DEVICE without a
  * usable GPU), "cuda:N" (GPU N), "cpu-replay" (the CPU with CUDA-graph
  * semantics, for tests: backend_replay.h), or "auto"/NULL: cuda when this
- * build has it and a GPU is present, else cpu. */
-qtts_status qtts_backend_init_named(qtts_backend *be, const char *name, int device, qtts_err *err);
+ * build has it and a GPU is present, else cpu. p (include/qtts/qtts.h) NULL:
+ * qtts_backend_default_params(). */
+qtts_status qtts_backend_init_named(qtts_backend *be, const char *name, const qtts_backend_params *p, qtts_err *err);
 /* Report a failure an op recorded (the check op); QTTS_OK on the CPU. */
 qtts_status qtts_backend_check(qtts_backend *be, qtts_err *err);
 /* This build has the CUDA backend and the machine a GPU. */

@@ -30,6 +30,7 @@
 typedef struct cuda_impl {
     int device;
     cudaStream_t stream;
+    qtts_k_stream ks; /* the stream as the kernel launchers take it (with the PDL choice) */
     cublasHandle_t blas;
     nvtxDomainHandle_t nvtx;
     void *ws;        /* scratch: bf16 GEMM inputs, attention partials; grows, never shrinks */
@@ -43,10 +44,10 @@ typedef struct cuda_impl {
     } *graphs;
     int n_graphs, cap_graphs;
     bool capturing, graphs_off;
-    qtts_ops ops_plain; /* with QTTS_CUDA_GRAPHS=0: the table without the graph ops */
+    qtts_ops ops_plain; /* graphs off (qtts_backend_params.cuda_graphs): the table without the graph ops */
     void *blas_ws;   /* cuBLAS's own workspace, fixed so that captures never allocate */
     size_t ws_bytes;
-    /* the persistent code predictor (QTTS_CUDA_PERSISTENT=1; kernels/predictor.cu) */
+    /* the persistent code predictor (qtts_backend_params.cuda_persistent; kernels/predictor.cu) */
     bool persistent;
     unsigned *pred_bar; /* its grid barrier's counter */
     struct pred_grid {
@@ -105,7 +106,7 @@ static void drop_graphs(cuda_impl *c) {
 static void *workspace(cuda_impl *c, size_t bytes, const char *op) {
     if (bytes <= c->ws_bytes) return c->ws;
     if (c->capturing) {
-        fail_msg(c, op, "scratch memory must grow during a CUDA graph capture (set QTTS_CUDA_GRAPHS=0 and report this)");
+        fail_msg(c, op, "scratch memory must grow during a CUDA graph capture (run with --cuda-graphs off and report this)");
         return NULL;
     }
     drop_graphs(c);
@@ -288,7 +289,7 @@ static void cu_release(qtts_backend *be, qtts_tensor *t) {
 
 static void cu_embed(qtts_backend *be, const qtts_tensor *table, const int32_t *ids, int n, float *out) {
     OP("embed");
-    if (want_bf16(c, table, op_)) rec(c, qtts_k_embed(table->data, ids, n, table->shape[0], table->shape[1], out, c->stream), op_);
+    if (want_bf16(c, table, op_)) rec(c, qtts_k_embed(table->data, ids, n, table->shape[0], table->shape[1], out, c->ks), op_);
     range_pop(c);
 }
 
@@ -311,7 +312,7 @@ static void cu_embed_sum(qtts_backend *be, const qtts_tensor *const *tables, int
         }
     }
     t.n = n_tables;
-    if (ok) rec(c, qtts_k_embed_sum(t, ids, stride, n, tables[0]->shape[1], out, c->stream), op_);
+    if (ok) rec(c, qtts_k_embed_sum(t, ids, stride, n, tables[0]->shape[1], out, c->ks), op_);
     range_pop(c);
 }
 
@@ -337,8 +338,8 @@ static uint16_t *bf16_input(cuda_impl *c, const float *x, const qtts_tensor *nor
     char *ws = workspace(c, xb_bytes + extra_floats * sizeof(float), op);
     if (!ws) return NULL;
     uint16_t *xb = (uint16_t *)ws;
-    if (norm) rec(c, qtts_k_rmsnorm_bf16(x, vec(norm), eps, xb, n, in, c->stream), op);
-    else rec(c, qtts_k_f32_to_bf16(x, xb, (int64_t)n * in, c->stream), op);
+    if (norm) rec(c, qtts_k_rmsnorm_bf16(x, vec(norm), eps, xb, n, in, c->ks), op);
+    else rec(c, qtts_k_f32_to_bf16(x, xb, (int64_t)n * in, c->ks), op);
     if (extra) *extra = (float *)(ws + xb_bytes);
     return xb;
 }
@@ -351,11 +352,11 @@ static void cu_matmul(qtts_backend *be, const float *x, const qtts_tensor *w, co
         return;
     }
     if (n <= QTTS_GEMV_MAX_N) {
-        rec(c, qtts_k_gemv(x, w->data, vec(bias), y, n, out, in, c->stream), op_);
+        rec(c, qtts_k_gemv(x, w->data, vec(bias), y, n, out, in, c->ks), op_);
     } else {
         uint16_t *xb = bf16_input(c, x, NULL, 0.0f, n, in, 0, NULL, op_);
         if (xb) gemm_bf16(c, xb, w, y, n, 0.0f, op_);
-        if (xb && bias) rec(c, qtts_k_add_bias(y, vec(bias), n, out, c->stream), op_);
+        if (xb && bias) rec(c, qtts_k_add_bias(y, vec(bias), n, out, c->ks), op_);
     }
     range_pop(c);
 }
@@ -401,7 +402,7 @@ static void cu_norm_matmul(qtts_backend *be, const float *x, const qtts_tensor *
             j.y[k] = y[k];
             j.out[k] = (int)w[k]->shape[0];
         }
-        rec(c, qtts_k_gemv_fused(&j, n, in, c->stream), op_);
+        rec(c, qtts_k_gemv_fused(&j, n, in, c->ks), op_);
     } else if (ok) {
         uint16_t *xb = bf16_input(c, x, norm, eps, n, in, 0, NULL, op_);
         for (int k = 0; xb && k < nw; k++) gemm_bf16(c, xb, w[k], y[k], n, 0.0f, op_);
@@ -415,13 +416,13 @@ static void cu_norm_swiglu(qtts_backend *be, const float *x, const qtts_tensor *
         int in = (int)w->shape[1], inter = (int)(w->shape[0] / 2);
         if (n <= QTTS_GEMV_MAX_N) {
             qtts_k_gemv_job j = gemv_job(x, norm, eps, QTTS_GEMV_SWIGLU, w, y, inter);
-            rec(c, qtts_k_gemv_fused(&j, n, in, c->stream), op_);
+            rec(c, qtts_k_gemv_fused(&j, n, in, c->ks), op_);
         } else {
             float *gu = NULL;
             uint16_t *xb = bf16_input(c, x, norm, eps, n, in, (size_t)n * 2 * inter, &gu, op_);
             if (xb) {
                 gemm_bf16(c, xb, w, gu, n, 0.0f, op_);
-                rec(c, qtts_k_swiglu(gu, y, n, inter, c->stream), op_);
+                rec(c, qtts_k_swiglu(gu, y, n, inter, c->ks), op_);
             }
         }
     }
@@ -434,7 +435,7 @@ static void cu_matmul_add(qtts_backend *be, const float *x, const qtts_tensor *w
         int in = (int)w->shape[1];
         if (n <= QTTS_GEMV_MAX_N) {
             qtts_k_gemv_job j = gemv_job(x, NULL, 0.0f, QTTS_GEMV_ADD, w, y, (int)w->shape[0]);
-            rec(c, qtts_k_gemv_fused(&j, n, in, c->stream), op_);
+            rec(c, qtts_k_gemv_fused(&j, n, in, c->ks), op_);
         } else {
             uint16_t *xb = bf16_input(c, x, NULL, 0.0f, n, in, 0, NULL, op_);
             if (xb) gemm_bf16(c, xb, w, y, n, 1.0f, op_);
@@ -445,30 +446,30 @@ static void cu_matmul_add(qtts_backend *be, const float *x, const qtts_tensor *w
 
 static void cu_rmsnorm(qtts_backend *be, const float *x, const qtts_tensor *w, float eps, float *y, int n, int dim) {
     OP("rmsnorm");
-    if (want_f32(c, w, op_)) rec(c, qtts_k_rmsnorm(x, vec(w), eps, y, n, dim, c->stream), op_);
+    if (want_f32(c, w, op_)) rec(c, qtts_k_rmsnorm(x, vec(w), eps, y, n, dim, c->ks), op_);
     range_pop(c);
 }
 
 static void cu_add(qtts_backend *be, const float *a, const float *b, float *y, int64_t len) {
     OP("add");
-    DONE(qtts_k_add(a, b, y, len, c->stream));
+    DONE(qtts_k_add(a, b, y, len, c->ks));
 }
 
 static void cu_swiglu(qtts_backend *be, const float *gu, float *y, int n, int inter) {
     OP("swiglu");
-    DONE(qtts_k_swiglu(gu, y, n, inter, c->stream));
+    DONE(qtts_k_swiglu(gu, y, n, inter, c->ks));
 }
 
 static void cu_silu(qtts_backend *be, float *x, int64_t len) {
     OP("silu");
-    DONE(qtts_k_silu(x, len, c->stream));
+    DONE(qtts_k_silu(x, len, c->ks));
 }
 
 static void cu_qk_norm_rope(qtts_backend *be, float *q, float *k, const qtts_tensor *qn, const qtts_tensor *kn, float eps,
                             const qtts_batch *b, int n_heads, int n_kv, int hd, float theta) {
     OP("qk_norm_rope");
     if (want_f32(c, qn, op_) && want_f32(c, kn, op_))
-        rec(c, qtts_k_qk_norm_rope(q, k, vec(qn), vec(kn), eps, b->pos, b->n, n_heads, n_kv, hd, theta, c->stream), op_);
+        rec(c, qtts_k_qk_norm_rope(q, k, vec(qn), vec(kn), eps, b->pos, b->n, n_heads, n_kv, hd, theta, c->ks), op_);
     range_pop(c);
 }
 
@@ -479,7 +480,7 @@ static qtts_k_kv kv_view(const qtts_kv_cache *c) {
 
 static void cu_kv_store(qtts_backend *be, qtts_kv_cache *kv, int layer, const float *k, const float *v, const qtts_batch *b) {
     OP("kv_store");
-    DONE(qtts_k_kv_store(kv_view(kv), layer, k, v, b->slot, b->pos, b->n, c->stream));
+    DONE(qtts_k_kv_store(kv_view(kv), layer, k, v, b->slot, b->pos, b->n, c->ks));
 }
 
 static void cu_qk_norm_rope_store(qtts_backend *be, float *q, float *k, const float *v, const qtts_tensor *qn, const qtts_tensor *kn,
@@ -488,7 +489,7 @@ static void cu_qk_norm_rope_store(qtts_backend *be, float *q, float *k, const fl
     if (want_f32(c, qn, op_) && want_f32(c, kn, op_))
         rec(c,
             qtts_k_qk_norm_rope_store(q, k, v, vec(qn), vec(kn), eps, b->slot, b->pos, b->n, n_heads, n_kv, hd, theta, kv_view(kv), layer,
-                                      c->stream),
+                                      c->ks),
             op_);
     range_pop(c);
 }
@@ -515,7 +516,7 @@ static void cu_attention(qtts_backend *be, const float *q, const qtts_kv_cache *
     int64_t wsn = qtts_k_attention_ws(b->n, n_heads, kv->head_dim, ns);
     float *ws = wsn ? workspace(c, (size_t)wsn * sizeof(float), op_) : NULL;
     if (!wsn || ws)
-        rec(c, qtts_k_attention(q, kv_view(kv), layer, b->slot, b->pos, b->n, n_heads, scale, window, ns, ws, out, c->stream), op_);
+        rec(c, qtts_k_attention(q, kv_view(kv), layer, b->slot, b->pos, b->n, n_heads, scale, window, ns, ws, out, c->ks), op_);
     range_pop(c);
 }
 
@@ -535,7 +536,7 @@ static void cu_qk_norm_rope_attend(qtts_backend *be, float *q, float *k, const f
     if (want_f32(c, qn, op_) && want_f32(c, kn, op_))
         rec(c,
             qtts_k_rope_attend(q, k, v, vec(qn), vec(kn), eps, b->slot, b->pos, b->n, n_heads, theta, kv_view(kv), layer, scale, out,
-                               c->stream),
+                               c->ks),
             op_);
     range_pop(c);
 }
@@ -549,21 +550,21 @@ _Static_assert(sizeof(qtts_sample_row) == sizeof(qtts_k_sample_row) &&
                "qtts_sample_row and qtts_k_sample_row must have one layout");
 static void cu_sample(qtts_backend *be, float *logits, int n, int V, const qtts_sample_row *rows, uint8_t *seen, int32_t *tokens) {
     OP("sample");
-    DONE(qtts_k_sample(logits, n, V, (const qtts_k_sample_row *)rows, seen, tokens, c->stream));
+    DONE(qtts_k_sample(logits, n, V, (const qtts_k_sample_row *)rows, seen, tokens, c->ks));
 }
 
 static void cu_gather_rows(qtts_backend *be, const float *src, const int32_t *idx, int n, int dim, float *dst) {
     OP("gather_rows");
-    DONE(qtts_k_move_rows(src, idx, n, dim, 0, dst, c->stream));
+    DONE(qtts_k_move_rows(src, idx, n, dim, 0, dst, c->ks));
 }
 
 static void cu_scatter_rows(qtts_backend *be, const float *src, const int32_t *idx, int n, int dim, float *dst) {
     OP("scatter_rows");
-    DONE(qtts_k_move_rows(src, idx, n, dim, 1, dst, c->stream));
+    DONE(qtts_k_move_rows(src, idx, n, dim, 1, dst, c->ks));
 }
 
 /* The whole predictor frame as one persistent kernel (backend.h:
- * predict_frame; kernels/predictor.cu): taken with QTTS_CUDA_PERSISTENT=1
+ * predict_frame; kernels/predictor.cu): taken with cuda_persistent set
  * for up to QTTS_K_PRED_MAX_NB rows with bf16 matrices and f32 vectors;
  * otherwise false, and the caller runs the op sequence. The kernel's grid
  * comes from device queries, made once per shape outside any capture. */
@@ -610,7 +611,7 @@ static bool cu_predict_frame(qtts_backend *be, const qtts_predictor_weights *w, 
     }
     if (pg->grid < 1) return false;
     range_push(c, "predict_frame");
-    rec(c, qtts_k_predict_frame(&p, pg->grid, c->stream), "predict_frame");
+    rec(c, qtts_k_predict_frame(&p, pg->grid, c->ks), "predict_frame");
     range_pop(c);
     return true;
 }
@@ -676,7 +677,7 @@ static void cu_graph_end(qtts_backend *be, uint64_t key) {
     }
     if (e != cudaSuccess) {
         char m[256];
-        snprintf(m, sizeof m, "CUDA graph capture of op sequence %llu: %s (QTTS_CUDA_GRAPHS=0 runs without graphs)",
+        snprintf(m, sizeof m, "CUDA graph capture of op sequence %llu: %s (--cuda-graphs off runs without graphs)",
                  (unsigned long long)key, cudaGetErrorString(e));
         cudaGetLastError();
         fail_msg(c, "graph", m);
@@ -685,7 +686,7 @@ static void cu_graph_end(qtts_backend *be, uint64_t key) {
 
 static void cu_scale_rows(qtts_backend *be, const float *x, const qtts_tensor *s, float *y, int n, int dim) {
     OP("scale_rows");
-    if (want_f32(c, s, op_)) rec(c, qtts_k_scale_rows(x, vec(s), y, n, dim, c->stream), op_);
+    if (want_f32(c, s, op_)) rec(c, qtts_k_scale_rows(x, vec(s), y, n, dim, c->ks), op_);
     range_pop(c);
 }
 
@@ -696,7 +697,7 @@ static void cu_scale_rows(qtts_backend *be, const float *x, const qtts_tensor *s
  * the results differ from the direct kernels and the CPU only in summation
  * order. Temporary matrices (the weights widened to fp32, one tile of
  * im2col or of z) live in the workspace, tiles bounded by CONV_TILE_BYTES. */
-#define CONV_TILE_BYTES ((size_t)128 << 20) /* QTTS_CUDA_CONV_TILE overrides (tests force many tiles) */
+#define CONV_TILE_BYTES ((size_t)128 << 20) /* qtts_backend_params.cuda_conv_tile overrides (tests force many tiles) */
 
 static void sgemm(cuda_impl *c, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const float *A, int lda, const float *B,
                   int ldb, float *C, int ldc, const char *op) {
@@ -717,7 +718,7 @@ static void cu_conv1d(qtts_backend *be, const float *x, const qtts_tensor *w, co
     }
     int64_t ck = (int64_t)cin * K;
     if (groups != 1 || ck < QTTS_CONV_GEMM_MIN_CK) {
-        rec(c, qtts_k_conv1d(x, w->data, vec(bias), y, B, cin, cout, T, K, dilation, groups, c->stream), op_);
+        rec(c, qtts_k_conv1d(x, w->data, vec(bias), y, B, cin, cout, T, K, dilation, groups, c->ks), op_);
         range_pop(c);
         return;
     }
@@ -728,7 +729,7 @@ static void cu_conv1d(qtts_backend *be, const float *x, const qtts_tensor *w, co
     float *wf = workspace(c, wbytes + (size_t)tile * ck * sizeof(float), op_);
     if (wf) {
         float *col = wf + (size_t)cout * ck;
-        rec(c, qtts_k_bf16_to_f32(w->data, wf, (int64_t)cout * ck, c->stream), op_);
+        rec(c, qtts_k_bf16_to_f32(w->data, wf, (int64_t)cout * ck, c->ks), op_);
         for (int b = 0; b < B; b++) {
             const float *xb = x + (size_t)b * cin * T;
             float *yb = y + (size_t)b * cout * T;
@@ -738,12 +739,12 @@ static void cu_conv1d(qtts_backend *be, const float *x, const qtts_tensor *w, co
             }
             for (int t0 = 0; t0 < T; t0 += tile) {
                 int nt = T - t0 < tile ? T - t0 : tile;
-                rec(c, qtts_k_im2col(xb, col, cin, T, K, dilation, t0, nt, c->stream), op_);
+                rec(c, qtts_k_im2col(xb, col, cin, T, K, dilation, t0, nt, c->ks), op_);
                 /* y_b^T[t0.., cout] = col [nt, ck] W^T [ck, cout] */
                 sgemm(c, CUBLAS_OP_T, CUBLAS_OP_N, nt, cout, (int)ck, col, (int)ck, wf, (int)ck, yb + t0, T, op_);
             }
         }
-        if (bias) rec(c, qtts_k_channel_bias(y, vec(bias), B, cout, T, 0, c->stream), op_);
+        if (bias) rec(c, qtts_k_channel_bias(y, vec(bias), B, cout, T, 0, c->ks), op_);
     }
     range_pop(c);
 }
@@ -764,8 +765,8 @@ static void cu_conv_transpose1d(qtts_backend *be, const float *x, const qtts_ten
     if (wf) {
         float *z = wf + (size_t)cin * ckz;
         int64_t To = (int64_t)T * stride;
-        rec(c, qtts_k_bf16_to_f32(w->data, wf, (int64_t)cin * ckz, c->stream), op_);
-        rec(c, qtts_k_channel_bias(y, vec(bias), B, cout, To, 1, c->stream), op_);
+        rec(c, qtts_k_bf16_to_f32(w->data, wf, (int64_t)cin * ckz, c->ks), op_);
+        rec(c, qtts_k_channel_bias(y, vec(bias), B, cout, To, 1, c->ks), op_);
         for (int b = 0; b < B; b++) {
             const float *xb = x + (size_t)b * cin * T;
             float *yb = y + (size_t)b * cout * To;
@@ -773,7 +774,7 @@ static void cu_conv_transpose1d(qtts_backend *be, const float *x, const qtts_ten
                 int nt = T - t0 < tile ? T - t0 : tile;
                 /* z^T [ckz, nt] = W^T [ckz, cin] x_b[:, t0..] [cin, nt] */
                 sgemm(c, CUBLAS_OP_N, CUBLAS_OP_T, (int)ckz, nt, cin, wf, (int)ckz, xb + t0, T, z, (int)ckz, op_);
-                rec(c, qtts_k_col2im_t(z, yb, cout, T, K, stride, t0, nt, c->stream), op_);
+                rec(c, qtts_k_col2im_t(z, yb, cout, T, K, stride, t0, nt, c->ks), op_);
             }
         }
     }
@@ -782,30 +783,30 @@ static void cu_conv_transpose1d(qtts_backend *be, const float *x, const qtts_ten
 
 static void cu_snake(qtts_backend *be, const float *x, const qtts_tensor *alpha, const qtts_tensor *beta, float *y, int B, int C, int T) {
     OP("snake");
-    if (want_f32(c, alpha, op_) && want_f32(c, beta, op_)) rec(c, qtts_k_snake(x, vec(alpha), vec(beta), y, B, C, T, c->stream), op_);
+    if (want_f32(c, alpha, op_) && want_f32(c, beta, op_)) rec(c, qtts_k_snake(x, vec(alpha), vec(beta), y, B, C, T, c->ks), op_);
     range_pop(c);
 }
 
 static void cu_transpose(qtts_backend *be, const float *x, float *y, int B, int R, int S) {
     OP("transpose");
-    DONE(qtts_k_transpose(x, y, B, R, S, c->stream));
+    DONE(qtts_k_transpose(x, y, B, R, S, c->ks));
 }
 
 static void cu_layernorm(qtts_backend *be, const float *x, const qtts_tensor *w, const qtts_tensor *b, float eps, float *y, int n,
                          int dim) {
     OP("layernorm");
-    if (want_f32(c, w, op_) && want_f32(c, b, op_)) rec(c, qtts_k_layernorm(x, vec(w), vec(b), eps, y, n, dim, c->stream), op_);
+    if (want_f32(c, w, op_) && want_f32(c, b, op_)) rec(c, qtts_k_layernorm(x, vec(w), vec(b), eps, y, n, dim, c->ks), op_);
     range_pop(c);
 }
 
 static void cu_gelu(qtts_backend *be, float *x, int64_t len) {
     OP("gelu");
-    DONE(qtts_k_gelu(x, len, c->stream));
+    DONE(qtts_k_gelu(x, len, c->ks));
 }
 
 static void cu_clamp(qtts_backend *be, float *x, int64_t len, float lo, float hi) {
     OP("clamp");
-    DONE(qtts_k_clamp(x, len, lo, hi, c->stream));
+    DONE(qtts_k_clamp(x, len, lo, hi, c->ks));
 }
 
 static void cu_destroy(qtts_backend *be) {
@@ -881,8 +882,10 @@ static const qtts_ops cuda_ops = {
 
 const qtts_ops *qtts_backend_cuda_ops(void) { return &cuda_ops; }
 
-qtts_status qtts_backend_cuda_init(qtts_backend *be, int device, qtts_err *err) {
+qtts_status qtts_backend_cuda_init(qtts_backend *be, const qtts_backend_params *p, qtts_err *err) {
     qtts_status st = QTTS_OK;
+    qtts_backend_params bp = p ? *p : qtts_backend_default_params();
+    int device = bp.device;
     be->ops = NULL;
     be->impl = NULL;
     int count = 0;
@@ -910,6 +913,8 @@ qtts_status qtts_backend_cuda_init(qtts_backend *be, int device, qtts_err *err) 
     CU_TRY(cudaSetDevice(device));
     CU_TRY(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
 #undef CU_TRY
+    /* programmatic dependent launch (kernels/common.cuh) for every kernel on our stream */
+    c->ks = (qtts_k_stream){.stream = c->stream, .pdl = bp.cuda_pdl};
     cublasStatus_t bs = cublasCreate(&c->blas);
     if (bs == CUBLAS_STATUS_SUCCESS) bs = cublasSetStream(c->blas, c->stream);
     QTTS_CHECK(bs == CUBLAS_STATUS_SUCCESS, err, QTTS_ERR_DEVICE, "CUDA device %d: cuBLAS: %s", device, cublasGetStatusString(bs));
@@ -930,8 +935,7 @@ qtts_status qtts_backend_cuda_init(qtts_backend *be, int device, qtts_err *err) 
         st = qtts_fail(err, QTTS_ERR_OOM, "CUDA device %d: 256 MB of scratch: %s", device, c->what);
         goto cleanup;
     }
-    const char *graphs = getenv("QTTS_CUDA_GRAPHS");
-    c->graphs_off = graphs && !strcmp(graphs, "0");
+    c->graphs_off = !bp.cuda_graphs;
     if (c->graphs_off) {
         /* without graph ops the generator runs each step at its exact row
          * count, not padded to a replay bucket (generate.c: step_rows) */
@@ -941,12 +945,7 @@ qtts_status qtts_backend_cuda_init(qtts_backend *be, int device, qtts_err *err) 
         c->ops_plain.graph_reset = NULL;
         be->ops = &c->ops_plain;
     }
-    /* programmatic dependent launch (kernels/common.cuh): off until measured on a GPU */
-    const char *pdl = getenv("QTTS_CUDA_PDL");
-    qtts_k_set_pdl(pdl && !strcmp(pdl, "1"));
-    /* the persistent code predictor: off until measured on a GPU */
-    const char *persistent = getenv("QTTS_CUDA_PERSISTENT");
-    if (persistent && !strcmp(persistent, "1")) {
+    if (bp.cuda_persistent) {
         e = cudaMalloc((void **)&c->pred_bar, sizeof(unsigned));
         if (e == cudaSuccess) e = cudaMemsetAsync(c->pred_bar, 0, sizeof(unsigned), c->stream);
         if (e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
@@ -954,8 +953,7 @@ qtts_status qtts_backend_cuda_init(qtts_backend *be, int device, qtts_err *err) 
         c->persistent = true;
     }
     c->nvtx = nvtxDomainCreateA("qtts");
-    const char *tile = getenv("QTTS_CUDA_CONV_TILE");
-    c->conv_tile = tile && atoll(tile) > 0 ? (size_t)atoll(tile) : CONV_TILE_BYTES;
+    c->conv_tile = bp.cuda_conv_tile ? bp.cuda_conv_tile : CONV_TILE_BYTES;
     note_memory(c);
     return QTTS_OK;
 cleanup:

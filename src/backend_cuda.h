@@ -11,11 +11,11 @@
 #include "backend.h"
 
 #ifdef QTTS_HAVE_CUDA
-/* Select GPU `device` and set up its stream, cuBLAS handle and NVTX domain
- * "qtts". Fails with QTTS_ERR_DEVICE and a message when there is no usable
- * GPU ("no CUDA device: cudaGetDeviceCount returned ..."). Free with
- * qtts_backend_free. */
-qtts_status qtts_backend_cuda_init(qtts_backend *be, int device, qtts_err *err);
+/* Select GPU p->device and set up its stream, cuBLAS handle and NVTX domain
+ * "qtts", with p's cuda_* choices (NULL: qtts_backend_default_params). Fails
+ * with QTTS_ERR_DEVICE and a message when there is no usable GPU ("no CUDA
+ * device: cudaGetDeviceCount returned ..."). Free with qtts_backend_free. */
+qtts_status qtts_backend_cuda_init(qtts_backend *be, const qtts_backend_params *p, qtts_err *err);
 
 /* The ops return nothing, so a failed launch, a CUDA or cuBLAS error or a
  * misuse (e.g. an f32 matrix) is recorded, first one wins, and reported

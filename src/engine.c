@@ -23,12 +23,13 @@ void qtts_synth_request_default(qtts_synth_request *r) {
     r->decode_context = QTTS_CODEC_CONTEXT_DEFAULT;
 }
 
-qtts_status qtts_engine_open(const char *model_dir, const char *backend, qtts_engine **out, qtts_err *err) {
+qtts_status qtts_engine_open(const char *model_dir, const char *backend, const qtts_backend_params *bp, qtts_engine **out,
+                             qtts_err *err) {
     qtts_status st = QTTS_OK;
     *out = NULL;
     qtts_engine *e = qtts_calloc(1, sizeof *e, err, "engine");
     if (!e) return QTTS_ERR_OOM;
-    QTTS_TRY(qtts_backend_init_named(&e->be, backend, 0, err));
+    QTTS_TRY(qtts_backend_init_named(&e->be, backend, bp, err));
     QTTS_TRY(qtts_model_load(&e->m, &e->be, model_dir, err));
     QTTS_TRY(qtts_tokenizer_load(&e->tok, model_dir, err));
     char cdir[4096];

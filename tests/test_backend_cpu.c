@@ -164,7 +164,7 @@ static void test_op_tables(void) {
     qtts_err e = {0};
     const char *names[] = {"cpu", "cpu-replay"};
     for (int i = 0; i < 2; i++) {
-        CHECK(qtts_backend_init_named(&be, names[i], 0, &e) == QTTS_OK, "%s: %s", names[i], e.msg);
+        CHECK(qtts_backend_init_named(&be, names[i], NULL, &e) == QTTS_OK, "%s: %s", names[i], e.msg);
         check_table(be.ops);
         qtts_backend_free(&be);
     }
@@ -172,6 +172,28 @@ static void test_op_tables(void) {
     check_table(qtts_backend_cuda_ops());
     CHECK(qtts_backend_cuda_ops()->graph_begin && qtts_backend_cuda_ops()->check, "cuda: graphs and check");
 #endif
+}
+
+/* Names and parameters: the defaults say what the docs say; malformed names
+ * are refused naming the name, whatever the build. */
+static void test_named(void) {
+    qtts_backend_params p = qtts_backend_default_params();
+    CHECK(p.device == 0 && p.cuda_graphs && !p.cuda_pdl && !p.cuda_persistent && p.cuda_conv_tile == 0,
+          "defaults: device 0, graphs on, pdl and persistent off, default tile");
+    qtts_backend be = {0};
+    qtts_err e = {0};
+    const char *bad[] = {"nope", "cuda:", "cuda:x", "cuda:-1", "cuda:99999999999", "cpu:1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        qtts_err_clear(&e);
+        qtts_status st = qtts_backend_init_named(&be, bad[i], &p, &e);
+        CHECK(st == QTTS_ERR_INVALID_ARG && strstr(e.msg, bad[i]), "'%s' refused naming it: %d %s", bad[i], (int)st, e.msg);
+    }
+    /* the CPU takes any parameters */
+    p.cuda_graphs = false;
+    p.cuda_pdl = p.cuda_persistent = true;
+    p.device = 3;
+    CHECK(qtts_backend_init_named(&be, "cpu", &p, &e) == QTTS_OK, "cpu with cuda choices: %s", e.msg);
+    qtts_backend_free(&be);
 }
 
 int main(void) {
@@ -186,5 +208,6 @@ int main(void) {
     test_embed(&be);
     qtts_backend_free(&be);
     test_op_tables();
+    test_named();
     return tu_finish("test_backend_cpu");
 }

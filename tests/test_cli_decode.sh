@@ -118,6 +118,16 @@ expect_fail "unwritable folder" "not writable" --model "$W" --codes "$W/codes.np
 expect_fail "missing --out" "required" --model "$W" --codes "$W/codes.npy"
 expect_fail "bad --chunk" "non-negative integer" --model "$W" --codes "$W/codes.npy" --out "$W/bad.wav" --chunk x
 [ -e "$W/no" ] && bad "unwritable-folder case created $W/no" || ok
+# the backend options every model-running command shares (src/cli/backend_opts.c)
+expect_fail "bad --device" "expected a GPU index" --model "$W" --codes "$W/codes.npy" --out "$W/bad.wav" --device x
+expect_fail "bad --cuda-graphs" "'maybe' is not on or off" --model "$W" --codes "$W/codes.npy" --out "$W/bad.wav" --cuda-graphs maybe
+expect_fail "--device with cpu" "the cpu backend has no devices" --model "$W" --codes "$W/codes.npy" --out "$W/bad.wav" --backend cpu --device 1
+expect_fail "unknown backend" "unknown backend 'nope'" --model "$W" --codes "$W/codes.npy" --out "$W/bad.wav" --backend nope
+expect_fail "bad cuda:N" "expected cuda:N" --model "$W" --codes "$W/codes.npy" --out "$W/bad.wav" --backend cuda:x
+# the CPU takes the CUDA choices and ignores them
+rm -f "$W/opts.wav"
+"$QTTS" decode --model "$W" --codes "$W/codes.npy" --out "$W/opts.wav" --backend cpu --cuda-graphs off --cuda-pdl on --cuda-persistent on \
+  2>"$W/err" && cmp -s "$W/opts.wav" "$W/out.wav" && ok || bad "cpu with --cuda-* options: $(cat "$W/err")"
 
 echo "test_cli_decode: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -286,8 +286,8 @@ static void test_move_rows(void) {
  * four times on new inputs: run plainly, captured, then replayed twice. Every
  * round must match the CPU on that round's inputs. */
 static void test_graph(void) {
-    if (!gpu.ops->graph_begin) { /* QTTS_CUDA_GRAPHS=0 takes the graph ops out of the table */
-        printf("graph: skipped, QTTS_CUDA_GRAPHS=0\n");
+    if (!gpu.ops->graph_begin) { /* --cuda-graphs off takes the graph ops out of the table */
+        printf("graph: skipped, --cuda-graphs off\n");
         return;
     }
     int n = 5, in = 96, out = 72;
@@ -963,7 +963,9 @@ static void test_error_path(void) {
     CHECK(st == QTTS_ERR_DEVICE && strstr(err.msg, "matmul"), "f32 matrix reported: %d %s", (int)st, err.msg);
     gpu.ops->free(&gpu, buf);
     qtts_backend b2;
-    CHECK(qtts_backend_cuda_init(&b2, 1 << 20, &err) == QTTS_ERR_DEVICE, "absurd device index refused");
+    qtts_backend_params far = qtts_backend_default_params();
+    far.device = 1 << 20;
+    CHECK(qtts_backend_cuda_init(&b2, &far, &err) == QTTS_ERR_DEVICE, "absurd device index refused");
 }
 
 /* ---------------- --bench ---------------- */
@@ -1102,7 +1104,7 @@ static void bench(void) {
         char label[96];
         snprintf(label, sizeof label, "predictor frame 1.7B rows=%d, persistent", nb);
         if (gpu.ops->predict_frame && gpu.ops->predict_frame(&gpu, &P.wg, &P.fg)) BENCH(label, 50, gpu.ops->predict_frame(&gpu, &P.wg, &P.fg));
-        else printf("  %-44s not taken (QTTS_CUDA_PERSISTENT=1 and a cooperative-launch GPU needed)\n", label);
+        else printf("  %-44s not taken (a cooperative-launch GPU needed)\n", label);
         snprintf(label, sizeof label, "predictor frame 1.7B rows=%d, op graph", nb);
         BENCH(label, 50, seq_frame(&seq, &P.wg, &P.fg, 0xbe5c0000u + (uint64_t)nb));
         pred_free(&P);
@@ -1116,13 +1118,24 @@ static void bench(void) {
 }
 
 int main(int argc, char **argv) {
-    bool do_bench = argc > 1 && !strcmp(argv[1], "--bench");
+    bool do_bench = false;
+    /* --cuda-graphs and --cuda-pdl on|off run every test that way (gpu_check.sh) */
+    qtts_backend_params bp = qtts_backend_default_params();
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--bench")) do_bench = true;
+        else if (!tu_backend_arg(argc, argv, &i, &bp)) {
+            fprintf(stderr, "test_cuda_ops: unknown argument '%s' (--bench, --cuda-graphs|--cuda-pdl on|off)\n", argv[i]);
+            return 2;
+        }
+    }
     qtts_err err = {0};
-    /* small convolution tiles, so that the GEMM lowering's tiling is exercised;
-     * test_conv runs again below with the default tiles */
-    if (!do_bench) setenv("QTTS_CUDA_CONV_TILE", "65536", 1);
-    setenv("QTTS_CUDA_PERSISTENT", "1", 1); /* test_predict_frame */
-    if (qtts_backend_cuda_init(&gpu, 0, &err) != QTTS_OK) return tu_skip(err.msg);
+    /* small convolution tiles, so that the GEMM lowering's tiling is exercised
+     * (test_conv runs again below with the default tiles); the predict_frame
+     * op taken, for test_predict_frame and the bench's persistent rows */
+    qtts_backend_params tp = bp;
+    if (!do_bench) tp.cuda_conv_tile = 65536;
+    tp.cuda_persistent = true;
+    if (qtts_backend_cuda_init(&gpu, &tp, &err) != QTTS_OK) return tu_skip(err.msg);
     qtts_backend_cpu_init(&cpu, &err);
     test_embed();
     test_embed_sum();
@@ -1142,8 +1155,7 @@ int main(int argc, char **argv) {
     test_error_path();
     qtts_backend_free(&gpu);
     if (!do_bench) {
-        unsetenv("QTTS_CUDA_CONV_TILE");
-        if (qtts_backend_cuda_init(&gpu, 0, &err) != QTTS_OK) return tu_skip(err.msg);
+        if (qtts_backend_cuda_init(&gpu, &bp, &err) != QTTS_OK) return tu_skip(err.msg);
         test_conv();
         qtts_backend_free(&gpu);
     }

@@ -20,6 +20,7 @@ extern "C" {
 #include <string>
 
 static qtts_backend cpu;
+static const qtts_k_stream S0 = {nullptr, 0}; /* the default stream, without PDL */
 static uint64_t rng = 0xe3u;
 
 static std::vector<float> rnd(size_t n, float scale) {
@@ -89,7 +90,7 @@ static void test_gemv(void) {
                 j.out[k] = outs[k];
             }
             cpu.ops->norm_matmul(&cpu, x.data(), &gn.t, 1e-6f, nw, wt, rp, n);
-            CHECK(qtts_k_gemv_fused(&j, n, in, nullptr) == cudaSuccess, "gemv launch");
+            CHECK(qtts_k_gemv_fused(&j, n, in, S0) == cudaSuccess, "gemv launch");
             for (int k = 0; k < nw; k++) expect_close("norm_matmul " + tag + " weight " + std::to_string(k) + " of " + std::to_string(nw), got[k], ref[k], 1e-5);
         }
         /* SwiGLU over [gate | up] rows: I = outs[0] */
@@ -110,7 +111,7 @@ static void test_gemv(void) {
             j.w[0] = Wgub.data();
             j.y[0] = got.data();
             j.out[0] = I;
-            CHECK(qtts_k_gemv_fused(&j, n, in, nullptr) == cudaSuccess, "gemv swiglu launch");
+            CHECK(qtts_k_gemv_fused(&j, n, in, S0) == cudaSuccess, "gemv swiglu launch");
             expect_close("norm_swiglu " + tag, got, ref, 1e-5);
         }
         /* residual add: y += x W^T with W [outs[0]][in] */
@@ -125,7 +126,7 @@ static void test_gemv(void) {
             j.w[0] = Wb[0].data();
             j.y[0] = got.data();
             j.out[0] = outs[0];
-            CHECK(qtts_k_gemv_fused(&j, n, in, nullptr) == cudaSuccess, "gemv add launch");
+            CHECK(qtts_k_gemv_fused(&j, n, in, S0) == cudaSuccess, "gemv add launch");
             expect_close("matmul_add " + tag, got, ref, 1e-5);
         }
         /* the plain GEMV with a bias */
@@ -134,7 +135,7 @@ static void test_gemv(void) {
             cpu_weight wb(b, 1, outs[1], 0);
             std::vector<float> ref((size_t)n * outs[1]), got((size_t)n * outs[1], -1.0f);
             cpu.ops->matmul(&cpu, x.data(), wt[1], &wb.t, ref.data(), n);
-            CHECK(qtts_k_gemv(x.data(), Wb[1].data(), b.data(), got.data(), n, outs[1], in, nullptr) == cudaSuccess, "gemv bias launch");
+            CHECK(qtts_k_gemv(x.data(), Wb[1].data(), b.data(), got.data(), n, outs[1], in, S0) == cudaSuccess, "gemv bias launch");
             expect_close("matmul+bias " + tag, got, ref, 1e-5);
         }
         /* misuse is refused, not run */
@@ -142,8 +143,8 @@ static void test_gemv(void) {
         bad.x = x.data();
         bad.nw = 2;
         bad.mode = QTTS_GEMV_SWIGLU;
-        CHECK(qtts_k_gemv_fused(&bad, n, in, nullptr) == cudaErrorInvalidValue, "SwiGLU with two weights refused");
-        CHECK(qtts_k_gemv_fused(&bad, QTTS_GEMV_MAX_N + 1, in, nullptr) == cudaErrorInvalidValue, "too many tokens refused");
+        CHECK(qtts_k_gemv_fused(&bad, n, in, S0) == cudaErrorInvalidValue, "SwiGLU with two weights refused");
+        CHECK(qtts_k_gemv_fused(&bad, QTTS_GEMV_MAX_N + 1, in, S0) == cudaErrorInvalidValue, "too many tokens refused");
     }
 }
 
@@ -156,14 +157,14 @@ static void test_norms(void) {
         cpu_weight gn(g, 1, dim, 0), bn(b, 1, dim, 0);
         std::vector<float> ref((size_t)n * dim), got((size_t)n * dim, -1.0f);
         cpu.ops->rmsnorm(&cpu, x.data(), &gn.t, 1e-6f, ref.data(), n, dim);
-        CHECK(qtts_k_rmsnorm(x.data(), g.data(), 1e-6f, got.data(), n, dim, nullptr) == cudaSuccess, "rmsnorm launch");
+        CHECK(qtts_k_rmsnorm(x.data(), g.data(), 1e-6f, got.data(), n, dim, S0) == cudaSuccess, "rmsnorm launch");
         expect_close("rmsnorm " + tag, got, ref, 1e-5);
         std::vector<uint16_t> gb((size_t)n * dim);
-        CHECK(qtts_k_rmsnorm_bf16(x.data(), g.data(), 1e-6f, gb.data(), n, dim, nullptr) == cudaSuccess, "rmsnorm_bf16 launch");
+        CHECK(qtts_k_rmsnorm_bf16(x.data(), g.data(), 1e-6f, gb.data(), n, dim, S0) == cudaSuccess, "rmsnorm_bf16 launch");
         for (size_t i = 0; i < gb.size(); i++) got[i] = qtts_bf16_to_f32(gb[i]);
         expect_close("rmsnorm_bf16 " + tag, got, ref, 5e-3);
         cpu.ops->layernorm(&cpu, x.data(), &gn.t, &bn.t, 1e-5f, ref.data(), n, dim);
-        CHECK(qtts_k_layernorm(x.data(), g.data(), b.data(), 1e-5f, got.data(), n, dim, nullptr) == cudaSuccess, "layernorm launch");
+        CHECK(qtts_k_layernorm(x.data(), g.data(), b.data(), 1e-5f, got.data(), n, dim, S0) == cudaSuccess, "layernorm launch");
         expect_close("layernorm " + tag, got, ref, 1e-5);
     }
 }
@@ -226,7 +227,7 @@ static void test_attention(void) {
                                      ref.data());
         long before = emu_launches;
         CHECK(qtts_k_rope_attend(q2.data(), k2.data(), v.data(), qn.data(), kn.data(), 1e-6f, c.slot.data(), c.pos.data(), rows, c.nh, 1e6f,
-                                 c.kcache(K2, V2), layer, scale, got.data(), nullptr) == cudaSuccess,
+                                 c.kcache(K2, V2), layer, scale, got.data(), S0) == cudaSuccess,
               "rope_attend launch %s", tag.c_str());
         CHECK(emu_launches == before + 1, "rope_attend is one launch");
         expect_close("rope_attend out " + tag, got, ref, 1e-5);
@@ -243,7 +244,7 @@ static void test_attention(void) {
                 cpu.ops->attention(&cpu, q.data(), &cc, layer, &b, c.nh, scale, window, ref.data());
                 std::fill(got.begin(), got.end(), -1.0f);
                 CHECK(qtts_k_attention(q.data(), c.kcache(c.K, c.V), layer, c.slot.data(), c.pos.data(), rows, c.nh, scale, window, splits,
-                                       splits > 1 ? ws.data() : nullptr, got.data(), nullptr) == cudaSuccess,
+                                       splits > 1 ? ws.data() : nullptr, got.data(), S0) == cudaSuccess,
                       "attention launch");
                 expect_close("attention " + tag + " window=" + std::to_string(window) + " splits=" + std::to_string(splits), got, ref, 1e-5);
             }
@@ -278,31 +279,38 @@ static void test_elementwise(void) {
     ids[(size_t)3 * stride + 2] = V + 3; /* table 3, token 2: one past its end */
     std::vector<float> ref((size_t)n * d), got((size_t)n * d, -1.0f);
     cpu.ops->embed_sum(&cpu, tc, nt, ids.data(), stride, n, ref.data());
-    CHECK(qtts_k_embed_sum(kt, ids.data(), stride, n, d, got.data(), nullptr) == cudaSuccess, "embed_sum launch");
+    CHECK(qtts_k_embed_sum(kt, ids.data(), stride, n, d, got.data(), S0) == cudaSuccess, "embed_sum launch");
     expect_close("embed_sum", got, ref, 1e-6);
     cpu.ops->embed(&cpu, tc[0], ids.data(), n, ref.data());
-    CHECK(qtts_k_embed(kt.tab[0], ids.data(), n, kt.rows[0], d, got.data(), nullptr) == cudaSuccess, "embed launch");
+    CHECK(qtts_k_embed(kt.tab[0], ids.data(), n, kt.rows[0], d, got.data(), S0) == cudaSuccess, "embed launch");
     expect_close("embed", got, ref, 1e-6);
 
     int inter = 1031;
     auto gu = rnd((size_t)n * 2 * inter, 4.0f);
     std::vector<float> sref((size_t)n * inter), sgot((size_t)n * inter, -1.0f);
     cpu.ops->swiglu(&cpu, gu.data(), sref.data(), n, inter);
-    CHECK(qtts_k_swiglu(gu.data(), sgot.data(), n, inter, nullptr) == cudaSuccess, "swiglu launch");
+    CHECK(qtts_k_swiglu(gu.data(), sgot.data(), n, inter, S0) == cudaSuccess, "swiglu launch");
     expect_close("swiglu", sgot, sref, 1e-5);
+    /* the stream's PDL choice reaches the launch, and only when set */
+    long pdl0 = emu_pdl_launches;
+    CHECK(qtts_k_swiglu(gu.data(), sgot.data(), n, inter, qtts_k_stream{nullptr, 1}) == cudaSuccess, "swiglu launch with PDL");
+    expect_close("swiglu with PDL", sgot, sref, 1e-5);
+    CHECK(emu_pdl_launches == pdl0 + 1, "a pdl stream launches with programmatic stream serialization");
+    CHECK(qtts_k_swiglu(gu.data(), sgot.data(), n, inter, S0) == cudaSuccess, "swiglu launch");
+    CHECK(emu_pdl_launches == pdl0 + 1, "a plain stream launches without it");
 
     std::vector<int32_t> perm = {3, 0, 4, 1, 2};
     auto src = rnd((size_t)n * d, 1.0f);
     std::vector<float> gref((size_t)n * d), ggot((size_t)n * d, -1.0f);
     cpu.ops->gather_rows(&cpu, src.data(), perm.data(), n, d, gref.data());
-    CHECK(qtts_k_move_rows(src.data(), perm.data(), n, d, 0, ggot.data(), nullptr) == cudaSuccess, "gather launch");
+    CHECK(qtts_k_move_rows(src.data(), perm.data(), n, d, 0, ggot.data(), S0) == cudaSuccess, "gather launch");
     expect_close("gather_rows", ggot, gref, 1e-6);
     cpu.ops->scatter_rows(&cpu, src.data(), perm.data(), n, d, gref.data());
-    CHECK(qtts_k_move_rows(src.data(), perm.data(), n, d, 1, ggot.data(), nullptr) == cudaSuccess, "scatter launch");
+    CHECK(qtts_k_move_rows(src.data(), perm.data(), n, d, 1, ggot.data(), S0) == cudaSuccess, "scatter launch");
     expect_close("scatter_rows", ggot, gref, 1e-6);
 
     std::vector<uint16_t> b16(src.size());
-    CHECK(qtts_k_f32_to_bf16(src.data(), b16.data(), (int64_t)src.size(), nullptr) == cudaSuccess, "f32_to_bf16 launch");
+    CHECK(qtts_k_f32_to_bf16(src.data(), b16.data(), (int64_t)src.size(), S0) == cudaSuccess, "f32_to_bf16 launch");
     bool same = true;
     for (size_t i = 0; i < src.size(); i++) same &= b16[i] == qtts_f32_to_bf16(src[i]);
     CHECK(same, "f32_to_bf16 rounds as qtts_f32_to_bf16");
@@ -324,7 +332,7 @@ static void test_elementwise(void) {
     b.h_pos = pos.data();
     cpu.ops->qk_norm_rope_store(&cpu, q.data(), k.data(), v.data(), &wq.t, &wk.t, 1e-6f, &b, nh, nkv, hd, 1e6f, &cc, 0);
     CHECK(qtts_k_qk_norm_rope_store(q2.data(), k2.data(), v.data(), qn.data(), kn.data(), 1e-6f, slot.data(), pos.data(), n, nh, nkv, hd,
-                                    1e6f, qtts_k_kv{K2.data(), V2.data(), layers, slots, L, nkv, hd}, 0, nullptr) == cudaSuccess,
+                                    1e6f, qtts_k_kv{K2.data(), V2.data(), layers, slots, L, nkv, hd}, 0, S0) == cudaSuccess,
           "qk_norm_rope_store launch");
     expect_close("qk_norm_rope_store q", q2, q, 1e-5);
     expect_close("qk_norm_rope_store k", k2, k, 1e-5);
@@ -362,7 +370,7 @@ static void test_sample_conv(void) {
         auto sc = seen;
         std::vector<int32_t> tc(n), tg(n, -2);
         cpu.ops->sample(&cpu, lc.data(), n, V, rows.data(), sc.data(), tc.data());
-        CHECK(qtts_k_sample(l.data(), n, V, (const qtts_k_sample_row *)rows.data(), seen.data(), tg.data(), nullptr) == cudaSuccess,
+        CHECK(qtts_k_sample(l.data(), n, V, (const qtts_k_sample_row *)rows.data(), seen.data(), tg.data(), S0) == cudaSuccess,
               "sample launch");
         for (int i = 0; i < n; i++) CHECK(tg[i] == tc[i], "sample V=%d row %d: kernel %d, CPU %d", V, i, tg[i], tc[i]);
         CHECK(seen == sc, "sample V=%d: seen masks differ", V);
@@ -376,7 +384,7 @@ static void test_sample_conv(void) {
         cpu_weight wt(W, 3, co, ci / g, K), wb(b, 1, co, 0);
         std::vector<float> ref((size_t)B * co * T), got(ref.size(), -1.0f);
         cpu.ops->conv1d(&cpu, x.data(), &wt.t, &wb.t, ref.data(), B, ci, co, T, dil, g);
-        CHECK(qtts_k_conv1d(x.data(), Wb.data(), b.data(), got.data(), B, ci, co, T, K, dil, g, nullptr) == cudaSuccess, "conv1d launch");
+        CHECK(qtts_k_conv1d(x.data(), Wb.data(), b.data(), got.data(), B, ci, co, T, K, dil, g, S0) == cudaSuccess, "conv1d launch");
         expect_close("conv1d B=" + std::to_string(B) + " groups=" + std::to_string(g), got, ref, 1e-5);
     }
     { /* transposed: W [cin][cout][K], stride s, output T*s */
@@ -387,7 +395,7 @@ static void test_sample_conv(void) {
         cpu_weight wt(W, 3, ci, co, K), wb(b, 1, co, 0);
         std::vector<float> ref((size_t)B * co * T * stride), got(ref.size(), -1.0f);
         cpu.ops->conv_transpose1d(&cpu, x.data(), &wt.t, &wb.t, ref.data(), B, ci, co, T, stride);
-        CHECK(qtts_k_conv_transpose1d(x.data(), Wb.data(), b.data(), got.data(), B, ci, co, T, K, stride, nullptr) == cudaSuccess,
+        CHECK(qtts_k_conv_transpose1d(x.data(), Wb.data(), b.data(), got.data(), B, ci, co, T, K, stride, S0) == cudaSuccess,
               "conv_transpose1d launch");
         expect_close("conv_transpose1d", got, ref, 1e-5);
     }

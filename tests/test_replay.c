@@ -18,7 +18,7 @@
 
 static void init_replay(qtts_backend *be) {
     qtts_err e = {0};
-    CHECK(qtts_backend_init_named(be, "cpu-replay", 0, &e) == QTTS_OK, "cpu-replay: %s", e.msg);
+    CHECK(qtts_backend_init_named(be, "cpu-replay", NULL, &e) == QTTS_OK, "cpu-replay: %s", e.msg);
 }
 
 /* y = a + b as a recorded sequence: what runs when, and with which arguments. */
@@ -116,7 +116,7 @@ static int run_batch(const char *backend, const seq_spec *spec, int n_seq, int m
                      qtts_replay_stats *st) {
     qtts_backend be;
     qtts_err e = {0};
-    CHECK(qtts_backend_init_named(&be, backend, 0, &e) == QTTS_OK, "%s: %s", backend, e.msg);
+    CHECK(qtts_backend_init_named(&be, backend, NULL, &e) == QTTS_OK, "%s: %s", backend, e.msg);
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/fixtures/models/custom_voice", QTTS_BINARY_DIR);
     qtts_model *m = NULL;

@@ -467,13 +467,20 @@ int main(int argc, char **argv) {
     if (!d) return tu_skip("no tests/fixtures/cases");
     const char *backend = "cpu";
     bool bf16_criteria = false; /* --bf16-criteria: the GPU's tolerances and margin rule on any backend (CI runs them on the CPU) */
+    qtts_backend_params bp = qtts_backend_default_params(); /* --cuda-graphs, --cuda-pdl, --cuda-persistent on|off */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--backend") && i + 1 < argc) backend = argv[++i];
         else if (!strcmp(argv[i], "--bf16-criteria")) bf16_criteria = true;
+        else if (!tu_backend_arg(argc, argv, &i, &bp)) {
+            fprintf(stderr, "test_talker: unknown argument '%s' (--backend B, --bf16-criteria, --cuda-graphs|--cuda-pdl|--cuda-persistent on|off)\n",
+                    argv[i]);
+            closedir(d);
+            return 2;
+        }
     }
     qtts_backend be;
     qtts_err e = {0};
-    if (qtts_backend_init_named(&be, backend, 0, &e) != QTTS_OK) {
+    if (qtts_backend_init_named(&be, backend, &bp, &e) != QTTS_OK) {
         closedir(d);
         char why[1200];
         snprintf(why, sizeof why, "backend %s unavailable: %s", backend, e.msg);

@@ -100,3 +100,18 @@ qtts_st_tensor tu_f32_tensor(const char *name, const float *data, int ndim, int6
     t.nbytes = (size_t)t.numel * sizeof(float);
     return t;
 }
+
+bool tu_backend_arg(int argc, char **argv, int *i, qtts_backend_params *p) {
+    static const char *const names[] = {"--cuda-graphs", "--cuda-pdl", "--cuda-persistent"};
+    bool *fields[] = {&p->cuda_graphs, &p->cuda_pdl, &p->cuda_persistent};
+    if (*i + 1 >= argc) return false;
+    const char *v = argv[*i + 1];
+    if (strcmp(v, "on") && strcmp(v, "off")) return false;
+    for (int k = 0; k < 3; k++)
+        if (!strcmp(argv[*i], names[k])) {
+            *fields[k] = !strcmp(v, "on");
+            *i += 1;
+            return true;
+        }
+    return false;
+}

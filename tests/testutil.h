@@ -50,6 +50,10 @@ float tu_rand_uniform(uint64_t *state); /* [-1, 1) */
 /* Path helpers: fixture root (tests/fixtures) and shared dir. */
 const char *tu_fixture_dir(void);
 const char *tu_shared_dir(void);
+/* argv[*i] (and its value) when it is one of --cuda-graphs, --cuda-pdl,
+ * --cuda-persistent with on|off: sets the field of p, advances *i past the
+ * value and returns true; false leaves both alone. */
+bool tu_backend_arg(int argc, char **argv, int *i, qtts_backend_params *p);
 /* Run a shell command, capture stdout+stderr into buf, return exit status (-1 on failure). */
 int tu_run(const char *cmd, char *buf, size_t bufsize);
 

@@ -4,6 +4,7 @@
 #ifndef QTTS_QTTS_H
 #define QTTS_QTTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,21 @@ typedef struct qtts_err {
     qtts_status status;
     char msg[1024];
 } qtts_err;
+
+/* How a compute backend is opened. The CPU backend reads none of it; the
+ * cuda_* fields choose how the GPU runs the computation (the CLI's --cuda-*
+ * options), not what it computes. */
+typedef struct qtts_backend_params {
+    int device;            /* GPU index ("cuda:N" as the backend name overrides) */
+    bool cuda_graphs;      /* replay each recorded step (talker, code predictor) as a CUDA graph */
+    bool cuda_pdl;         /* launch kernels with programmatic dependent launch (Hopper) */
+    bool cuda_persistent;  /* the code predictor's frame as one persistent kernel (up to 4 rows) */
+    size_t cuda_conv_tile; /* bytes of one codec-convolution im2col/col2im tile; 0: the default (128 MB) */
+} qtts_backend_params;
+
+/* device 0, graphs on; PDL and the persistent predictor off until measured
+ * on a GPU (bench/README.md); the default convolution tile. */
+qtts_backend_params qtts_backend_default_params(void);
 
 /* ---- Engine: one loaded model (weights, tokenizer, speech tokenizer) ----
  * Opaque and read-only after qtts_engine_open: requests on one engine run one
@@ -80,8 +96,10 @@ typedef struct qtts_synth_result {
 typedef int (*qtts_progress_fn)(void *user, int frames);
 
 void qtts_synth_request_default(qtts_synth_request *r);
-/* backend: "auto" or NULL (cuda when built with it and a GPU is present, else cpu), "cpu", "cuda" or "cuda:N". */
-qtts_status qtts_engine_open(const char *model_dir, const char *backend, qtts_engine **out, qtts_err *err);
+/* backend: "auto" or NULL (cuda when built with it and a GPU is present, else cpu), "cpu", "cuda" or "cuda:N";
+ * bp: how it is opened (NULL: qtts_backend_default_params()). */
+qtts_status qtts_engine_open(const char *model_dir, const char *backend, const qtts_backend_params *bp, qtts_engine **out,
+                             qtts_err *err);
 void qtts_engine_close(qtts_engine *e);
 /* The backend the engine runs on ("cpu" or "cuda"; "auto" resolved). */
 const char *qtts_engine_backend(const qtts_engine *e);

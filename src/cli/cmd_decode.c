@@ -3,6 +3,7 @@
  * 24 kHz mono audio (.wav/.flac/.ogg). Everything that can be checked before
  * the decode is checked first; the audio is written atomically. */
 #include <errno.h>
+#include <getopt.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +23,9 @@ static void decode_usage(FILE *f) {
             "  --out FILE      output audio; the extension picks the format\n"
             "  --chunk N       frames per decoder call, as the official chunked_decode (default %d; 0 = one full call)\n"
             "  --context N     left-context frames per chunk (default %d)\n"
-            "  --backend cpu   compute backend (default cpu)\n",
+            "Backend:\n",
             QTTS_CODEC_CHUNK_DEFAULT, QTTS_CODEC_CONTEXT_DEFAULT);
+    cli_backend_usage(f, 18);
 }
 
 static bool parse_nonneg(const char *s, int *out) {
@@ -36,44 +38,48 @@ static bool parse_nonneg(const char *s, int *out) {
 }
 
 int qtts_cmd_decode(int argc, char **argv) {
-    const char *model = NULL, *codes_path = NULL, *out = NULL, *backend = "cpu";
+    const char *model = NULL, *codes_path = NULL, *out = NULL;
     int chunk = QTTS_CODEC_CHUNK_DEFAULT, context = QTTS_CODEC_CONTEXT_DEFAULT;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            decode_usage(stdout);
-            return CLI_OK;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "qtts decode: %s: missing value or unknown option\n", a);
-            decode_usage(stderr);
-            return CLI_USAGE;
-        }
-        const char *v = argv[++i];
-        if (!strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "--codes")) codes_path = v;
-        else if (!strcmp(a, "--out")) out = v;
-        else if (!strcmp(a, "--backend")) backend = v;
-        else if (!strcmp(a, "--chunk") || !strcmp(a, "--context")) {
-            if (!parse_nonneg(v, !strcmp(a, "--chunk") ? &chunk : &context)) {
-                fprintf(stderr, "qtts decode: %s: expected a non-negative integer, got '%s'\n", a, v);
+    cli_backend bk;
+    cli_backend_init(&bk);
+    enum { O_MODEL = 256, O_CODES, O_OUT, O_CHUNK, O_CTX };
+    static const struct option opts[] = {{"model", required_argument, 0, O_MODEL}, {"codes", required_argument, 0, O_CODES},
+                                         {"out", required_argument, 0, O_OUT},     {"chunk", required_argument, 0, O_CHUNK},
+                                         {"context", required_argument, 0, O_CTX}, {"help", no_argument, 0, 'h'},
+                                         CLI_BACKEND_LONGOPTS,                     {0, 0, 0, 0}};
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int taken = cli_backend_option(&bk, c, optarg, "decode");
+        if (taken < 0) return CLI_USAGE;
+        if (taken) continue;
+        switch (c) {
+        case O_MODEL: model = optarg; break;
+        case O_CODES: codes_path = optarg; break;
+        case O_OUT: out = optarg; break;
+        case O_CHUNK:
+        case O_CTX:
+            if (!parse_nonneg(optarg, c == O_CHUNK ? &chunk : &context)) {
+                fprintf(stderr, "qtts decode: --%s: expected a non-negative integer, got '%s'\n", c == O_CHUNK ? "chunk" : "context", optarg);
                 return CLI_USAGE;
             }
-        } else {
-            fprintf(stderr, "qtts decode: unknown option %s\n", a);
-            decode_usage(stderr);
-            return CLI_USAGE;
+            break;
+        case 'h': decode_usage(stdout); return CLI_OK;
+        default: decode_usage(stderr); return CLI_USAGE;
         }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "qtts decode: unexpected argument '%s'\n", argv[optind]);
+        decode_usage(stderr);
+        return CLI_USAGE;
     }
     if (!model || !codes_path || !out) {
         fprintf(stderr, "qtts decode: --model, --codes and --out are required\n");
         decode_usage(stderr);
         return CLI_USAGE;
     }
-    if (strcmp(backend, "cpu") != 0) {
-        fprintf(stderr, "qtts decode: --backend %s: not available in this build (cpu)\n", backend);
-        return CLI_USAGE;
-    }
+    const char *backend = cli_backend_resolve(&bk, "decode");
+    if (!backend) return CLI_USAGE;
 
     qtts_err err = {0};
     qtts_status st = QTTS_OK;
@@ -104,7 +110,7 @@ int qtts_cmd_decode(int argc, char **argv) {
     snprintf(probe, sizeof probe, "%s/speech_tokenizer/config.json", model);
     if (qtts_file_exists(probe)) snprintf(codec_dir, sizeof codec_dir, "%s/speech_tokenizer", model);
     else snprintf(codec_dir, sizeof codec_dir, "%s", model);
-    QTTS_TRY(qtts_backend_cpu_init(&be, &err));
+    QTTS_TRY(qtts_backend_init_named(&be, backend, &bk.params, &err));
     be_up = true;
     QTTS_TRY(qtts_codec_load(&codec, &be, codec_dir, &err));
 
@@ -130,8 +136,8 @@ int qtts_cmd_decode(int argc, char **argv) {
     double dt = qtts_now() - t0;
     int64_t n = (int64_t)T * qtts_codec_samples_per_frame(codec);
     QTTS_TRY(qtts_audio_write(out, wav[0], n, qtts_codec_sample_rate(codec), &err));
-    fprintf(stderr, "qtts decode: %d frames -> %lld samples (%.2f s of audio) in %.2f s -> %s\n", T, (long long)n,
-            (double)n / qtts_codec_sample_rate(codec), dt, out);
+    fprintf(stderr, "qtts decode: %d frames -> %lld samples (%.2f s of audio) in %.2f s on %s -> %s\n", T, (long long)n,
+            (double)n / qtts_codec_sample_rate(codec), dt, be.ops->name, out);
 cleanup:
     free(wav[0]);
     free(ci);

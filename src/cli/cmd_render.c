@@ -28,9 +28,6 @@ static void usage(FILE *f) {
                "  --max-batch N   utterances generated together (default: sized from memory, at most 64)\n"
                "  --fresh         forget the journal and previous outputs; render everything again\n"
                "  --chunk N --context N  decoder windows (default 300 and 25, as the official decoder)\n"
-               "  --backend B     auto (default: cuda when a GPU is present, else cpu; $QTTS_BACKEND\n"
-               "                  overrides), cpu or cuda\n"
-               "  --device N      the GPU to use (default 0)\n"
                "  --quiet         no progress bar or summary\n"
                "  --no-prefix-sharing  prefill every prompt whole (default: a session's common prompt prefix\n"
                "                  is prefilled once; the output is identical either way)\n"
@@ -38,7 +35,9 @@ static void usage(FILE *f) {
                "                  its own backend) while generation goes on; auto (default): on with cuda.\n"
                "                  The files are the same bytes either way\n"
                "The job format is described in jobs/README.md. A rerun of the same job resumes: finished\n"
-               "utterances come from the journal in the output folder, unchanged items are kept.\n");
+               "utterances come from the journal in the output folder, unchanged items are kept.\n"
+               "Backend:\n");
+    cli_backend_usage(f, 18);
 }
 
 static void print_errors(const char *path, const qtts_job_errors *e, const qtts_err *err) {
@@ -78,29 +77,30 @@ static bool job_model_dir(const char *job_path, char *out, size_t n) {
 
 int qtts_cmd_render(int argc, char **argv) {
     int max_batch = 0, fresh = 0, quiet = 0, no_share = 0, chunk = QTTS_CODEC_CHUNK_DEFAULT, context = QTTS_CODEC_CONTEXT_DEFAULT;
-    const char *backend = cli_default_backend();
-    int device = -1;
-    char bname[64];
+    cli_backend bk;
+    cli_backend_init(&bk);
     const char *decode_thread = "auto";
-    enum { O_BATCH = 256, O_FRESH, O_QUIET, O_CHUNK, O_CTX, O_BACKEND, O_NOSHARE, O_DEVICE, O_DTHREAD };
+    enum { O_BATCH = 256, O_FRESH, O_QUIET, O_CHUNK, O_CTX, O_NOSHARE, O_DTHREAD };
     static const struct option opts[] = {{"max-batch", required_argument, 0, O_BATCH}, {"fresh", no_argument, 0, O_FRESH},
                                          {"quiet", no_argument, 0, O_QUIET},           {"chunk", required_argument, 0, O_CHUNK},
-                                         {"context", required_argument, 0, O_CTX},     {"backend", required_argument, 0, O_BACKEND},
-                                         {"help", no_argument, 0, 'h'},                {"no-prefix-sharing", no_argument, 0, O_NOSHARE},
-                                         {"device", required_argument, 0, O_DEVICE},   {"decode-thread", required_argument, 0, O_DTHREAD},
+                                         {"context", required_argument, 0, O_CTX},     {"help", no_argument, 0, 'h'},
+                                         {"no-prefix-sharing", no_argument, 0, O_NOSHARE},
+                                         {"decode-thread", required_argument, 0, O_DTHREAD},
+                                         CLI_BACKEND_LONGOPTS,
                                          {0, 0, 0, 0}};
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int taken = cli_backend_option(&bk, c, optarg, "render");
+        if (taken < 0) return CLI_USAGE;
+        if (taken) continue;
         switch (c) {
         case O_BATCH: max_batch = atoi(optarg); break;
         case O_FRESH: fresh = 1; break;
         case O_QUIET: quiet = 1; break;
         case O_CHUNK: chunk = atoi(optarg); break;
         case O_CTX: context = atoi(optarg); break;
-        case O_BACKEND: backend = optarg; break;
         case O_NOSHARE: no_share = 1; break;
-        case O_DEVICE: device = atoi(optarg); break;
         case O_DTHREAD: decode_thread = optarg; break;
         case 'h': usage(stdout); return CLI_OK;
         default: usage(stderr); return CLI_USAGE;
@@ -118,6 +118,8 @@ int qtts_cmd_render(int argc, char **argv) {
         fprintf(stderr, "qtts render: --decode-thread: '%s' is not on, off or auto\n", decode_thread);
         return CLI_USAGE;
     }
+    const char *backend = cli_backend_resolve(&bk, "render");
+    if (!backend) return CLI_USAGE;
     const char *path = argv[optind];
     qtts_err err = {0};
     qtts_status st = QTTS_OK;
@@ -158,14 +160,14 @@ int qtts_cmd_render(int argc, char **argv) {
         st = qtts_fail(&err, QTTS_ERR_IO, "%s: output folder not writable: %s", job->output_dir, strerror(errno));
         goto cleanup;
     }
-    QTTS_TRY(qtts_backend_init_named(&be, cli_backend_name(backend, device, bname, sizeof bname), 0, &err));
+    QTTS_TRY(qtts_backend_init_named(&be, backend, &bk.params, &err));
     if (!quiet) fprintf(stderr, "qtts render: loading %s (%s backend)\n", job->model, be.ops->name);
     QTTS_TRY(qtts_model_load(&m, &be, job->model, &err));
     QTTS_TRY(qtts_tokenizer_load(&tok, job->model, &err));
     char cdir[4096];
     QTTS_TRY(qtts_path_join(cdir, sizeof cdir, job->model, "speech_tokenizer", &err));
     bool threaded = !strcmp(decode_thread, "on") || (!strcmp(decode_thread, "auto") && !strcmp(be.ops->name, "cuda"));
-    if (threaded) QTTS_TRY(qtts_backend_init_named(&be_dec, cli_backend_name(backend, device, bname, sizeof bname), 0, &err));
+    if (threaded) QTTS_TRY(qtts_backend_init_named(&be_dec, backend, &bk.params, &err));
     QTTS_TRY(qtts_codec_load(&codec, threaded ? &be_dec : &be, cdir, &err));
 
     struct sigaction sa = {0};

@@ -28,9 +28,6 @@ static void usage(FILE *f) {
             "  --chunk N --context N  decoder windows (default 300 and 25, as the official\n"
             "                       decoder; --chunk 0 decodes in one call)\n"
             "  --codes-out FILE.npy also write the codes, int64 [frames, 16]\n"
-            "  --backend B          auto (default: cuda when a GPU is present, else cpu; $QTTS_BACKEND\n"
-            "                       overrides), cpu or cuda\n"
-            "  --device N           the GPU to use (default 0)\n"
             "  --quiet              no progress on stderr\n"
             "  --stats-json FILE    write timings and sizes as JSON (benchmarks)\n"
             "  --ignore-eos         benchmarks only: always generate --max-frames frames\n"
@@ -38,7 +35,9 @@ static void usage(FILE *f) {
             "                       time to first audio in --stats-json (default 0: off)\n"
             "  --sync-stages        wait for the device between stages, so that the stage times in\n"
             "                       --stats-json are device times (slower overall)\n"
-            "The output format follows the extension of --out: .wav, .flac or .ogg.\n");
+            "The output format follows the extension of --out: .wav, .flac or .ogg.\n"
+            "Backend:\n");
+    cli_backend_usage(f, 23);
 }
 
 /* The folder of path must exist and be writable: checked before any model work. */
@@ -70,12 +69,13 @@ static int progress_cb(void *user, int frames) {
 
 int qtts_cmd_synth(int argc, char **argv) {
     const char *model_dir = NULL, *text = NULL, *out = NULL, *speaker = NULL, *instruct = NULL, *language = NULL;
-    const char *xvec_path = NULL, *codes_out = NULL, *backend = cli_default_backend(), *stats_path = NULL;
-    int ignore_eos = 0, device = -1, first_chunk = 0, sync_stages = 0;
-    char bname[64];
+    const char *xvec_path = NULL, *codes_out = NULL, *stats_path = NULL;
+    int ignore_eos = 0, first_chunk = 0, sync_stages = 0;
+    cli_backend bk;
+    cli_backend_init(&bk);
     long long seed = 0;
     int greedy = 0, max_frames = 0, quiet = 0, text_mode = -1, chunk = QTTS_CODEC_CHUNK_DEFAULT, context = QTTS_CODEC_CONTEXT_DEFAULT;
-    enum { O_SPEAKER = 256, O_INSTRUCT, O_LANG, O_XVEC, O_SEED, O_GREEDY, O_MAXF, O_STREAM, O_NONSTREAM, O_CHUNK, O_CTX, O_CODES, O_BACKEND, O_QUIET, O_STATS, O_NOEOS, O_DEVICE, O_FIRST, O_SYNC };
+    enum { O_SPEAKER = 256, O_INSTRUCT, O_LANG, O_XVEC, O_SEED, O_GREEDY, O_MAXF, O_STREAM, O_NONSTREAM, O_CHUNK, O_CTX, O_CODES, O_QUIET, O_STATS, O_NOEOS, O_FIRST, O_SYNC };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},      {"text", required_argument, 0, 't'},
         {"out", required_argument, 0, 'o'},        {"speaker", required_argument, 0, O_SPEAKER},
@@ -84,15 +84,18 @@ int qtts_cmd_synth(int argc, char **argv) {
         {"greedy", no_argument, 0, O_GREEDY},      {"max-frames", required_argument, 0, O_MAXF},
         {"streaming-text", no_argument, 0, O_STREAM}, {"non-streaming-text", no_argument, 0, O_NONSTREAM},
         {"chunk", required_argument, 0, O_CHUNK},  {"context", required_argument, 0, O_CTX},
-        {"codes-out", required_argument, 0, O_CODES}, {"backend", required_argument, 0, O_BACKEND},
+        {"codes-out", required_argument, 0, O_CODES}, CLI_BACKEND_LONGOPTS,
         {"quiet", no_argument, 0, O_QUIET},        {"help", no_argument, 0, 'h'},
         {"stats-json", required_argument, 0, O_STATS}, {"ignore-eos", no_argument, 0, O_NOEOS},
-        {"device", required_argument, 0, O_DEVICE}, {"first-chunk", required_argument, 0, O_FIRST},
+        {"first-chunk", required_argument, 0, O_FIRST},
         {"sync-stages", no_argument, 0, O_SYNC},
         {0, 0, 0, 0}};
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "m:t:o:h", opts, NULL)) != -1) {
+        int taken = cli_backend_option(&bk, c, optarg, "synth");
+        if (taken < 0) return CLI_USAGE;
+        if (taken) continue;
         switch (c) {
         case 'm': model_dir = optarg; break;
         case 't': text = optarg; break;
@@ -109,11 +112,9 @@ int qtts_cmd_synth(int argc, char **argv) {
         case O_CHUNK: chunk = atoi(optarg); break;
         case O_CTX: context = atoi(optarg); break;
         case O_CODES: codes_out = optarg; break;
-        case O_BACKEND: backend = optarg; break;
         case O_QUIET: quiet = 1; break;
         case O_STATS: stats_path = optarg; break;
         case O_NOEOS: ignore_eos = 1; break;
-        case O_DEVICE: device = atoi(optarg); break;
         case O_FIRST: first_chunk = atoi(optarg); break;
         case O_SYNC: sync_stages = 1; break;
         case 'h': usage(stdout); return CLI_OK;
@@ -129,6 +130,8 @@ int qtts_cmd_synth(int argc, char **argv) {
         fprintf(stderr, "qtts synth: unexpected argument '%s'\n", argv[optind]);
         return CLI_USAGE;
     }
+    const char *backend = cli_backend_resolve(&bk, "synth");
+    if (!backend) return CLI_USAGE;
     if (max_frames < 0 || chunk < 0 || context < 0 || first_chunk < 0) {
         fprintf(stderr, "qtts synth: --max-frames, --chunk, --context and --first-chunk must be >= 0\n");
         return CLI_USAGE;
@@ -151,7 +154,7 @@ int qtts_cmd_synth(int argc, char **argv) {
         req.xvector = xvec;
         req.xvector_len = (int)n;
     }
-    QTTS_TRY(qtts_engine_open(model_dir, cli_backend_name(backend, device, bname, sizeof bname), &eng, &err));
+    QTTS_TRY(qtts_engine_open(model_dir, backend, &bk.params, &eng, &err));
     req.text = text;
     req.speaker = speaker;
     req.instruct = instruct;
@@ -186,14 +189,16 @@ int qtts_cmd_synth(int argc, char **argv) {
         const char *eng_backend = qtts_engine_backend(eng);
         char js[4096];
         int jn = snprintf(js, sizeof js,
-                          "{\"backend\": \"%s\", \"model\": \"%s\", \"prompt_tokens\": %d, \"frames\": %d, \"audio_seconds\": %.4f, "
+                          "{\"backend\": \"%s\", \"backend_params\": {\"device\": %d, \"cuda_graphs\": %s, \"cuda_pdl\": %s, "
+                          "\"cuda_persistent\": %s}, \"model\": \"%s\", \"prompt_tokens\": %d, \"frames\": %d, \"audio_seconds\": %.4f, "
                           "\"sync_stages\": %s, \"first_chunk_frames\": %d, \"time_to_first_chunk_ms\": %.3f, "
                           "\"peak_device_memory_mb\": %.1f, \"process_wall_ms\": %.3f, "
                           "\"wall_clock_ms\": %.3f, \"time_to_first_frame_ms\": %.3f, \"frames_per_second\": %.4f, "
                           "\"realtime_factor\": %.4f, \"stages\": {\"load_ms\": %.3f, \"prefill_ms\": %.3f, \"talker_ms\": %.3f, "
                           "\"code_predictor_ms\": %.3f, \"sampling_ms\": %.3f, \"decoder_ms\": %.3f}, \"decoder_chunk\": %d, "
                           "\"decoder_context\": %d}\n",
-                          eng_backend, model_dir, res.prompt_tokens, res.n_frames, audio_s, sync_stages ? "true" : "false", first_chunk,
+                          eng_backend, bk.params.device, bk.params.cuda_graphs ? "true" : "false", bk.params.cuda_pdl ? "true" : "false",
+                          bk.params.cuda_persistent ? "true" : "false", model_dir, res.prompt_tokens, res.n_frames, audio_s, sync_stages ? "true" : "false", first_chunk,
                           res.first_chunk_s * 1e3, res.peak_device_mb, (t_end - t_start) * 1e3, res.total_s * 1e3,
                           (res.prefill_s + (res.n_frames ? (res.talker_s + res.predictor_s + res.sampling_s) / res.n_frames : 0)) * 1e3,
                           res.n_frames / gen_s, audio_s / res.total_s, (ps.t0 - t_start) * 1e3, res.prefill_s * 1e3, res.talker_s * 1e3,

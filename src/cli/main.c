@@ -29,17 +29,6 @@ static const cli_command commands[] = {
     {"tokenize", qtts_cmd_tokenize, "tokenize --tokenizer DIR  print the Qwen2 token ids of a text (--file F or stdin)"},
 };
 
-const char *cli_default_backend(void) {
-    const char *b = getenv("QTTS_BACKEND");
-    return b && *b ? b : "auto";
-}
-
-const char *cli_backend_name(const char *backend, int device, char *buf, size_t n) {
-    if (device < 0) return backend;
-    snprintf(buf, n, "%s:%d", backend, device);
-    return buf;
-}
-
 int cli_report(const char *cmd, const qtts_err *err) {
     fprintf(stderr, "qtts %s: %s: %s\n", cmd, qtts_status_str(err->status), err->msg);
     return CLI_FAIL;

@@ -200,8 +200,9 @@ static inline T atomicAdd(T *p, T v) { /* the grid's threads share one OS thread
     return old;
 }
 
-/* Launches counted, so a test can tell that a path ran (and how many kernels it took). */
-inline long emu_launches;
+/* Launches counted, so a test can tell that a path ran (and how many kernels
+ * it took), and those that asked for programmatic dependent launch. */
+inline long emu_launches, emu_pdl_launches;
 
 /* Work on a stream runs at once, unless this thread is capturing a graph
  * (runtime.cpp: cudaStreamBeginCapture): then it is recorded for replay. */
@@ -303,8 +304,11 @@ static cudaError_t cudaLaunchKernelEx(const cudaLaunchConfig_t *cfg, void (*kern
     unsigned threads = b.x * b.y * b.z;
     if (threads == 0 || threads > 1024 || g.x == 0 || g.y == 0 || g.z == 0 || g.y > 65535 || g.z > 65535) return cudaErrorInvalidValue;
     bool coop = false;
-    for (unsigned i = 0; i < cfg->numAttrs; i++)
+    for (unsigned i = 0; i < cfg->numAttrs; i++) {
         if (cfg->attrs[i].id == cudaLaunchAttributeCooperative && cfg->attrs[i].val.cooperative) coop = true;
+        if (cfg->attrs[i].id == cudaLaunchAttributeProgrammaticStreamSerialization && cfg->attrs[i].val.programmaticStreamSerializationAllowed)
+            emu_pdl_launches++; /* a stream runs its work in order here anyway */
+    }
     if (coop && (size_t)g.x * g.y * g.z * threads > EMU_FIBERS) return cudaErrorCooperativeLaunchTooLarge;
     size_t dyn = cfg->dynamicSmemBytes;
     emu_submit([=] { emu_run_grid(g, b, dyn, coop, kernel, params); });
