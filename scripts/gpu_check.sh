@@ -8,7 +8,9 @@
 # brings back at most 8 files); a short table is printed last.
 # Run it as `QTTS_COMMIT=<hash> bash scripts/gpu_check.sh`: the device tool
 # ships the working tree but not a refreshed .git, so git there names an
-# older commit. QTTS_GPU_BENCH=0 skips the benchmarks; QTTS_BENCH_SIZES, QTTS_RENDER_SIZES,
+# older commit. QTTS_GPU_BENCH=0 skips the benchmarks, QTTS_GPU_TESTS=0 the tests (so that
+# two calls, tests then benchmarks, split the work without repeating it; the
+# second finds build-gpu built); QTTS_BENCH_SIZES, QTTS_RENDER_SIZES,
 # QTTS_RENDER_BATCHES, QTTS_PDL_BENCH_SIZES and QTTS_BENCH_FRAMES choose what they run.
 # The kernel tests, the goldens and the 1.7B synth benchmark also run with
 # --cuda-pdl on (programmatic dependent launch), and the goldens and the
@@ -16,7 +18,7 @@
 # persistent kernel); both are off by default until these comparisons have
 # been made. Everything together took ~225-400 s before the
 # PDL runs were added; if it nears the device tool's 600 s per command, run
-# it twice: QTTS_GPU_BENCH=0 first, then the benchmarks alone.
+# it twice: QTTS_GPU_BENCH=0 first, then QTTS_GPU_TESTS=0.
 # On the device machine (../shared/device/README.md): carry .devdeps, then
 #   bash scripts/gpu_check.sh
 set -uo pipefail
@@ -49,42 +51,44 @@ if cmake -S . -B build-gpu -DQTTS_CUDA=ON -DCMAKE_BUILD_TYPE=Release -DQTTS_SHAR
 else
   status build FAILED; tail -40 "$out/configure.log" "$out/build.log"; cat "$out/summary.txt"; cp "$out"/*.log "$final/"; exit 1
 fi
-# the emulated-CUDA tests (_emu) are for machines without a GPU: not here
-(cd build-gpu && timeout 180 ctest --output-on-failure -j8 -E "cuda|_emu") > "$out/ctest.log" 2>&1; status "ctest (all)" "rc=$?"
-timeout 120 build-gpu/test_cuda_ops > "$out/test_cuda_ops.log" 2>&1; status test_cuda_ops "rc=$? $(tail -1 "$out/test_cuda_ops.log")"
-timeout 120 build-gpu/test_talker --backend cuda > "$out/test_talker_cuda.log" 2>&1; status "test_talker --backend cuda" "rc=$? $(tail -1 "$out/test_talker_cuda.log")"
-# the same without CUDA graphs: tells a graph problem from a kernel problem
-timeout 120 build-gpu/test_talker --backend cuda --cuda-graphs off > "$out/test_talker_cuda_nographs.log" 2>&1
-status "test_talker cuda, no graphs" "rc=$? $(tail -1 "$out/test_talker_cuda_nographs.log")"
-# programmatic dependent launch (--cuda-pdl, off by default until measured): kernels and goldens with it on
-timeout 120 build-gpu/test_cuda_ops --cuda-pdl on > "$out/test_cuda_ops_pdl.log" 2>&1; status "test_cuda_ops, PDL" "rc=$? $(tail -1 "$out/test_cuda_ops_pdl.log")"
-timeout 120 build-gpu/test_talker --backend cuda --cuda-pdl on > "$out/test_talker_cuda_pdl.log" 2>&1
-status "test_talker cuda, PDL" "rc=$? $(tail -1 "$out/test_talker_cuda_pdl.log")"
-# the persistent code predictor (--cuda-persistent, off by default until measured; test_cuda_ops
-# turns it on itself for test_predict_frame and its --bench rows): the goldens through it
-timeout 120 build-gpu/test_talker --backend cuda --cuda-persistent on > "$out/test_talker_cuda_persistent.log" 2>&1
-status "test_talker cuda, persistent" "rc=$? $(tail -1 "$out/test_talker_cuda_persistent.log")"
-timeout 120 build-gpu/test_cuda_ops --bench > "$out/cuda_ops_bench.log" 2>&1; status "test_cuda_ops --bench" "rc=$?"
-if command -v compute-sanitizer >/dev/null; then
-  timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/test_cuda_ops > "$out/memcheck.log" 2>&1
-  status "memcheck test_cuda_ops" "rc=$?"
-  if [ "${QTTS_MEMCHECK_TALKER:-1}" = 1 ]; then
-    timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/test_talker --backend cuda > "$out/memcheck_talker.log" 2>&1
-    status "memcheck test_talker cuda" "rc=$?"
+if [ "${QTTS_GPU_TESTS:-1}" = 1 ]; then
+  # the emulated-CUDA tests (_emu) are for machines without a GPU: not here
+  (cd build-gpu && timeout 180 ctest --output-on-failure -j8 -E "cuda|_emu") > "$out/ctest.log" 2>&1; status "ctest (all)" "rc=$?"
+  timeout 120 build-gpu/test_cuda_ops > "$out/test_cuda_ops.log" 2>&1; status test_cuda_ops "rc=$? $(tail -1 "$out/test_cuda_ops.log")"
+  timeout 120 build-gpu/test_talker --backend cuda > "$out/test_talker_cuda.log" 2>&1; status "test_talker --backend cuda" "rc=$? $(tail -1 "$out/test_talker_cuda.log")"
+  # the same without CUDA graphs: tells a graph problem from a kernel problem
+  timeout 120 build-gpu/test_talker --backend cuda --cuda-graphs off > "$out/test_talker_cuda_nographs.log" 2>&1
+  status "test_talker cuda, no graphs" "rc=$? $(tail -1 "$out/test_talker_cuda_nographs.log")"
+  # programmatic dependent launch (--cuda-pdl, off by default until measured): kernels and goldens with it on
+  timeout 120 build-gpu/test_cuda_ops --cuda-pdl on > "$out/test_cuda_ops_pdl.log" 2>&1; status "test_cuda_ops, PDL" "rc=$? $(tail -1 "$out/test_cuda_ops_pdl.log")"
+  timeout 120 build-gpu/test_talker --backend cuda --cuda-pdl on > "$out/test_talker_cuda_pdl.log" 2>&1
+  status "test_talker cuda, PDL" "rc=$? $(tail -1 "$out/test_talker_cuda_pdl.log")"
+  # the persistent code predictor (--cuda-persistent, off by default until measured; test_cuda_ops
+  # turns it on itself for test_predict_frame and its --bench rows): the goldens through it
+  timeout 120 build-gpu/test_talker --backend cuda --cuda-persistent on > "$out/test_talker_cuda_persistent.log" 2>&1
+  status "test_talker cuda, persistent" "rc=$? $(tail -1 "$out/test_talker_cuda_persistent.log")"
+  timeout 120 build-gpu/test_cuda_ops --bench > "$out/cuda_ops_bench.log" 2>&1; status "test_cuda_ops --bench" "rc=$?"
+  if command -v compute-sanitizer >/dev/null; then
+    timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/test_cuda_ops > "$out/memcheck.log" 2>&1
+    status "memcheck test_cuda_ops" "rc=$?"
+    if [ "${QTTS_MEMCHECK_TALKER:-1}" = 1 ]; then
+      timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/test_talker --backend cuda > "$out/memcheck_talker.log" 2>&1
+      status "memcheck test_talker cuda" "rc=$?"
+    fi
   fi
+  sed 's#"\.\./build/demo-out"#"../build-gpu/demo-out-cuda"#; s#"\.\./build/fixtures#"../build-gpu/fixtures#' jobs/demo.json > jobs/.demo-cuda.json
+  timeout 120 build-gpu/qtts render jobs/.demo-cuda.json --fresh --backend cuda > "$out/render_cuda.log" 2>&1; status "render demo --backend cuda" "rc=$?"
+  # batch invariance on the GPU: the same job at --max-batch 1 and 8, audio compared byte for byte
+  timeout 120 build-gpu/qtts render jobs/.demo-cuda.json --fresh --backend cuda --max-batch 1 --quiet >> "$out/render_cuda.log" 2>&1
+  mv build-gpu/demo-out-cuda build-gpu/demo-out-cuda-b1
+  timeout 120 build-gpu/qtts render jobs/.demo-cuda.json --fresh --backend cuda --max-batch 8 --quiet >> "$out/render_cuda.log" 2>&1
+  status "cuda batch invariance 1 vs 8" "$(same_audio build-gpu/demo-out-cuda-b1 build-gpu/demo-out-cuda)"
+  # the decoder thread (on by default with cuda) against decoding inline: the same bytes
+  mv build-gpu/demo-out-cuda build-gpu/demo-out-cuda-b8
+  timeout 120 build-gpu/qtts render jobs/.demo-cuda.json --fresh --backend cuda --max-batch 8 --decode-thread off --quiet >> "$out/render_cuda.log" 2>&1
+  status "cuda decode thread on vs off" "$(same_audio build-gpu/demo-out-cuda-b8 build-gpu/demo-out-cuda)"
+  rm -f jobs/.demo-cuda.json
 fi
-sed 's#"\.\./build/demo-out"#"../build-gpu/demo-out-cuda"#; s#"\.\./build/fixtures#"../build-gpu/fixtures#' jobs/demo.json > jobs/.demo-cuda.json
-timeout 120 build-gpu/qtts render jobs/.demo-cuda.json --fresh --backend cuda > "$out/render_cuda.log" 2>&1; status "render demo --backend cuda" "rc=$?"
-# batch invariance on the GPU: the same job at --max-batch 1 and 8, audio compared byte for byte
-timeout 120 build-gpu/qtts render jobs/.demo-cuda.json --fresh --backend cuda --max-batch 1 --quiet >> "$out/render_cuda.log" 2>&1
-mv build-gpu/demo-out-cuda build-gpu/demo-out-cuda-b1
-timeout 120 build-gpu/qtts render jobs/.demo-cuda.json --fresh --backend cuda --max-batch 8 --quiet >> "$out/render_cuda.log" 2>&1
-status "cuda batch invariance 1 vs 8" "$(same_audio build-gpu/demo-out-cuda-b1 build-gpu/demo-out-cuda)"
-# the decoder thread (on by default with cuda) against decoding inline: the same bytes
-mv build-gpu/demo-out-cuda build-gpu/demo-out-cuda-b8
-timeout 120 build-gpu/qtts render jobs/.demo-cuda.json --fresh --backend cuda --max-batch 8 --decode-thread off --quiet >> "$out/render_cuda.log" 2>&1
-status "cuda decode thread on vs off" "$(same_audio build-gpu/demo-out-cuda-b8 build-gpu/demo-out-cuda)"
-rm -f jobs/.demo-cuda.json
 if [ "${QTTS_GPU_BENCH:-1}" = 1 ]; then
   timeout 200 bash bench/bench_gpu.sh build-gpu "$shared/data/qwen2-tokenizer" /tmp/qtts-models "${QTTS_BENCH_FRAMES:-250}" ${QTTS_BENCH_SIZES:-0.6B 1.7B} \
     > "$out/bench_gpu.log" 2>&1
