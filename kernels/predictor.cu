@@ -48,13 +48,42 @@
 static_assert(QTTS_K_PRED_MAX_NB * 2 <= 8, "rstd holds 8 tokens");
 static_assert(sizeof(sample_smem) <= (PRED_SMALL - 64) * sizeof(float), "sample_smem fits its slot");
 
+/* A barrier wait past this means a fault, not a slow phase (a phase takes
+ * microseconds, milliseconds under compute-sanitizer): the kernel traps, so
+ * the error reaches the host at its next sync instead of the process
+ * hanging until something kills it. */
+#define PRED_BARRIER_TIMEOUT_NS 10000000000ull
+
+static __device__ __forceinline__ unsigned long long timer_ns() {
+#ifdef __CUDA_ARCH__
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
+#else
+    return 0; /* the emulator: no timeout (ctest's catches a hang) */
+#endif
+}
+
+static __device__ __noinline__ void barrier_timeout() {
+#ifdef __CUDA_ARCH__
+    printf("qtts: persistent code predictor: block %u of %u waited over %llu s at a grid barrier; rerun with "
+           "--cuda-persistent off and report this\n",
+           blockIdx.x, gridDim.x, PRED_BARRIER_TIMEOUT_NS / 1000000000ull);
+    __trap();
+#endif
+}
+
 static __device__ void grid_sync(unsigned *bar) {
     __syncthreads();
     if (threadIdx.x == 0) {
         unsigned add = blockIdx.x == 0 ? 0x80000000u - (gridDim.x - 1) : 1u;
         __threadfence();
         unsigned old = atomicAdd(bar, add);
-        while (((old ^ *(volatile unsigned *)bar) & 0x80000000u) == 0) __nanosleep(32);
+        unsigned long long t0 = timer_ns();
+        while (((old ^ *(volatile unsigned *)bar) & 0x80000000u) == 0) {
+            __nanosleep(32);
+            if (timer_ns() - t0 > PRED_BARRIER_TIMEOUT_NS) barrier_timeout();
+        }
         __threadfence();
     }
     __syncthreads();
