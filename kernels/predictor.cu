@@ -28,7 +28,10 @@
  * one warp per row, all tokens at once); the attention and sampling phases
  * are the blocks of attend.cuh and sample.cuh. Activations stay fp32 (the
  * op sequence rounds them to bf16 where it goes through cuBLAS: its first
- * pass at nb >= 2); weights are read once per pass.
+ * pass at nb >= 2); weights are read once per pass. Before each barrier a
+ * block asks L2 for the next GEMV phase's weights (grid_prefetch), so that
+ * weight streaming goes on through the barrier waits and the attention and
+ * sampling phases, which read none.
  *
  * The grid barrier: thread 0 of each block adds to one counter, block 0 adds
  * 2^31 - (blocks - 1) and the others 1, so the top bit flips exactly when
@@ -87,6 +90,37 @@ static __device__ void grid_sync(unsigned *bar) {
         __threadfence();
     }
     __syncthreads();
+}
+
+/* Ask L2 for a weight matrix of `bytes` ahead of the phase that reads it,
+ * one 128-byte line per thread of the grid in turn. Weights do not depend on
+ * the activations, so a block that has finished its share of a phase asks
+ * for the next phase's weights before it waits at the barrier: HBM streams
+ * them while the grid drains, instead of idling through every barrier. A
+ * hint: results do not change (the emulator skips it). */
+static __device__ __forceinline__ void grid_prefetch(const void *w, int64_t bytes) {
+#ifdef __CUDA_ARCH__
+    const char *c = (const char *)w;
+    int64_t lines = (bytes + 127) / 128;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < lines; i += (int64_t)gridDim.x * blockDim.x)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(c + i * 128));
+#else
+    (void)w, (void)bytes;
+#endif
+}
+
+/* Layer l's q, k and v projections. */
+static __device__ void prefetch_qkv(const qtts_k_predictor &p, int l) {
+    int64_t row = (int64_t)p.hidden * 2, q = (int64_t)p.n_heads * p.head_dim, kv = (int64_t)p.n_kv * p.head_dim;
+    grid_prefetch(p.layer[l].wq, q * row);
+    grid_prefetch(p.layer[l].wk, kv * row);
+    grid_prefetch(p.layer[l].wv, kv * row);
+}
+
+/* The first weights of a pass: its mtp projection, else layer 0's q/k/v. */
+static __device__ void prefetch_pass(const qtts_k_predictor &p) {
+    if (p.mtp_w) grid_prefetch(p.mtp_w, (int64_t)p.hidden * p.in_hidden * 2);
+    else prefetch_qkv(p, 0);
 }
 
 static __device__ qtts_k_gemv_job job(const float *x, const float *norm, float eps, int mode, const uint16_t *w, float *y, int out) {
@@ -185,7 +219,9 @@ __global__ void __launch_bounds__(PRED_THREADS, 1) k_predict_frame(qtts_k_predic
     sample_smem *ss = (sample_smem *)(sm + 64);
     int H = p.hidden, Hin = p.in_hidden, nh = p.n_heads, nkv = p.n_kv, hd = p.head_dim;
     float *in_rows = p.mtp_w ? p.pe : p.px; /* where gather and sample put a pass's inputs */
+    int64_t wo_bytes = (int64_t)nh * hd * H * 2;
     gather_inputs(p, NB, in_rows);
+    prefetch_pass(p);
     grid_sync(p.barrier);
     for (int k = 1; k < p.n_groups; k++) {
         int nt = k == 1 ? 2 * NB : NB;
@@ -193,6 +229,7 @@ __global__ void __launch_bounds__(PRED_THREADS, 1) k_predict_frame(qtts_k_predic
             qtts_k_gemv_job j = job(p.pe, nullptr, 0.0f, QTTS_GEMV_SET, p.mtp_w, p.px, H);
             j.bias = p.mtp_b;
             gemv_phase<NB>(j, nt, Hin, red, rstd);
+            prefetch_qkv(p, 0);
             grid_sync(p.barrier);
         }
         for (int l = 0; l < p.n_layers; l++) {
@@ -202,19 +239,25 @@ __global__ void __launch_bounds__(PRED_THREADS, 1) k_predict_frame(qtts_k_predic
             qkv.w[1] = L.wk, qkv.y[1] = p.k, qkv.out[1] = nkv * hd;
             qkv.w[2] = L.wv, qkv.y[2] = p.v, qkv.out[2] = nkv * hd;
             gemv_phase<NB>(qkv, nt, H, red, rstd);
+            grid_prefetch(L.wo, wo_bytes); /* over the attention phase, which reads no weights */
             grid_sync(p.barrier);
             attend_phase(p, l, k, NB, area, red);
             grid_sync(p.barrier);
             gemv_phase<NB>(job(p.att, nullptr, 0.0f, QTTS_GEMV_ADD, L.wo, p.px, H), nt, nh * hd, red, rstd);
+            grid_prefetch(L.w_gate_up, 2 * (int64_t)p.inter * H * 2);
             grid_sync(p.barrier);
             gemv_phase<NB>(job(p.px, L.post_norm, p.eps, QTTS_GEMV_SWIGLU, L.w_gate_up, p.mlp, p.inter), nt, H, red, rstd);
+            grid_prefetch(L.w_down, (int64_t)H * p.inter * 2);
             grid_sync(p.barrier);
             gemv_phase<NB>(job(p.mlp, nullptr, 0.0f, QTTS_GEMV_ADD, L.w_down, p.px, H), nt, p.inter, red, rstd);
+            if (l + 1 < p.n_layers) prefetch_qkv(p, l + 1);
+            else grid_prefetch(p.head[k - 1], (int64_t)p.vocab * H * 2);
             grid_sync(p.barrier);
         }
         /* the head reads each row's last token: rows nb.. in the first pass */
         float *lk = p.logits + (int64_t)(k - 1) * p.logits_stride;
         grid_gemv<NB>(job(p.px + (k == 1 ? (int64_t)NB * H : 0), p.norm, p.eps, QTTS_GEMV_SET, p.head[k - 1], lk, p.vocab), H, red, rstd);
+        if (k + 1 < p.n_groups) prefetch_pass(p); /* over the sampling phase */
         grid_sync(p.barrier);
         sample_phase(p, k, NB, lk, in_rows, area, ss);
         if (k + 1 < p.n_groups) grid_sync(p.barrier);
