@@ -87,6 +87,17 @@ if [ "${QTTS_GPU_TESTS:-1}" = 1 ]; then
   mv build-gpu/demo-out-cuda build-gpu/demo-out-cuda-b8
   timeout 120 build-gpu/qtts render jobs/.demo-cuda.json --fresh --backend cuda --max-batch 8 --decode-thread off --quiet >> "$out/render_cuda.log" 2>&1
   status "cuda decode thread on vs off" "$(same_audio build-gpu/demo-out-cuda-b8 build-gpu/demo-out-cuda)"
+  # qtts decode on the GPU against the CPU: the fixture's codes, SNR of the 16-bit files
+  for b in cpu cuda; do
+    timeout 120 build-gpu/qtts decode --model build-gpu/fixtures/models/custom_voice --codes tests/fixtures/codec/codes.npy \
+      --out "build-gpu/decode-$b.wav" --backend "$b" >> "$out/decode_cuda.log" 2>&1
+  done
+  status "decode cuda vs cpu" "$(python3 -c '
+import array, math, sys, wave
+a, b = (array.array("h", wave.open(f).readframes(1 << 30)) for f in sys.argv[1:])
+s, n = sum(y * y for y in b), sum((x - y) ** 2 for x, y in zip(a, b))
+print("SNR %.1f dB" % (10 * math.log10(s / max(n, 1e-30))) if len(a) == len(b) else "lengths differ")
+' build-gpu/decode-cuda.wav build-gpu/decode-cpu.wav 2>&1 | tail -1)"
   rm -f jobs/.demo-cuda.json
 fi
 if [ "${QTTS_GPU_BENCH:-1}" = 1 ]; then
