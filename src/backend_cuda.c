@@ -971,6 +971,28 @@ int qtts_backend_cuda_device_count(void) {
     return count;
 }
 
+void qtts_backend_cuda_describe(char *buf, size_t n) {
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess || count == 0) {
+        cudaGetLastError();
+        snprintf(buf, n, "no usable GPU: %s", e != cudaSuccess ? cudaGetErrorString(e) : "no CUDA devices");
+        return;
+    }
+    size_t o = 0;
+    buf[0] = 0;
+    for (int d = 0; d < count && o < n; d++) {
+        struct cudaDeviceProp p;
+        if (cudaGetDeviceProperties(&p, d) != cudaSuccess) {
+            cudaGetLastError();
+            o += (size_t)snprintf(buf + o, n - o, "%sGPU %d: properties unavailable", d ? "\n" : "", d);
+            continue;
+        }
+        o += (size_t)snprintf(buf + o, n - o, "%sGPU %d: %s, sm_%d%d, %.1f GiB, %d SMs", d ? "\n" : "", d, p.name, p.major, p.minor,
+                              (double)p.totalGlobalMem / (1 << 30), p.multiProcessorCount);
+    }
+}
+
 qtts_status qtts_backend_cuda_check(qtts_backend *be, qtts_err *err) {
     cuda_impl *c = impl_of(be);
     if (!c) return qtts_fail(err, QTTS_ERR_INTERNAL, "qtts_backend_cuda_check: not a CUDA backend");

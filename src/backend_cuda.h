@@ -26,6 +26,9 @@ qtts_status qtts_backend_cuda_check(qtts_backend *be, qtts_err *err);
 const qtts_ops *qtts_backend_cuda_ops(void);
 /* Number of usable GPUs (0 when the driver or the device is missing). */
 int qtts_backend_cuda_device_count(void);
+/* One line per GPU into buf ("GPU 0: NVIDIA H100 80GB HBM3, sm_90, 79.1 GiB,
+ * 132 SMs"), or why there is none (the CUDA runtime's message). */
+void qtts_backend_cuda_describe(char *buf, size_t n);
 #endif
 
 #endif

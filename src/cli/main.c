@@ -4,10 +4,19 @@
 #include <string.h>
 
 #include "cli.h"
-
-static int cmd_version(int argc, char **argv) {
 #ifdef QTTS_HAVE_CUDA
-    printf("qtts 0.1.0 (backends: cpu, cuda)\n");
+#include "backend_cuda.h"
+#endif
+
+/* The version, the backends this build has and, with CUDA, the GPUs it sees
+ * (or why it sees none: the first thing to check when --backend auto picks
+ * the CPU). */
+static int cmd_version(int argc, char **argv) {
+    (void)argc, (void)argv;
+#ifdef QTTS_HAVE_CUDA
+    char gpus[2048];
+    qtts_backend_cuda_describe(gpus, sizeof gpus);
+    printf("qtts 0.1.0 (backends: cpu, cuda)\n%s\n", gpus);
 #else
     printf("qtts 0.1.0 (backends: cpu)\n");
 #endif
@@ -21,7 +30,7 @@ typedef struct {
 } cli_command;
 
 static const cli_command commands[] = {
-    {"version", cmd_version, "version                   print the version and the backends this build has"},
+    {"version", cmd_version, "version                   print the version, the backends this build has and the GPUs it sees"},
     {"decode", qtts_cmd_decode, "decode --model DIR --codes FILE.npy --out FILE.wav   codes [frames,16] to audio"},
     {"info", qtts_cmd_info, "info MODEL_DIR [--json]   describe a model folder: variant, speakers, languages, parameter counts"},
     {"render", qtts_cmd_render, "render JOB.json [--max-batch N] [--fresh]   render a whole job (jobs/README.md)"},
