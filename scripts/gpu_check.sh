@@ -48,6 +48,7 @@ same_audio() {
 if cmake -S . -B build-gpu -DQTTS_CUDA=ON -DCMAKE_BUILD_TYPE=Release -DQTTS_SHARED_DIR="$shared" > "$out/configure.log" 2>&1 &&
    cmake --build build-gpu -j"$(nproc)" > "$out/build.log" 2>&1; then
   status build ok
+  status "qtts version" "$(build-gpu/qtts version 2>&1 | tail -n +2 | head -1)"
 else
   status build FAILED; tail -40 "$out/configure.log" "$out/build.log"; cat "$out/summary.txt"; cp "$out"/*.log "$final/"; exit 1
 fi
