@@ -416,6 +416,17 @@ qtts_status qtts_generator_start_shared(qtts_generator *g, int slot, const float
     return QTTS_OK;
 }
 
+/* The buffers of a predictor frame of nb rows (backend.h: qtts_predictor_frame). */
+static qtts_predictor_frame predictor_frame(qtts_generator *g, int nb) {
+    size_t B = (size_t)g->max_batch;
+    return (qtts_predictor_frame){.nb = nb, .past_hidden = g->past_hidden, .act = g->act_d, .tok = g->tok_d, .tok_stride = (int)B,
+                                  .rows = g->prows_d, .logits = g->logits, .rec_logits = g->record ? g->rec_pred_d : NULL,
+                                  .kv = &g->kv_pred, .pe = g->pe, .px = g->px, .pout = g->pout, .q = g->s_pred.q, .k = g->s_pred.k,
+                                  .v = g->s_pred.v, .att = g->s_pred.att, .mlp = g->s_pred.mlp, .slot1 = g->pslot_d, .pos1 = g->ppos_d,
+                                  .iota = g->iota_d, .kpos = g->kpos_d, .h_slot1 = g->pslot_h, .h_pos1 = g->ppos_h, .h_iota = g->iota_h,
+                                  .h_kpos = g->kpos_h, .kpos_stride = B};
+}
+
 /* The code predictor's fixed op sequence for nb rows, positions below
  * ctx_bound (G) (see the top of this file): samples codebooks 1..G-1 of
  * each row's new frame into tok_d[k][j] (model.c: qtts_predict_frame);
@@ -424,18 +435,13 @@ qtts_status qtts_generator_start_shared(qtts_generator *g, int slot, const float
  * descriptors in pslot_d / ppos_d. Issues no transfer and no wait. */
 static void predictor_ops(qtts_generator *g, int nb, int ctx_bound) {
     (void)ctx_bound; /* G: the key's bound, implied by the model */
-    size_t B = (size_t)g->max_batch;
-    qtts_predictor_frame f = {.nb = nb, .past_hidden = g->past_hidden, .act = g->act_d, .tok = g->tok_d, .tok_stride = (int)B,
-                              .rows = g->prows_d, .logits = g->logits, .rec_logits = g->record ? g->rec_pred_d : NULL, .kv = &g->kv_pred,
-                              .pe = g->pe, .px = g->px, .pout = g->pout, .q = g->s_pred.q, .k = g->s_pred.k, .v = g->s_pred.v,
-                              .att = g->s_pred.att, .mlp = g->s_pred.mlp, .slot1 = g->pslot_d, .pos1 = g->ppos_d, .iota = g->iota_d,
-                              .kpos = g->kpos_d, .h_slot1 = g->pslot_h, .h_pos1 = g->ppos_h, .h_iota = g->iota_h, .h_kpos = g->kpos_h,
-                              .kpos_stride = B};
+    qtts_predictor_frame f = predictor_frame(g, nb);
     qtts_predict_frame(g->be, &g->pw, &f);
 }
 
 /* Code predictor for the n active slots in g->act (nb rows with padding):
- * stage its inputs, then run (or replay) predictor_ops. */
+ * stage its inputs, then the backend's fused frame where it has one for nb
+ * rows, else run (or replay) predictor_ops. */
 static void predict_residuals(qtts_generator *g, int n, int nb) {
     const qtts_ops *o = g->be->ops;
     if (nb != g->pre_n) {
@@ -464,7 +470,10 @@ static void predict_residuals(qtts_generator *g, int n, int nb) {
                                    .ban_from = g->Vp, .keep_id = -1, .ban_id = -1};
         }
     o->to_device(g->be, g->prows_d, g->rows, (size_t)(g->G - 1) * nb * sizeof *g->rows);
-    run_seq(g, seq_key(g, SEQ_PREDICTOR, nb, g->G), predictor_ops, nb, g->G);
+    /* a backend's fused frame is one launch: nothing to record, and it is
+     * never inside a capture (CUDA: a cooperative launch) */
+    qtts_predictor_frame f = predictor_frame(g, nb);
+    if (!o->predict_frame || !o->predict_frame(g->be, &g->pw, &f)) run_seq(g, seq_key(g, SEQ_PREDICTOR, nb, g->G), predictor_ops, nb, g->G);
     if (g->record) {
         o->to_host(g->be, g->rec_tmp, g->rec_pred_d, (size_t)(g->G - 1) * nb * g->Vp * sizeof(float));
         for (int k = 0; k < g->G - 1; k++)

@@ -1136,6 +1136,10 @@ int main(int argc, char **argv) {
     if (!do_bench) tp.cuda_conv_tile = 65536;
     tp.cuda_persistent = true;
     if (qtts_backend_cuda_init(&gpu, &tp, &err) != QTTS_OK) return tu_skip(err.msg);
+    char gpus[1024];
+    qtts_backend_cuda_describe(gpus, sizeof gpus); /* what `qtts version` prints */
+    CHECK(!strncmp(gpus, "GPU 0: ", 7) && strstr(gpus, " GiB, ") && strstr(gpus, " SMs"), "describe: %s", gpus);
+    printf("%s\n", gpus);
     qtts_backend_cpu_init(&cpu, &err);
     test_embed();
     test_embed_sum();

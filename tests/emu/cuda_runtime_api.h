@@ -34,6 +34,13 @@ cudaError_t cudaSetDevice(int device);
 cudaError_t cudaGetDevice(int *device);
 /* The emulated device: EMU_SMS multiprocessors (cuda_emu.h), cooperative launches supported. */
 cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device);
+/* The fields qtts reads (the real struct has many more). */
+struct cudaDeviceProp {
+    char name[256];
+    size_t totalGlobalMem;
+    int major, minor, multiProcessorCount;
+};
+cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *prop, int device);
 cudaError_t cudaGetLastError(void);
 const char *cudaGetErrorString(cudaError_t e);
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags);

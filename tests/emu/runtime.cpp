@@ -95,6 +95,15 @@ cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device) 
     }
     return fail(cudaErrorInvalidValue);
 }
+cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *prop, int device) {
+    if (device != 0) return fail(cudaErrorInvalidDevice);
+    *prop = {};
+    snprintf(prop->name, sizeof prop->name, "qtts CUDA emulator (%d SMs of fibers)", EMU_SMS);
+    prop->totalGlobalMem = total_bytes;
+    prop->major = 9;
+    prop->multiProcessorCount = EMU_SMS;
+    return cudaSuccess;
+}
 cudaError_t cudaGetLastError(void) {
     cudaError_t e = last_error;
     last_error = cudaSuccess;
