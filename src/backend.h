@@ -194,8 +194,10 @@ typedef struct qtts_ops {
     void (*sample)(qtts_backend *be, float *logits, int n, int V, const qtts_sample_row *rows, uint8_t *seen, int32_t *tokens);
     /* A whole frame of the code predictor in one op, where the backend has
      * a fused path for these shapes and row count (CUDA: a persistent
-     * kernel, with qtts_backend_params.cuda_persistent): returns true when it issued it, false
-     * (nothing issued) when the caller must run the op sequence. NULL: never. */
+     * kernel, with qtts_backend_params.cuda_persistent): returns true when
+     * it issued it, false (nothing issued) when the caller must run the op
+     * sequence. NULL: never. The generator calls it outside its recorded
+     * sequences (a cooperative launch is not captured). */
     bool (*predict_frame)(qtts_backend *be, const qtts_predictor_weights *w, const qtts_predictor_frame *f);
     /* dst[i,:] = src[idx[i],:] (gather) and dst[idx[i],:] = src[i,:] (scatter)
      * over rows of dim floats; idx is backend int32 [n]; no aliasing. */
