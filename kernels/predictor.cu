@@ -11,8 +11,8 @@
  * cost about as much as a kernel boundary's drain but no launch, no
  * scheduling and no tail of idle SMs.
  *
- * The sequence (generate.c: predictor_ops, the twin; every phase reads only
- * what a barrier published):
+ * The sequence (model.c: qtts_predict_frame, the twin; every phase reads
+ * only what a barrier published):
  *   gather: pe[j] = past_hidden[act[j]], pe[nb + j] = E0[tok[0][j]]
  *   for codebook k = 1 .. G-1 (pass k; pass 1 has 2nb tokens at positions
  *   0 and 1, later passes nb tokens at position k):

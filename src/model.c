@@ -270,7 +270,6 @@ void qtts_model_predictor_weights(const qtts_model *m, qtts_predictor_weights *w
 
 void qtts_predict_frame(qtts_backend *be, const qtts_predictor_weights *w, const qtts_predictor_frame *f) {
     const qtts_ops *o = be->ops;
-    if (o->predict_frame && o->predict_frame(be, w, f)) return;
     int nb = f->nb, G = w->n_groups;
     size_t Hin = (size_t)w->in_hidden, Hp = (size_t)w->hidden, V = (size_t)w->vocab;
     qtts_lm lm = {.cfg = {.hidden_size = w->hidden, .intermediate_size = w->inter, .num_layers = w->n_layers, .num_heads = w->n_heads,

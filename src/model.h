@@ -56,12 +56,12 @@ void qtts_lm_forward(qtts_backend *be, const qtts_lm *lm, qtts_kv_cache *kv, con
 
 /* The code predictor's weights as predict_frame takes them (views of m). */
 void qtts_model_predictor_weights(const qtts_model *m, qtts_predictor_weights *w);
-/* One frame of the code predictor (backend.h: qtts_predictor_frame): the
- * backend's predict_frame where it takes it, else the op sequence: the
- * first pass over each row's last talker hidden state and its codebook-0
- * embedding, then one pass per codebook; each pass's head and draw give the
- * next codebook, whose embedding is the next pass's input. Issues no
- * transfer and no wait. */
+/* One frame of the code predictor (backend.h: qtts_predictor_frame) as the
+ * op sequence, the twin of the backend's fused predict_frame (which the
+ * caller tries first): the first pass over each row's last talker hidden
+ * state and its codebook-0 embedding, then one pass per codebook; each
+ * pass's head and draw give the next codebook, whose embedding is the next
+ * pass's input. Issues no transfer and no wait. */
 void qtts_predict_frame(qtts_backend *be, const qtts_predictor_weights *w, const qtts_predictor_frame *f);
 
 /* KV cache for one stack with n_slots x max_len positions. */

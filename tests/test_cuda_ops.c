@@ -1093,20 +1093,17 @@ static void bench(void) {
     }
     for (int nb = 1; nb <= QTTS_K_PRED_MAX_NB; nb *= 4) {
         /* a code-predictor frame at 1.7B shapes: the persistent kernel, then
-         * the op sequence it replaces replayed from a CUDA graph (the ops
-         * table without predict_frame, on the same device state) */
+         * the op sequence it replaces (qtts_predict_frame) replayed from a
+         * CUDA graph, on the same device state */
         int ps[10] = {5, 1024, 2048, 16, 8, 128, 3072, 2048, 16, nb};
         pred_fixture P;
         pred_init(&P, ps);
-        qtts_ops seq_ops = *gpu.ops;
-        seq_ops.predict_frame = NULL;
-        qtts_backend seq = {&seq_ops, gpu.impl};
         char label[96];
         snprintf(label, sizeof label, "predictor frame 1.7B rows=%d, persistent", nb);
         if (gpu.ops->predict_frame && gpu.ops->predict_frame(&gpu, &P.wg, &P.fg)) BENCH(label, 50, gpu.ops->predict_frame(&gpu, &P.wg, &P.fg));
         else printf("  %-44s not taken (a cooperative-launch GPU needed)\n", label);
         snprintf(label, sizeof label, "predictor frame 1.7B rows=%d, op graph", nb);
-        BENCH(label, 50, seq_frame(&seq, &P.wg, &P.fg, 0xbe5c0000u + (uint64_t)nb));
+        BENCH(label, 50, seq_frame(&gpu, &P.wg, &P.fg, 0xbe5c0000u + (uint64_t)nb));
         pred_free(&P);
     }
     void *dp[] = {x, y, kv.k, kv.v, slot_d, pos_d};
