@@ -468,11 +468,15 @@ int main(int argc, char **argv) {
     const char *backend = "cpu";
     bool bf16_criteria = false; /* --bf16-criteria: the GPU's tolerances and margin rule on any backend (CI runs them on the CPU) */
     qtts_backend_params bp = qtts_backend_default_params(); /* --cuda-graphs, --cuda-pdl, --cuda-persistent on|off */
+    const char *only[16]; /* --case NAME (repeatable): those fixture cases alone, e.g. for the slow sanitizer build */
+    int n_only = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--backend") && i + 1 < argc) backend = argv[++i];
         else if (!strcmp(argv[i], "--bf16-criteria")) bf16_criteria = true;
+        else if (!strcmp(argv[i], "--case") && i + 1 < argc && n_only < 16) only[n_only++] = argv[++i];
         else if (!tu_backend_arg(argc, argv, &i, &bp)) {
-            fprintf(stderr, "test_talker: unknown argument '%s' (--backend B, --bf16-criteria, --cuda-graphs|--cuda-pdl|--cuda-persistent on|off)\n",
+            fprintf(stderr, "test_talker: unknown argument '%s' (--backend B, --bf16-criteria, --case NAME, "
+                            "--cuda-graphs|--cuda-pdl|--cuda-persistent on|off)\n",
                     argv[i]);
             closedir(d);
             return 2;
@@ -494,9 +498,21 @@ int main(int argc, char **argv) {
     char names[64][128];
     int n = 0;
     struct dirent *de;
-    while ((de = readdir(d)) && n < 64)
-        if (de->d_name[0] != '.') snprintf(names[n++], sizeof names[0], "%s", de->d_name);
+    while ((de = readdir(d)) && n < 64) {
+        bool wanted = n_only == 0;
+        for (int k = 0; k < n_only; k++) wanted |= !strcmp(de->d_name, only[k]);
+        if (de->d_name[0] != '.' && wanted) snprintf(names[n++], sizeof names[0], "%s", de->d_name);
+    }
     closedir(d);
+    for (int k = 0; k < n_only; k++) {
+        bool found = false;
+        for (int i = 0; i < n; i++) found |= !strcmp(names[i], only[k]);
+        if (!found) {
+            fprintf(stderr, "test_talker: no fixture case '%s' in %s\n", only[k], root);
+            qtts_backend_free(&be);
+            return 2;
+        }
+    }
     for (int i = 0; i < n; i++) {
         char dir[1200];
         snprintf(dir, sizeof dir, "%s/%s", root, names[i]);

@@ -13,9 +13,14 @@
  *     both, as an exited thread stops counting at a CUDA barrier;
  *   - __shared__ variables are function statics (blocks do not overlap;
  *     a cooperative kernel must keep its shared memory in DYN_SHARED),
- *     DYN_SHARED the launch's dynamicSmemBytes, zero-filled per block;
- *   - device memory is host memory; PDL's griddepcontrol is compiled out
- *     (it sits under __CUDA_ARCH__).
+ *     DYN_SHARED the launch's dynamicSmemBytes; both are filled per block
+ *     with 0xff bytes (EMU_POISON), as is every cudaMalloc: what a GPU leaves
+ *     undefined reads here as NaN (float and bf16) or -1 (integers), so
+ *     that a kernel reading memory nobody wrote fails its test instead of
+ *     passing on zeros that a GPU would not have;
+ *   - device memory is host memory, allocated at its exact size (under
+ *     ASan a read past a buffer's end is caught); PDL's griddepcontrol is
+ *     compiled out (it sits under __CUDA_ARCH__).
  * What this checks: index arithmetic, bounds, the split of work between
  * threads, warps and blocks, and that every barrier is reached by the
  * threads it waits for (a wrong one deadlocks or races visibly). What it
@@ -45,7 +50,10 @@
 #define __forceinline__ inline
 #define __noinline__
 #define __launch_bounds__(...)
-#define __shared__ static
+/* __shared__ variables: statics in a section of their own, so that every
+ * block starts with them poisoned (emu_run_grid) */
+#define __shared__ static __attribute__((section("emu_shared"), used))
+extern "C" char __start_emu_shared[] __attribute__((weak)), __stop_emu_shared[] __attribute__((weak)); /* the linker's */
 
 using std::isinf;
 using std::isnan;
@@ -91,21 +99,53 @@ static inline unsigned __float_as_uint(float f) {
 }
 
 /* ---- fibers: a hand-written x86-64 stack switch (swapcontext makes a
- * signal-mask system call per switch, 85% of an emulated generator run);
- * ucontext elsewhere and under ASan, which understands it. ---- */
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+ * signal-mask system call per switch, 85% of an emulated generator run, and
+ * under ASan its interceptor clears the shadow of the whole new stack at
+ * every switch); ucontext off x86-64. ASan is told of each switch
+ * (__sanitizer_start/finish_switch_fiber), so it checks the kernels' memory
+ * accesses on the fibers' stacks as on any other. ---- */
+#if defined(__x86_64__)
 #define EMU_FAST_SWITCH 1
 struct emu_ctx {
     void *sp;
+    const void *stack; /* the stack's lowest address and size, for ASan (the */
+    size_t size;       /* scheduler's are learnt on its first switch to a fiber) */
 };
 /* runtime.cpp: push the callee-saved registers, save the stack pointer in
  * *from, load to, pop, return into the other fiber */
 extern "C" void emu_switch(void **from, void *to);
-static inline void emu_ctx_switch(emu_ctx *from, emu_ctx *to) { emu_switch(&from->sp, to->sp); }
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+/* Switches go between the scheduler and a fiber, so the side that resumes
+ * us is always the one we switched to: ASan's "where we came from" is to's
+ * stack. from_dead: from never runs again (its fake stack is dropped). */
+static inline void emu_ctx_switch(emu_ctx *from, emu_ctx *to, bool from_dead = false) {
+    void *fake = nullptr;
+    __sanitizer_start_switch_fiber(from_dead ? nullptr : &fake, to->stack, to->size);
+    emu_switch(&from->sp, to->sp);
+    __sanitizer_finish_switch_fiber(fake, &to->stack, &to->size);
+}
+/* A fiber's first instructions: where the scheduler's stack is. */
+static inline void emu_fiber_enter(emu_ctx *sched) { __sanitizer_finish_switch_fiber(nullptr, &sched->stack, &sched->size); }
+/* A reused stack may keep the shadow of a dead fiber's last frames. */
+static inline void emu_stack_clean(char *stack, size_t size) { ASAN_UNPOISON_MEMORY_REGION(stack, size); }
+#else
+static inline void emu_ctx_switch(emu_ctx *from, emu_ctx *to, bool from_dead = false) {
+    (void)from_dead;
+    emu_switch(&from->sp, to->sp);
+}
+static inline void emu_fiber_enter(emu_ctx *sched) { (void)sched; }
+static inline void emu_stack_clean(char *stack, size_t size) { (void)stack, (void)size; }
+#endif
 #else
 typedef ucontext_t emu_ctx;
 static inline void emu_ctx_switch(emu_ctx *from, emu_ctx *to) { swapcontext(from, to); }
 #endif
+
+/* The byte that fills memory a GPU leaves undefined (fresh device memory,
+ * dynamic shared memory): NaN as a float or bf16, -1 as an integer. */
+#define EMU_POISON 0xff
 
 /* ---- the running block: its threads are fibers on one OS
  * thread, switched at barriers: cheap enough for the thousands of launches
@@ -121,11 +161,11 @@ struct emu_block {
     std::vector<unsigned char> dyn;
     std::vector<emu_ctx> ctx;
     std::vector<char> done;
-    emu_ctx sched;
+    emu_ctx sched{};
     std::function<void()> body; /* the kernel with its parameters */
     dim3 idx;                   /* blockIdx */
     emu_block(unsigned threads, size_t dyn_bytes)
-        : warp((threads + 31) / 32), xchg((threads + 31) / 32 * 32), dyn(dyn_bytes + 16), ctx(threads), done(threads, 0) {
+        : warp((threads + 31) / 32), xchg((threads + 31) / 32 * 32), dyn(dyn_bytes + 16, EMU_POISON), ctx(threads), done(threads, 0) {
         block.live = threads;
         for (unsigned w = 0; w < warp.size(); w++) warp[w].live = threads - 32 * w < 32 ? threads - 32 * w : 32;
     }
@@ -218,12 +258,15 @@ static inline void emu_submit(std::function<void()> f) {
 inline void emu_fiber_main(void) {
     emu_block *blk = emu_cur;
     unsigned t = emu_tid;
+#ifdef EMU_FAST_SWITCH
+    emu_fiber_enter(&blk->sched);
+#endif
     blk->body();
     emu_leave(blk->warp[t / 32]);
     emu_leave(blk->block);
     blk->done[t] = 1;
 #ifdef EMU_FAST_SWITCH
-    emu_ctx_switch(&blk->ctx[t], &blk->sched); /* never resumed */
+    emu_ctx_switch(&blk->ctx[t], &blk->sched, true); /* never resumed */
     __builtin_unreachable();
 #endif /* ucontext: returns to blk->sched (uc_link) */
 }
@@ -232,6 +275,9 @@ inline void emu_fiber_main(void) {
 #ifdef EMU_FAST_SWITCH
 inline void emu_make_fiber(emu_ctx *c, char *stack, size_t size, emu_ctx *back) {
     (void)back;
+    emu_stack_clean(stack, size);
+    c->stack = stack;
+    c->size = size;
     void **sp = (void **)(((uintptr_t)(stack + size)) & ~(uintptr_t)15);
     *--sp = nullptr;                      /* the entry's return address: never used */
     *--sp = (void *)emu_fiber_main;       /* where the first switch returns to */
@@ -270,6 +316,7 @@ static void emu_run_grid(dim3 g, dim3 b, size_t dyn, bool coop, void (*kernel)(P
     emu_block *outer = emu_cur;
     unsigned outer_tid = emu_tid;
     for (unsigned b0 = 0; b0 < nblk; b0 += together) {
+        if (char *sh = __start_emu_shared) memset(sh, EMU_POISON, (size_t)(__stop_emu_shared - sh));
         std::vector<std::unique_ptr<emu_block>> blks;
         for (unsigned i = 0; i < together; i++) {
             unsigned bi = b0 + i;

@@ -136,9 +136,12 @@ cudaError_t cudaStreamSynchronize(cudaStream_t s) {
 }
 cudaError_t cudaMalloc(void **p, size_t bytes) {
     if (in_capture()) return fail(cudaErrorStreamCaptureUnsupported);
-    size_t n = (bytes + 255) / 256 * 256;
+    size_t n = (bytes + 255) / 256 * 256; /* what the device would take */
     std::lock_guard<std::mutex> g(mem_mu);
-    if (in_use + n > total_bytes || !(*p = aligned_alloc(256, n ? n : 256))) return fail(cudaErrorMemoryAllocation);
+    /* the exact size: under ASan a read past the end is caught, where the
+     * GPU's memcheck would catch it */
+    if (in_use + n > total_bytes || posix_memalign(p, 256, bytes ? bytes : 1)) return fail(cudaErrorMemoryAllocation);
+    memset(*p, EMU_POISON, bytes); /* undefined on the GPU */
     live[*p] = n;
     in_use += n;
     return cudaSuccess;
