@@ -6,14 +6,14 @@
 # Usage: bench/bench_render.sh MODEL_DIR TAG [BACKEND] [BATCHES...]
 #   e.g. bench/bench_render.sh models/Qwen3-TTS-12Hz-1.7B-CustomVoice 1.7B cuda 1 8 32 64 128 256
 # QTTS_BUILD names the build folder (default build); QTTS_DECODE_THREAD
-# (on, off, auto: the default) is passed to --decode-thread. Writes
+# (on, off, auto: the default) is passed to --decode-thread, and each result
+# records what qtts made of it (the manifest's decode_thread). Writes
 # bench/results/render-<tag>-<backend>-<device>.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=$(realpath "$1"); tag=$2; backend=${3:-cpu}; shift 3 || true
 batches=${*:-1 4 16}
 dthread=${QTTS_DECODE_THREAD:-auto}
-case "$dthread" in on|off) ;; auto) dthread=$([ "$backend" = cuda ] && echo on || echo off) ;; *) echo "QTTS_DECODE_THREAD: on, off or auto" >&2; exit 2 ;; esac
 exe=$(realpath "${QTTS_BUILD:-build}")/qtts
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 speaker=$("$exe" info --json "$model" | python3 -c "import json,sys; s=json.load(sys.stdin)['speakers']; print(s[0]['name'] if s and isinstance(s[0], dict) else (s[0] if s else ''))")
@@ -48,7 +48,7 @@ for b in $batches; do
   start=$(date +%s.%N)
   "$exe" render "$tmp/job.json" --fresh --quiet --max-batch "$b" --backend "$backend" --decode-thread "$dthread"
   end=$(date +%s.%N)
-  python3 - "$tmp/out/manifest.json" "$b" "$n" "$start" "$end" "$dthread" >> "$results" <<'PY'
+  python3 - "$tmp/out/manifest.json" "$b" "$n" "$start" "$end" >> "$results" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))
 s = m["summary"]
@@ -70,7 +70,7 @@ print(json.dumps({"max_batch": int(sys.argv[2]), "items": int(sys.argv[3]), "utt
                   "audio_seconds": round(s["audio_seconds"], 2), "wall_seconds": round(wall, 3),
                   "process_wall_seconds": round(proc_wall, 3), "x_realtime": round(s["audio_seconds"] / wall, 2),
                   "frames_per_second": round(frames / wall, 1), "generate_seconds": round(s.get("generate_seconds", 0), 3),
-                  "decode_seconds": round(s.get("decode_seconds", 0), 3), "decode_thread": sys.argv[6] == "on"}))
+                  "decode_seconds": round(s.get("decode_seconds", 0), 3), "decode_thread": s["decode_thread"]}))
 PY
   tail -1 "$results" >&2
   write_json   # after every batch size: a run cut short keeps what it measured

@@ -231,6 +231,7 @@ static qtts_status write_manifest(render_ctx *c, qtts_err *err) {
      * complete) and the decoder alone */
     cJSON_AddNumberToObject(so, "generate_seconds", S->generate_seconds);
     cJSON_AddNumberToObject(so, "decode_seconds", S->decode_seconds);
+    cJSON_AddBoolToObject(so, "decode_thread", c->p->decode_thread);
     char *txt = cJSON_Print(root);
     cJSON_Delete(root);
     if (!txt) return qtts_fail(err, QTTS_ERR_OOM, "manifest: out of memory");

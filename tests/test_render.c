@@ -192,6 +192,12 @@ int main(void) {
         snprintf(extra, sizeof extra, "--max-batch %s", batches[b]);
         CHECK(render(jb, extra, out, sizeof out) == 0, "batch %s: %s", batches[b], out);
         CHECK(same_outputs(ref, dir, extra), "--max-batch %s changes the audio", batches[b]);
+        /* the manifest says whether decoding had a thread (auto: not on the CPU) */
+        cJSON *mb = manifest(dir);
+        const cJSON *dt = mb ? cJSON_GetObjectItem(cJSON_GetObjectItem(mb, "summary"), "decode_thread") : NULL;
+        CHECK(cJSON_IsBool(dt) && cJSON_IsTrue(dt) == (strstr(batches[b], "--decode-thread on") != NULL), "batch %s: manifest decode_thread",
+              batches[b]);
+        cJSON_Delete(mb);
     }
 
     /* an item whose file cannot be written (a folder in its place) fails

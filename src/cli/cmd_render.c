@@ -167,7 +167,11 @@ int qtts_cmd_render(int argc, char **argv) {
     char cdir[4096];
     QTTS_TRY(qtts_path_join(cdir, sizeof cdir, job->model, "speech_tokenizer", &err));
     bool threaded = !strcmp(decode_thread, "on") || (!strcmp(decode_thread, "auto") && !strcmp(be.ops->name, "cuda"));
-    if (threaded) QTTS_TRY(qtts_backend_init_named(&be_dec, backend, &bk.params, &err));
+    if (threaded) {
+        qtts_backend_params dp = bk.params;
+        dp.cuda_persistent = false; /* the decoder's backend never runs the code predictor */
+        QTTS_TRY(qtts_backend_init_named(&be_dec, backend, &dp, &err));
+    }
     QTTS_TRY(qtts_codec_load(&codec, threaded ? &be_dec : &be, cdir, &err));
 
     struct sigaction sa = {0};
