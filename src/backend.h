@@ -121,6 +121,10 @@ typedef struct qtts_predictor_frame {
 
 typedef struct qtts_ops {
     const char *name;
+    /* An accelerator whose work runs beside the host: opening an engine
+     * warms it up (engine.c), and render decodes on a thread of its own by
+     * default (the CPU's cores are busy generating). */
+    bool device;
     /* memory */
     void *(*alloc)(qtts_backend *be, size_t bytes);   /* zero-filled; NULL on failure */
     void (*free)(qtts_backend *be, void *p);

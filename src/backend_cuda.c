@@ -832,6 +832,7 @@ static void cu_range_pop(qtts_backend *be) { range_pop(be->impl); }
 
 static const qtts_ops cuda_ops = {
     .name = "cuda",
+    .device = true,
     .alloc = cu_alloc,
     .free = cu_free,
     .to_device = cu_to_device,

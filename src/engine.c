@@ -35,7 +35,7 @@ qtts_status qtts_engine_open(const char *model_dir, const char *backend, const q
     char cdir[4096];
     QTTS_TRY(qtts_path_join(cdir, sizeof cdir, model_dir, "speech_tokenizer", err));
     QTTS_TRY(qtts_codec_load(&e->codec, &e->be, cdir, err));
-    if (!strcmp(e->be.ops->name, "cuda")) {
+    if (e->be.ops->device) {
         /* GPU warm-up, part of opening: the first decode pays for cuBLAS's
          * per-shape setup (~0.1 s on an H100), which would otherwise land on
          * the first audio of the first request */

@@ -166,7 +166,7 @@ int qtts_cmd_render(int argc, char **argv) {
     QTTS_TRY(qtts_tokenizer_load(&tok, job->model, &err));
     char cdir[4096];
     QTTS_TRY(qtts_path_join(cdir, sizeof cdir, job->model, "speech_tokenizer", &err));
-    bool threaded = !strcmp(decode_thread, "on") || (!strcmp(decode_thread, "auto") && !strcmp(be.ops->name, "cuda"));
+    bool threaded = !strcmp(decode_thread, "on") || (!strcmp(decode_thread, "auto") && be.ops->device);
     if (threaded) {
         qtts_backend_params dp = bk.params;
         dp.cuda_persistent = false; /* the decoder's backend never runs the code predictor */

@@ -6,7 +6,11 @@
  *   - blocks one after another (a cooperative launch's all at once, on
  *     EMU_SMS emulated multiprocessors); a block's threads are fibers on
  *     one OS thread, each run until it reaches a barrier, spins
- *     (__nanosleep) or returns;
+ *     (__nanosleep) or returns, in ascending order in one block and
+ *     descending in the next (the other way round in the next launch), so
+ *     that a thread reading what another writes with no barrier between
+ *     them reads, in one of the orders, what was there before (poison, or a
+ *     stale value);
  *   - __syncthreads is a barrier of the block's fibers, __syncwarp and the
  *     warp shuffles one of the warp's (a shuffle writes the lane's value,
  *     waits, reads its partner's, waits); a thread that returns drops out of
@@ -164,6 +168,7 @@ struct emu_block {
     emu_ctx sched{};
     std::function<void()> body; /* the kernel with its parameters */
     dim3 idx;                   /* blockIdx */
+    bool down = false;          /* its threads run in descending order (emu_run_grid) */
     emu_block(unsigned threads, size_t dyn_bytes)
         : warp((threads + 31) / 32), xchg((threads + 31) / 32 * 32), dyn(dyn_bytes + 16, EMU_POISON), ctx(threads), done(threads, 0) {
         block.live = threads;
@@ -323,6 +328,7 @@ static void emu_run_grid(dim3 g, dim3 b, size_t dyn, bool coop, void (*kernel)(P
             blks.emplace_back(new emu_block(threads, dyn));
             emu_block &blk = *blks.back();
             blk.idx = dim3(bi % g.x, bi / g.x % g.y, bi / (g.x * g.y));
+            blk.down = (emu_launches + bi) & 1;
             blk.body = [&] { std::apply(kernel, params); }; /* each thread gets the parameters by value */
             for (unsigned t = 0; t < threads; t++)
                 emu_make_fiber(&blk.ctx[t], stacks.get() + ((size_t)i * threads + t) * STACK, STACK, &blk.sched);
@@ -332,7 +338,8 @@ static void emu_run_grid(dim3 g, dim3 b, size_t dyn, bool coop, void (*kernel)(P
                 emu_block &blk = *bp;
                 emu_cur = &blk;
                 blockIdx = blk.idx;
-                for (unsigned t = 0; t < threads; t++) {
+                for (unsigned k = 0; k < threads; k++) {
+                    unsigned t = blk.down ? threads - 1 - k : k;
                     if (blk.done[t]) continue;
                     emu_tid = t;
                     threadIdx = dim3(t % b.x, t / b.x % b.y, t / (b.x * b.y));
