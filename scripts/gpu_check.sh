@@ -12,6 +12,7 @@
 # two calls, tests then benchmarks, split the work without repeating it; the
 # second finds build-gpu built); QTTS_BENCH_SIZES, QTTS_RENDER_SIZES,
 # QTTS_RENDER_BATCHES, QTTS_PDL_BENCH_SIZES and QTTS_BENCH_FRAMES choose what they run.
+# compute-sanitizer runs memcheck (kernels and goldens), racecheck and initcheck (kernels).
 # The kernel tests, the goldens and the 1.7B synth benchmark also run with
 # --cuda-pdl on (programmatic dependent launch), and the goldens and the
 # synth benchmark with --cuda-persistent on (the code predictor as one
@@ -34,7 +35,9 @@ export PATH="$PATH:/usr/local/cuda/bin"
 shared=../shared; [ -d .devshared/data ] && shared=$PWD/.devshared
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1
 echo "${QTTS_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null) (from git; QTTS_COMMIT not given)}" > "$out/commit.txt"
-status() { printf '%-28s %s\n' "$1" "$2" >> "$out/summary.txt"; }
+# a summary line, with the seconds since the previous one (what each step cost of the 600 s a device call has)
+last=$SECONDS
+status() { printf '%-28s %-6s %s\n' "$1" "$((SECONDS - last))s" "$2" >> "$out/summary.txt"; last=$SECONDS; }
 # "N identical, M differ": the audio files of render output folder $1 against the same paths in $2
 same_audio() {
   local same=0 diff=0 f
@@ -76,6 +79,12 @@ if [ "${QTTS_GPU_TESTS:-1}" = 1 ]; then
       timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/test_talker --backend cuda > "$out/memcheck_talker.log" 2>&1
       status "memcheck test_talker cuda" "rc=$?"
     fi
+    # shared-memory races (the emulator runs a block's threads in two fixed orders, not every
+    # interleaving) and reads of device memory nothing wrote (the emulator poisons it: NaN)
+    timeout 150 compute-sanitizer --tool racecheck --error-exitcode 9 build-gpu/test_cuda_ops > "$out/racecheck.log" 2>&1
+    status "racecheck test_cuda_ops" "rc=$? $(grep -m1 -o 'RACECHECK SUMMARY.*' "$out/racecheck.log")"
+    timeout 150 compute-sanitizer --tool initcheck --error-exitcode 9 build-gpu/test_cuda_ops > "$out/initcheck.log" 2>&1
+    status "initcheck test_cuda_ops" "rc=$? $(grep -m1 -o 'ERROR SUMMARY.*' "$out/initcheck.log")"
   fi
   sed 's#"\.\./build/demo-out"#"../build-gpu/demo-out-cuda"#; s#"\.\./build/fixtures#"../build-gpu/fixtures#' jobs/demo.json > jobs/.demo-cuda.json
   timeout 120 build-gpu/qtts render jobs/.demo-cuda.json --fresh --backend cuda > "$out/render_cuda.log" 2>&1; status "render demo --backend cuda" "rc=$?"
