@@ -125,6 +125,10 @@ if [ "${QTTS_GPU_BENCH:-1}" = 1 ]; then
       "$size" cuda ${QTTS_RENDER_BATCHES:-1 8 32 64 128 256} > "$out/bench_render_$size.log" 2>&1
     status "bench_render $size" "rc=$? $(grep -o '"max_batch": [0-9]*.*"x_realtime": [0-9.]*' "$out/bench_render_$size.log" | sed 's/"items.*"x_realtime"/ x/' | tr '\n' ';')"
   done
+  # where a large batch's generation goes: device times per stage (--sync-stages), one batch size
+  QTTS_RENDER_ARGS=--sync-stages QTTS_BENCH_SUFFIX=sync QTTS_BUILD=build-gpu timeout 120 bash bench/bench_render.sh \
+    /tmp/qtts-models/Qwen3-TTS-12Hz-1.7B-CustomVoice 1.7B cuda ${QTTS_RENDER_SYNC_BATCH:-128} > "$out/bench_render_sync.log" 2>&1
+  status "bench_render 1.7B synced" "rc=$? $(grep -o '"stages": {.*}' "$out/bench_render_sync.log" | tail -1)"
   # only what this run wrote (the device tool brings back at most 8 files)
   find bench/results -maxdepth 1 -name '*.json' -newer "$out/commit.txt" -exec cp {} "$final/" \;
 fi

@@ -413,6 +413,7 @@ qtts_status qtts_generator_start_shared(qtts_generator *g, int slot, const float
     qtts_range_pop(g->be);
     g->t.prefill += t1 - t0;
     g->t.sampling += qtts_now() - t1;
+    g->t.prefills++;
     return QTTS_OK;
 }
 
@@ -543,6 +544,7 @@ qtts_status qtts_generator_step(qtts_generator *g, qtts_err *err) {
     while (bound < longest) bound *= 2;
     if (bound > g->max_ctx) bound = g->max_ctx;
     g->t.frames += n;
+    g->t.steps++;
     double t0 = stamp(g);
     qtts_range_push(g->be, "talker step");
     o->to_device(g->be, g->txt_d, g->txt_h, (size_t)nb * H * sizeof(float));

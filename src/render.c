@@ -232,6 +232,16 @@ static qtts_status write_manifest(render_ctx *c, qtts_err *err) {
     cJSON_AddNumberToObject(so, "generate_seconds", S->generate_seconds);
     cJSON_AddNumberToObject(so, "decode_seconds", S->decode_seconds);
     cJSON_AddBoolToObject(so, "decode_thread", c->p->decode_thread);
+    /* the generator's stages (render.h); the code predictor's time includes its sampling */
+    cJSON *sg = cJSON_AddObjectToObject(so, "stages");
+    cJSON_AddBoolToObject(sg, "synced", c->p->sync_stages);
+    cJSON_AddNumberToObject(sg, "prefill_seconds", S->prefill_seconds);
+    cJSON_AddNumberToObject(sg, "talker_seconds", S->talker_seconds);
+    cJSON_AddNumberToObject(sg, "code_predictor_seconds", S->code_predictor_seconds);
+    cJSON_AddNumberToObject(sg, "sampling_seconds", S->sampling_seconds);
+    cJSON_AddNumberToObject(sg, "prefills", (double)S->prefills);
+    cJSON_AddNumberToObject(sg, "steps", (double)S->steps);
+    cJSON_AddNumberToObject(sg, "frames", (double)S->frames_generated);
     char *txt = cJSON_Print(root);
     cJSON_Delete(root);
     if (!txt) return qtts_fail(err, QTTS_ERR_OOM, "manifest: out of memory");
@@ -728,6 +738,7 @@ qtts_status qtts_render_run(const qtts_job *job, qtts_model *m, const qtts_token
     double tg = qtts_now();
     if (n_pending > 0) {
         QTTS_TRY(qtts_generator_init(&g, m, max_batch, max_ctx, false, err));
+        qtts_generator_set_sync_timing(g, p->sync_stages);
         slot_utt = malloc((size_t)max_batch * sizeof *slot_utt);
         QTTS_CHECK(slot_utt, err, QTTS_ERR_OOM, "out of memory");
         for (int i = 0; i < max_batch; i++) slot_utt[i] = -1;
@@ -812,6 +823,16 @@ qtts_status qtts_render_run(const qtts_job *job, qtts_model *m, const qtts_token
         }
     }
     sum->generate_seconds = qtts_now() - tg;
+    if (g) {
+        qtts_gen_timing t = qtts_generator_timing(g);
+        sum->prefill_seconds = t.prefill;
+        sum->talker_seconds = t.talker;
+        sum->code_predictor_seconds = t.predictor;
+        sum->sampling_seconds = t.sampling;
+        sum->prefills = t.prefills;
+        sum->steps = t.steps;
+        sum->frames_generated = t.frames;
+    }
     decoder_drain(&dec, &c);
 
     /* ---- sessions joined into one file, chapters in the manifest ---- */

@@ -28,6 +28,9 @@ typedef struct qtts_render_params {
      * the codec must then be loaded on a backend of its own (not the
      * model's). The files are the same bytes either way. */
     bool decode_thread;
+    /* wait for the device at every stage boundary, so that the summary's
+     * stage times are device times (benchmarks: the waits cost overlap) */
+    bool sync_stages;
     FILE *progress;         /* progress bar and summary; NULL = quiet */
     volatile sig_atomic_t *stop; /* set asynchronously (SIGINT/SIGTERM): finish the step, keep the journal, stop */
 } qtts_render_params;
@@ -38,6 +41,11 @@ typedef struct qtts_render_summary {
     int items, items_written, items_failed, items_reused;
     int utterances, utterances_generated, utterances_resumed, runaway_flags;
     double audio_seconds, wall_seconds, generate_seconds, decode_seconds;
+    /* where generation went (the generator's stage timings: host time,
+     * which includes the device's only where the host waits for it, unless
+     * sync_stages): prompts prefilled, steps of the batch, frames made */
+    double prefill_seconds, talker_seconds, code_predictor_seconds, sampling_seconds;
+    int64_t prefills, steps, frames_generated;
 } qtts_render_summary;
 
 /* Render `job` with a loaded model, tokenizer and codec. Per-item failures

@@ -120,6 +120,34 @@ static int summary(const cJSON *m, const char *key) {
     return cJSON_IsNumber(v) ? v->valueint : -1;
 }
 
+static double stage(const cJSON *m, const char *key) {
+    const cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "summary"), "stages"), key);
+    return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+/* The summary's generator stages: every utterance generated was prefilled
+ * (a runaway retry is prefilled again), each step made 1..max_batch frames,
+ * and the stages are disjoint parts of the generation time. */
+static void check_stages(const cJSON *m, int max_batch, bool synced, const char *what) {
+    const cJSON *st = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "summary"), "stages");
+    CHECK(st && cJSON_IsBool(cJSON_GetObjectItem(st, "synced")) && cJSON_IsTrue(cJSON_GetObjectItem(st, "synced")) == synced,
+          "%s: stages.synced", what);
+    double prefills = stage(m, "prefills"), steps = stage(m, "steps"), frames = stage(m, "frames");
+    CHECK(prefills >= summary(m, "utterances_generated") && prefills <= 2 * summary(m, "utterances_generated"),
+          "%s: %.0f prefills for %d utterances", what, prefills, summary(m, "utterances_generated"));
+    CHECK(steps >= 1 && frames >= steps && frames <= steps * max_batch, "%s: %.0f frames in %.0f steps of at most %d", what, frames,
+          steps, max_batch);
+    double sum = 0;
+    const char *keys[] = {"prefill_seconds", "talker_seconds", "code_predictor_seconds", "sampling_seconds"};
+    for (int k = 0; k < 4; k++) {
+        CHECK(stage(m, keys[k]) > 0, "%s: %s", what, keys[k]);
+        sum += stage(m, keys[k]);
+    }
+    const cJSON *gen = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "summary"), "generate_seconds");
+    CHECK(cJSON_IsNumber(gen) && sum <= gen->valuedouble, "%s: stages %.3f s within generation %.3f s", what, sum,
+          cJSON_IsNumber(gen) ? gen->valuedouble : -1);
+}
+
 /* Start a render (with or without the decoder thread) and SIGKILL it after
  * delay_us; returns 1 if it finished first. */
 static int run_and_kill(const char *job, useconds_t delay_us, bool decode_thread) {
@@ -182,7 +210,7 @@ int main(void) {
      * CPU with CUDA-graph semantics (recorded talker and predictor
      * sequences, padded batch buckets) the same bytes as the CPU */
     const char *batches[] = {"1", "3", "4 --no-prefix-sharing", "8 --backend cpu-replay", "3 --backend cpu-replay",
-                             "3 --decode-thread on", "8 --backend cpu-replay --decode-thread on"};
+                             "3 --decode-thread on", "8 --backend cpu-replay --decode-thread on", "3 --sync-stages"};
     for (int b = 0; b < (int)(sizeof batches / sizeof batches[0]); b++) {
         char dir[1200], jb[1200], extra[96];
         snprintf(dir, sizeof dir, "%s/b%d", tmp, b);
@@ -197,6 +225,7 @@ int main(void) {
         const cJSON *dt = mb ? cJSON_GetObjectItem(cJSON_GetObjectItem(mb, "summary"), "decode_thread") : NULL;
         CHECK(cJSON_IsBool(dt) && cJSON_IsTrue(dt) == (strstr(batches[b], "--decode-thread on") != NULL), "batch %s: manifest decode_thread",
               batches[b]);
+        if (mb) check_stages(mb, atoi(batches[b]), strstr(batches[b], "--sync-stages") != NULL, extra);
         cJSON_Delete(mb);
     }
 

@@ -34,6 +34,8 @@ static void usage(FILE *f) {
                "  --decode-thread on|off|auto  decode and write items on a second thread (with the codec on\n"
                "                  its own backend) while generation goes on; auto (default): on with cuda.\n"
                "                  The files are the same bytes either way\n"
+               "  --sync-stages   wait for the device between generation stages, so that the stage times in\n"
+               "                  the manifest's summary are device times (benchmarks; slower)\n"
                "The job format is described in jobs/README.md. A rerun of the same job resumes: finished\n"
                "utterances come from the journal in the output folder, unchanged items are kept.\n"
                "Backend:\n");
@@ -76,16 +78,17 @@ static bool job_model_dir(const char *job_path, char *out, size_t n) {
 }
 
 int qtts_cmd_render(int argc, char **argv) {
-    int max_batch = 0, fresh = 0, quiet = 0, no_share = 0, chunk = QTTS_CODEC_CHUNK_DEFAULT, context = QTTS_CODEC_CONTEXT_DEFAULT;
+    int max_batch = 0, fresh = 0, quiet = 0, no_share = 0, sync_stages = 0, chunk = QTTS_CODEC_CHUNK_DEFAULT, context = QTTS_CODEC_CONTEXT_DEFAULT;
     cli_backend bk;
     cli_backend_init(&bk);
     const char *decode_thread = "auto";
-    enum { O_BATCH = 256, O_FRESH, O_QUIET, O_CHUNK, O_CTX, O_NOSHARE, O_DTHREAD };
+    enum { O_BATCH = 256, O_FRESH, O_QUIET, O_CHUNK, O_CTX, O_NOSHARE, O_DTHREAD, O_SYNC };
     static const struct option opts[] = {{"max-batch", required_argument, 0, O_BATCH}, {"fresh", no_argument, 0, O_FRESH},
                                          {"quiet", no_argument, 0, O_QUIET},           {"chunk", required_argument, 0, O_CHUNK},
                                          {"context", required_argument, 0, O_CTX},     {"help", no_argument, 0, 'h'},
                                          {"no-prefix-sharing", no_argument, 0, O_NOSHARE},
                                          {"decode-thread", required_argument, 0, O_DTHREAD},
+                                         {"sync-stages", no_argument, 0, O_SYNC},
                                          CLI_BACKEND_LONGOPTS,
                                          {0, 0, 0, 0}};
     optind = 1;
@@ -102,6 +105,7 @@ int qtts_cmd_render(int argc, char **argv) {
         case O_CTX: context = atoi(optarg); break;
         case O_NOSHARE: no_share = 1; break;
         case O_DTHREAD: decode_thread = optarg; break;
+        case O_SYNC: sync_stages = 1; break;
         case 'h': usage(stdout); return CLI_OK;
         default: usage(stderr); return CLI_USAGE;
         }
@@ -186,6 +190,7 @@ int qtts_cmd_render(int argc, char **argv) {
     rp.decode_chunk = chunk;
     rp.decode_context = context;
     rp.decode_thread = threaded;
+    rp.sync_stages = sync_stages;
     rp.progress = quiet ? NULL : stderr;
     rp.stop = &g_stop;
     st = qtts_render_run(job, m, tok, codec, &rp, &sum, &err);
