@@ -8,18 +8,22 @@
 # brings back at most 8 files); a short table is printed last.
 # Run it as `QTTS_COMMIT=<hash> bash scripts/gpu_check.sh`: the device tool
 # ships the working tree but not a refreshed .git, so git there names an
-# older commit. QTTS_GPU_BENCH=0 skips the benchmarks, QTTS_GPU_TESTS=0 the tests (so that
-# two calls, tests then benchmarks, split the work without repeating it; the
-# second finds build-gpu built); QTTS_BENCH_SIZES, QTTS_RENDER_SIZES,
-# QTTS_RENDER_BATCHES, QTTS_PDL_BENCH_SIZES and QTTS_BENCH_FRAMES choose what they run.
+# older commit. QTTS_GPU_TESTS=0 skips the tests; QTTS_GPU_BENCH picks the
+# benchmarks: synth (bench_gpu.sh: plain, PDL, persistent), render
+# (bench_render.sh, and one --sync-stages render), "synth render" or 1 (both,
+# the default), 0 (none). Each part can take ~300-600 s (the summary gives
+# every step's seconds), so within the device tool's 600 s per command run
+# three calls, which split the work without repeating it (a warm machine
+# keeps build-gpu): QTTS_GPU_BENCH=0; then QTTS_GPU_TESTS=0 QTTS_GPU_BENCH=synth;
+# then QTTS_GPU_TESTS=0 QTTS_GPU_BENCH=render. QTTS_BENCH_SIZES,
+# QTTS_RENDER_SIZES, QTTS_RENDER_BATCHES, QTTS_PDL_BENCH_SIZES and
+# QTTS_BENCH_FRAMES choose what they run.
 # compute-sanitizer runs memcheck (kernels and goldens), racecheck and initcheck (kernels).
 # The kernel tests, the goldens and the 1.7B synth benchmark also run with
 # --cuda-pdl on (programmatic dependent launch), and the goldens and the
 # synth benchmark with --cuda-persistent on (the code predictor as one
 # persistent kernel); both are off by default until these comparisons have
-# been made. Everything together took ~225-400 s before the
-# PDL runs were added; if it nears the device tool's 600 s per command, run
-# it twice: QTTS_GPU_BENCH=0 first, then QTTS_GPU_TESTS=0.
+# been made.
 # On the device machine (../shared/device/README.md): carry .devdeps, then
 #   bash scripts/gpu_check.sh
 set -uo pipefail
@@ -110,7 +114,11 @@ print("SNR %.1f dB" % (10 * math.log10(s / max(n, 1e-30))) if len(a) == len(b) e
 ' build-gpu/decode-cuda.wav build-gpu/decode-cpu.wav 2>&1 | tail -1)"
   rm -f jobs/.demo-cuda.json
 fi
-if [ "${QTTS_GPU_BENCH:-1}" = 1 ]; then
+bench=${QTTS_GPU_BENCH:-1}
+[ "$bench" = 1 ] && bench="synth render"
+[ "$bench" = 0 ] && bench=""
+wants() { case " $bench " in *" $1 "*) return 0 ;; esac; return 1; }
+if wants synth; then
   timeout 200 bash bench/bench_gpu.sh build-gpu "$shared/data/qwen2-tokenizer" /tmp/qtts-models "${QTTS_BENCH_FRAMES:-250}" ${QTTS_BENCH_SIZES:-0.6B 1.7B} \
     > "$out/bench_gpu.log" 2>&1
   status "bench_gpu.sh" "rc=$? $(grep frames/s "$out/bench_gpu.log" | tr '\n' ' ')"
@@ -120,15 +128,26 @@ if [ "${QTTS_GPU_BENCH:-1}" = 1 ]; then
   QTTS_SYNTH_ARGS="--cuda-persistent on" QTTS_BENCH_SUFFIX=persistent timeout 200 bash bench/bench_gpu.sh build-gpu "$shared/data/qwen2-tokenizer" \
     /tmp/qtts-models "${QTTS_BENCH_FRAMES:-250}" ${QTTS_PDL_BENCH_SIZES:-1.7B} > "$out/bench_gpu_persistent.log" 2>&1
   status "bench_gpu.sh persistent" "rc=$? $(grep frames/s "$out/bench_gpu_persistent.log" | tr '\n' ' ')"
+fi
+if wants render; then
+  # the models bench_gpu.sh writes (when the synth part ran on this machine before, they are there)
+  for size in ${QTTS_RENDER_SIZES:-1.7B}; do
+    d=/tmp/qtts-models/Qwen3-TTS-12Hz-$size-CustomVoice
+    [ -f "$d/model.safetensors" ] || build-gpu/make_random_model "$d" --size "$size" --tokenizer "$shared/data/qwen2-tokenizer" >> "$out/make_models.log" 2>&1
+  done
   for size in ${QTTS_RENDER_SIZES:-1.7B}; do
     QTTS_BUILD=build-gpu timeout "${QTTS_RENDER_TIMEOUT:-200}" bash bench/bench_render.sh /tmp/qtts-models/Qwen3-TTS-12Hz-$size-CustomVoice \
       "$size" cuda ${QTTS_RENDER_BATCHES:-1 8 32 64 128 256} > "$out/bench_render_$size.log" 2>&1
     status "bench_render $size" "rc=$? $(grep -o '"max_batch": [0-9]*.*"x_realtime": [0-9.]*' "$out/bench_render_$size.log" | sed 's/"items.*"x_realtime"/ x/' | tr '\n' ';')"
   done
   # where a large batch's generation goes: device times per stage (--sync-stages), one batch size
+  size=${QTTS_RENDER_SIZES:-1.7B}
+  size=${size%% *}
   QTTS_RENDER_ARGS=--sync-stages QTTS_BENCH_SUFFIX=sync QTTS_BUILD=build-gpu timeout 120 bash bench/bench_render.sh \
-    /tmp/qtts-models/Qwen3-TTS-12Hz-1.7B-CustomVoice 1.7B cuda ${QTTS_RENDER_SYNC_BATCH:-128} > "$out/bench_render_sync.log" 2>&1
-  status "bench_render 1.7B synced" "rc=$? $(grep -o '"stages": {.*}' "$out/bench_render_sync.log" | tail -1)"
+    /tmp/qtts-models/Qwen3-TTS-12Hz-$size-CustomVoice "$size" cuda ${QTTS_RENDER_SYNC_BATCH:-128} > "$out/bench_render_sync.log" 2>&1
+  status "bench_render $size synced" "rc=$? $(grep -o '"stages": {.*}' "$out/bench_render_sync.log" | tail -1)"
+fi
+if [ -n "$bench" ]; then
   # only what this run wrote (the device tool brings back at most 8 files)
   find bench/results -maxdepth 1 -name '*.json' -newer "$out/commit.txt" -exec cp {} "$final/" \;
 fi
