@@ -25,6 +25,8 @@ int main(void) { return tu_skip("no CUDA device: built without the CUDA backend 
 #else
 
 #include "qtts_kernels.h" /* QTTS_GEMV_MAX_N, QTTS_ATTN_CHUNK: to pick shapes on both sides of each switch */
+#include "config.h"
+#include "modelfix.h" /* the released config.json files */
 
 #define TOL_EXACT 1e-6
 #define TOL_F32 1e-5
@@ -777,6 +779,35 @@ static void pred_free(pred_fixture *P) {
     for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++) free(hp[i]);
 }
 
+/* The persistent predictor takes the released checkpoints' code predictor
+ * shapes (0.6B: no projection; 1.7B: the talker's 2048 wide states projected
+ * to 1024), at every row count it serves: were it to refuse one (shared
+ * memory, vocabulary, layers), the generator would run the op sequence
+ * instead without a word, and a benchmark of it would measure that. */
+static void test_predict_frame_released(void) {
+    for (int big = 0; big < 2; big++) {
+        static char cfg[16384];
+        mf_config_json(cfg, sizeof cfg, big, "custom_voice");
+        qtts_model_config mc;
+        qtts_err e = {0};
+        CHECK(qtts_model_config_parse(cfg, strlen(cfg), "config.json", &mc, &e) == QTTS_OK, "released config: %s", e.msg);
+        const qtts_lm_config *pc = &mc.predictor;
+        static uint16_t dummy; /* a projection's presence is what counts here */
+        qtts_k_predictor p;
+        memset(&p, 0, sizeof p);
+        p.n_layers = pc->num_layers, p.hidden = pc->hidden_size, p.n_heads = pc->num_heads, p.n_kv = pc->num_kv_heads;
+        p.head_dim = pc->head_dim, p.inter = pc->intermediate_size, p.in_hidden = mc.talker.hidden_size, p.vocab = pc->vocab_size;
+        p.n_groups = mc.num_code_groups;
+        p.mtp_w = p.in_hidden != p.hidden ? &dummy : NULL;
+        p.kv = (qtts_k_kv){.n_layers = p.n_layers, .n_slots = QTTS_K_PRED_MAX_NB, .max_len = p.n_groups, .n_kv_heads = p.n_kv,
+                           .head_dim = p.head_dim};
+        CHECK(big == (p.mtp_w != NULL), "%s: a projection exactly in 1.7B", big ? "1.7B" : "0.6B");
+        for (p.nb = 1; p.nb <= QTTS_K_PRED_MAX_NB; p.nb++)
+            CHECK(qtts_k_predict_frame_grid(&p) > 0, "%s code predictor (%d layers, hidden %d, in %d, vocab %d, G %d), %d rows: not taken",
+                  big ? "1.7B" : "0.6B", p.n_layers, p.hidden, p.in_hidden, p.vocab, p.n_groups, p.nb);
+    }
+}
+
 /* predict_frame (one cooperative kernel on CUDA) against its twin, the op
  * sequence on the CPU (model.c: qtts_predict_frame): every codebook's codes
  * and raw logits and the KV cache, with and without the talker-to-predictor
@@ -1152,6 +1183,7 @@ int main(int argc, char **argv) {
     test_snake_transpose();
     test_sample();
     test_predict_frame();
+    test_predict_frame_released();
     if (do_bench) bench();
     test_error_path();
     qtts_backend_free(&gpu);
