@@ -48,13 +48,15 @@ res = {"benchmark": "gpu-synth", "commit": commit + ("-dirty" if dirty else ""),
        "first_chunk_frames": plain["first_chunk_frames"],
        "peak_memory_mb": plain["peak_device_memory_mb"], "frames_per_second": plain["frames_per_second"],
        "realtime_factor": plain["realtime_factor"],
+       "generator_steps": plain["generator_steps"], "predictor_fused_steps": plain["predictor_fused_steps"],
        "stages": {k: sync["stages"][k] for k in ("prefill_ms", "talker_ms", "code_predictor_ms", "sampling_ms", "decoder_ms")},
        "stages_per_frame_ms": {k.replace("_ms", ""): round(sync["stages"][k] / n, 4) for k in ("talker_ms", "code_predictor_ms", "sampling_ms")},
        "stages_note": "stage times from the --sync-stages run (device waits at stage boundaries); the other numbers from the plain run",
        "plain_run": plain, "sync_stages_run": sync}
 json.dump(res, open(sys.argv[3], "w"), indent=2)
 print(f"{sys.argv[6]}{' ' + os.environ['QTTS_BENCH_SUFFIX'] if os.environ.get('QTTS_BENCH_SUFFIX') else ''}: {res['frames_per_second']:.1f} frames/s, {res['realtime_factor']:.2f}x real time, "
-      f"first audio {res['time_to_first_chunk_ms']:.1f} ms, peak {res['peak_memory_mb']:.0f} MB; per frame (synced): "
+      f"first audio {res['time_to_first_chunk_ms']:.1f} ms, peak {res['peak_memory_mb']:.0f} MB, "
+      f"fused predictor {res['predictor_fused_steps']}/{res['generator_steps']} steps; per frame (synced): "
       + ", ".join(f"{k} {v:.3f} ms" for k, v in res["stages_per_frame_ms"].items()))
 PY
   rm -rf "$tmp"

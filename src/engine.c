@@ -165,6 +165,8 @@ qtts_status qtts_engine_synth(qtts_engine *e, const qtts_synth_request *r, qtts_
     out->talker_s = tm.talker;
     out->predictor_s = tm.predictor;
     out->sampling_s = tm.sampling;
+    out->steps = (int)tm.steps;
+    out->fused_steps = (int)tm.fused_steps;
     out->decode_s = qtts_now() - td + first_decode_s;
     out->peak_device_mb = e->be.ops->peak_bytes ? (double)e->be.ops->peak_bytes(&e->be) / (1024.0 * 1024.0) : 0;
     out->total_s = qtts_now() - t0;

@@ -474,8 +474,8 @@ static void predict_residuals(qtts_generator *g, int n, int nb) {
     /* a backend's fused frame is one launch: nothing to record, and it is
      * never inside a capture (CUDA: a cooperative launch) */
     qtts_predictor_frame f = predictor_frame(g, nb);
-    if (!o->predict_frame || !o->predict_frame(g->be, &g->pw, &f))
-        run_seq(g, seq_key(g, SEQ_PREDICTOR, nb, g->G), predictor_ops, nb, g->G);
+    if (o->predict_frame && o->predict_frame(g->be, &g->pw, &f)) g->t.fused_steps++;
+    else run_seq(g, seq_key(g, SEQ_PREDICTOR, nb, g->G), predictor_ops, nb, g->G);
     if (g->record) {
         o->to_host(g->be, g->rec_tmp, g->rec_pred_d, (size_t)(g->G - 1) * nb * g->Vp * sizeof(float));
         for (int k = 0; k < g->G - 1; k++)

@@ -83,6 +83,7 @@ const float *qtts_generator_hidden(const qtts_generator *g, int slot);
 typedef struct qtts_gen_timing {
     double prefill, talker, predictor, sampling;
     int64_t frames, steps, prefills; /* frames generated, generator steps, prompts prefilled */
+    int64_t fused_steps;             /* steps whose code predictor was the backend's one-launch frame */
 } qtts_gen_timing;
 qtts_gen_timing qtts_generator_timing(const qtts_generator *g);
 /* Wait for the backend at every stage boundary so that the stage timings are

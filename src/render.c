@@ -242,6 +242,7 @@ static qtts_status write_manifest(render_ctx *c, qtts_err *err) {
     cJSON_AddNumberToObject(sg, "prefills", (double)S->prefills);
     cJSON_AddNumberToObject(sg, "steps", (double)S->steps);
     cJSON_AddNumberToObject(sg, "frames", (double)S->frames_generated);
+    cJSON_AddNumberToObject(sg, "predictor_fused_steps", (double)S->fused_steps);
     char *txt = cJSON_Print(root);
     cJSON_Delete(root);
     if (!txt) return qtts_fail(err, QTTS_ERR_OOM, "manifest: out of memory");
@@ -832,6 +833,7 @@ qtts_status qtts_render_run(const qtts_job *job, qtts_model *m, const qtts_token
         sum->prefills = t.prefills;
         sum->steps = t.steps;
         sum->frames_generated = t.frames;
+        sum->fused_steps = t.fused_steps;
     }
     decoder_drain(&dec, &c);
 

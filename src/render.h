@@ -45,7 +45,7 @@ typedef struct qtts_render_summary {
      * which includes the device's only where the host waits for it, unless
      * sync_stages): prompts prefilled, steps of the batch, frames made */
     double prefill_seconds, talker_seconds, code_predictor_seconds, sampling_seconds;
-    int64_t prefills, steps, frames_generated;
+    int64_t prefills, steps, frames_generated, fused_steps;
 } qtts_render_summary;
 
 /* Render `job` with a loaded model, tokenizer and codec. Per-item failures

@@ -42,6 +42,41 @@ static float *read_audio(const char *path, int64_t *n, int *sr) {
     return buf;
 }
 
+static double jnum(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItem(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+/* --stats-json (what bench_gpu.sh reads): the run's shape and times. On the
+ * CPU no step has a fused predictor frame. */
+static void check_stats(const char *tmp, const char *name, int frames) {
+    char path[1400], *txt = NULL;
+    size_t len;
+    qtts_err e = {0};
+    snprintf(path, sizeof path, "%s/%s.json", tmp, name);
+    CHECK(qtts_read_file(path, &txt, &len, &e) == QTTS_OK, "%s: stats: %s", name, e.msg);
+    cJSON *s = txt ? cJSON_Parse(txt) : NULL;
+    free(txt);
+    CHECK(s != NULL, "%s: stats JSON does not parse", name);
+    if (!s) return;
+    const cJSON *st = cJSON_GetObjectItem(s, "stages");
+    CHECK(jstr(s, "backend") && !strcmp(jstr(s, "backend"), "cpu") && cJSON_IsObject(cJSON_GetObjectItem(s, "backend_params")),
+          "%s: stats backend", name);
+    CHECK(jnum(s, "frames") == frames && jnum(s, "generator_steps") == frames && jnum(s, "predictor_fused_steps") == 0,
+          "%s: stats frames %.0f, steps %.0f, fused %.0f; want %d, %d, 0", name, jnum(s, "frames"), jnum(s, "generator_steps"),
+          jnum(s, "predictor_fused_steps"), frames, frames);
+    CHECK(jnum(s, "frames_per_second") > 0 && jnum(s, "realtime_factor") > 0 && jnum(s, "wall_clock_ms") > 0, "%s: stats rates", name);
+    const char *keys[] = {"prefill_ms", "talker_ms", "code_predictor_ms", "sampling_ms", "decoder_ms"};
+    double sum = 0;
+    for (int k = 0; k < 5; k++) {
+        CHECK(jnum(st, keys[k]) > 0, "%s: stats stages.%s", name, keys[k]);
+        sum += jnum(st, keys[k]);
+    }
+    CHECK(sum <= jnum(s, "wall_clock_ms"), "%s: stages %.1f ms within the wall clock %.1f ms", name, sum, jnum(s, "wall_clock_ms"));
+    cJSON_Delete(s);
+    unlink(path);
+}
+
 static int run_case(const char *dir, const char *name, const char *tmp) {
     char path[1400], *txt = NULL;
     size_t len;
@@ -56,8 +91,8 @@ static int run_case(const char *dir, const char *name, const char *tmp) {
         return 0;
     }
     char cmd[8192], q[2048], out[2048];
-    snprintf(cmd, sizeof cmd, "%s synth --quiet --greedy --model %s/fixtures/models/%s --out %s/%s.wav --codes-out %s/%s.npy", QTTS_EXE,
-             QTTS_BINARY_DIR, jstr(meta, "model"), tmp, name, tmp, name);
+    snprintf(cmd, sizeof cmd, "%s synth --quiet --greedy --model %s/fixtures/models/%s --out %s/%s.wav --codes-out %s/%s.npy --stats-json %s/%s.json",
+             QTTS_EXE, QTTS_BINARY_DIR, jstr(meta, "model"), tmp, name, tmp, name, tmp, name);
     const char *keys[][2] = {{"text", "--text"}, {"speaker", "--speaker"}, {"instruct", "--instruct"}, {"language", "--language"}};
     for (int k = 0; k < 4; k++)
         if (jstr(meta, keys[k][0])) {
@@ -84,6 +119,7 @@ static int run_case(const char *dir, const char *name, const char *tmp) {
     float *a = read_audio(path, &ns, &sr);
     CHECK(a && sr == 24000 && ns == want.shape[0] * 1920, "%s: audio %lld samples at %d Hz", name, (long long)ns, sr);
     printf("%s: codes %s, %lld samples\n", name, same ? "identical" : "DIFFER", (long long)ns);
+    check_stats(tmp, name, (int)want.shape[0]);
     free(a);
     unlink(path);
     qtts_npy_free(&got);

@@ -90,6 +90,8 @@ typedef struct qtts_synth_result {
     double prefill_s, talker_s, predictor_s, sampling_s, decode_s, total_s;
     double first_chunk_s;  /* prefill start to the first_chunk frames' audio on the host; 0 when not asked */
     double peak_device_mb; /* most GPU memory in use (CUDA backend); 0 on the CPU */
+    int steps;             /* generator steps (one frame each) */
+    int fused_steps;       /* of those, the steps whose code predictor ran as one fused launch (--cuda-persistent on) */
 } qtts_synth_result;
 
 /* Progress callback: frames generated so far; return nonzero to stop. */

@@ -196,13 +196,13 @@ int qtts_cmd_synth(int argc, char **argv) {
                           "\"wall_clock_ms\": %.3f, \"time_to_first_frame_ms\": %.3f, \"frames_per_second\": %.4f, "
                           "\"realtime_factor\": %.4f, \"stages\": {\"load_ms\": %.3f, \"prefill_ms\": %.3f, \"talker_ms\": %.3f, "
                           "\"code_predictor_ms\": %.3f, \"sampling_ms\": %.3f, \"decoder_ms\": %.3f}, \"decoder_chunk\": %d, "
-                          "\"decoder_context\": %d}\n",
+                          "\"decoder_context\": %d, \"generator_steps\": %d, \"predictor_fused_steps\": %d}\n",
                           eng_backend, bk.params.device, bk.params.cuda_graphs ? "true" : "false", bk.params.cuda_pdl ? "true" : "false",
                           bk.params.cuda_persistent ? "true" : "false", model_dir, res.prompt_tokens, res.n_frames, audio_s, sync_stages ? "true" : "false", first_chunk,
                           res.first_chunk_s * 1e3, res.peak_device_mb, (t_end - t_start) * 1e3, res.total_s * 1e3,
                           (res.prefill_s + (res.n_frames ? (res.talker_s + res.predictor_s + res.sampling_s) / res.n_frames : 0)) * 1e3,
                           res.n_frames / gen_s, audio_s / res.total_s, (ps.t0 - t_start) * 1e3, res.prefill_s * 1e3, res.talker_s * 1e3,
-                          res.predictor_s * 1e3, res.sampling_s * 1e3, res.decode_s * 1e3, chunk, context);
+                          res.predictor_s * 1e3, res.sampling_s * 1e3, res.decode_s * 1e3, chunk, context, res.steps, res.fused_steps);
         QTTS_TRY(qtts_write_file_atomic(stats_path, js, (size_t)jn, &err));
     }
     if (!quiet)
