@@ -36,6 +36,9 @@
 
 static double TOL = TOL_CPU;
 static bool exact_codes = true;
+/* --cuda-persistent on with the CUDA backend: every step's code predictor is
+ * the one fused launch (not the op sequence it may fall back to) */
+static bool fused_expected;
 
 /* Margin between the best and second-best candidate of row after the
  * official codebook-0 processors (penalty on codes so far, suppression). */
@@ -329,6 +332,9 @@ static void run_case(qtts_backend *be, const char *case_dir, const char *case_na
     CHECK(mism == 0, "%s: %d codes differ from the reference", case_name, mism);
     if (diverge >= 0) printf("%s: reference margin within twice the logit error at frame %d: compared up to there\n", case_name, diverge);
     printf("%s: P=%d frames=%d codes %s\n", case_name, P, nf, mism ? "DIFFER" : "identical");
+    qtts_gen_timing tm = qtts_generator_timing(g);
+    CHECK(tm.steps > 0 && tm.fused_steps == (fused_expected ? tm.steps : 0), "%s: %lld of %lld steps through the fused predictor frame, want %s",
+          case_name, (long long)tm.fused_steps, (long long)tm.steps, fused_expected ? "all" : "none");
 done:
     qtts_generator_free(g);
     qtts_kv_free(&kv, be);
@@ -490,6 +496,7 @@ int main(int argc, char **argv) {
         snprintf(why, sizeof why, "backend %s unavailable: %s", backend, e.msg);
         return tu_skip(why);
     }
+    fused_expected = bp.cuda_persistent && !strcmp(be.ops->name, "cuda");
     /* cpu-replay computes with the CPU's ops: exact, like the CPU */
     if ((strcmp(backend, "cpu") != 0 && strcmp(backend, "cpu-replay") != 0) || bf16_criteria) {
         TOL = TOL_BF16;
