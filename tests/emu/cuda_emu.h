@@ -148,7 +148,7 @@ static inline void emu_ctx_switch(emu_ctx *from, emu_ctx *to) { swapcontext(from
 #endif
 
 /* The byte that fills memory a GPU leaves undefined (fresh device memory,
- * dynamic shared memory): NaN as a float or bf16, -1 as an integer. */
+ * static and dynamic shared memory): NaN as a float or bf16, -1 as an integer. */
 #define EMU_POISON 0xff
 
 /* ---- the running block: its threads are fibers on one OS
