@@ -130,12 +130,10 @@ if wants synth; then
   status "bench_gpu.sh persistent" "rc=$? $(grep frames/s "$out/bench_gpu_persistent.log" | tr '\n' ' ')"
 fi
 if wants render; then
-  # the models bench_gpu.sh writes (when the synth part ran on this machine before, they are there)
   for size in ${QTTS_RENDER_SIZES:-1.7B}; do
+    # the model bench_gpu.sh writes (there when the synth part ran on this machine before)
     d=/tmp/qtts-models/Qwen3-TTS-12Hz-$size-CustomVoice
     [ -f "$d/model.safetensors" ] || build-gpu/make_random_model "$d" --size "$size" --tokenizer "$shared/data/qwen2-tokenizer" >> "$out/make_models.log" 2>&1
-  done
-  for size in ${QTTS_RENDER_SIZES:-1.7B}; do
     QTTS_BUILD=build-gpu timeout "${QTTS_RENDER_TIMEOUT:-200}" bash bench/bench_render.sh /tmp/qtts-models/Qwen3-TTS-12Hz-$size-CustomVoice \
       "$size" cuda ${QTTS_RENDER_BATCHES:-1 8 32 64 128 256} > "$out/bench_render_$size.log" 2>&1
     status "bench_render $size" "rc=$? $(grep -o '"max_batch": [0-9]*.*"x_realtime": [0-9.]*' "$out/bench_render_$size.log" | sed 's/"items.*"x_realtime"/ x/' | tr '\n' ';')"

@@ -235,14 +235,14 @@ static qtts_status write_manifest(render_ctx *c, qtts_err *err) {
     /* the generator's stages (render.h); the code predictor's time includes its sampling */
     cJSON *sg = cJSON_AddObjectToObject(so, "stages");
     cJSON_AddBoolToObject(sg, "synced", c->p->sync_stages);
-    cJSON_AddNumberToObject(sg, "prefill_seconds", S->prefill_seconds);
-    cJSON_AddNumberToObject(sg, "talker_seconds", S->talker_seconds);
-    cJSON_AddNumberToObject(sg, "code_predictor_seconds", S->code_predictor_seconds);
-    cJSON_AddNumberToObject(sg, "sampling_seconds", S->sampling_seconds);
-    cJSON_AddNumberToObject(sg, "prefills", (double)S->prefills);
-    cJSON_AddNumberToObject(sg, "steps", (double)S->steps);
-    cJSON_AddNumberToObject(sg, "frames", (double)S->frames_generated);
-    cJSON_AddNumberToObject(sg, "predictor_fused_steps", (double)S->fused_steps);
+    cJSON_AddNumberToObject(sg, "prefill_seconds", S->gen.prefill);
+    cJSON_AddNumberToObject(sg, "talker_seconds", S->gen.talker);
+    cJSON_AddNumberToObject(sg, "code_predictor_seconds", S->gen.predictor);
+    cJSON_AddNumberToObject(sg, "sampling_seconds", S->gen.sampling);
+    cJSON_AddNumberToObject(sg, "prefills", (double)S->gen.prefills);
+    cJSON_AddNumberToObject(sg, "steps", (double)S->gen.steps);
+    cJSON_AddNumberToObject(sg, "frames", (double)S->gen.frames);
+    cJSON_AddNumberToObject(sg, "predictor_fused_steps", (double)S->gen.fused_steps);
     char *txt = cJSON_Print(root);
     cJSON_Delete(root);
     if (!txt) return qtts_fail(err, QTTS_ERR_OOM, "manifest: out of memory");
@@ -824,17 +824,7 @@ qtts_status qtts_render_run(const qtts_job *job, qtts_model *m, const qtts_token
         }
     }
     sum->generate_seconds = qtts_now() - tg;
-    if (g) {
-        qtts_gen_timing t = qtts_generator_timing(g);
-        sum->prefill_seconds = t.prefill;
-        sum->talker_seconds = t.talker;
-        sum->code_predictor_seconds = t.predictor;
-        sum->sampling_seconds = t.sampling;
-        sum->prefills = t.prefills;
-        sum->steps = t.steps;
-        sum->frames_generated = t.frames;
-        sum->fused_steps = t.fused_steps;
-    }
+    if (g) sum->gen = qtts_generator_timing(g);
     decoder_drain(&dec, &c);
 
     /* ---- sessions joined into one file, chapters in the manifest ---- */

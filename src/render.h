@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "codec.h"
+#include "generate.h"
 #include "job.h"
 #include "model.h"
 #include "tokenizer.h"
@@ -41,11 +42,10 @@ typedef struct qtts_render_summary {
     int items, items_written, items_failed, items_reused;
     int utterances, utterances_generated, utterances_resumed, runaway_flags;
     double audio_seconds, wall_seconds, generate_seconds, decode_seconds;
-    /* where generation went (the generator's stage timings: host time,
+    /* where generation went: the generator's stage timings (host time,
      * which includes the device's only where the host waits for it, unless
-     * sync_stages): prompts prefilled, steps of the batch, frames made */
-    double prefill_seconds, talker_seconds, code_predictor_seconds, sampling_seconds;
-    int64_t prefills, steps, frames_generated, fused_steps;
+     * sync_stages), prefills, steps and frames */
+    qtts_gen_timing gen;
 } qtts_render_summary;
 
 /* Render `job` with a loaded model, tokenizer and codec. Per-item failures
