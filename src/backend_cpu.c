@@ -30,14 +30,20 @@ enum { GEMM_BLOCK = 128 };
 static int n_blocks(int len, int size) { return (len + size - 1) / size; }
 static int block_len(int len, int blk, int size) { return len - blk * size < size ? len - blk * size : size; }
 
-/* y[m][out] = x[m][in] W[out][in]^T, by blocks of output columns. */
+/* Rows per sgemm call of a matmul (see cpu_matmul). */
+enum { GEMM_ROWS = 8 };
+
+/* y[m][out] = x[m][in] W[out][in]^T for m a multiple of GEMM_ROWS: by blocks
+ * of output columns, each block by calls of GEMM_ROWS rows (the block's
+ * weights stay in cache from one call to the next). */
 static void sgemm_nt(int m, int out, int in, const float *x, const float *W, float *y) {
     int nb = n_blocks(out, GEMM_BLOCK);
     #pragma omp parallel for schedule(static) if (nb > 1 && (int64_t)m * out * in > PAR_MIN_WORK)
     for (int c = 0; c < nb; c++) {
         int j0 = c * GEMM_BLOCK;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, block_len(out, c, GEMM_BLOCK), in, 1.0f, x, in, W + (int64_t)j0 * in, in,
-                    0.0f, y + j0, out);
+        for (int r = 0; r < m; r += GEMM_ROWS)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, GEMM_ROWS, block_len(out, c, GEMM_BLOCK), in, 1.0f, x + (int64_t)r * in, in,
+                        W + (int64_t)j0 * in, in, 0.0f, y + (int64_t)r * out + j0, out);
     }
 }
 
@@ -135,12 +141,14 @@ static void cpu_matmul(qtts_backend *be, const float *x, const qtts_tensor *w, c
     int out = (int)w->shape[0], in = (int)w->shape[1];
     const float *W = w->data;
     /* A row's result must not depend on how many rows share the call, so an
-     * utterance's codes are the same whether it renders alone or in a batch.
-     * OpenBLAS keeps that only for calls of a multiple of 8 rows: sgemv sums
-     * in another order than sgemm, and on AVX-512 CPUs sgemm's kernels for
-     * the last 1-7 rows do too (tests/test_backend_cpu.c). So the rows go
-     * through sgemm in a multiple of 8, the last n % 8 padded with zeros. */
-    enum { ROWS = 8 };
+     * utterance's codes are the same whether it renders alone or in a batch
+     * (decode steps, prompts prefilled together). OpenBLAS does not keep
+     * that across call sizes: sgemv sums in another order than sgemm, on
+     * AVX-512 CPUs sgemm's kernels for the last 1-7 rows do too, and its
+     * kernel choice follows the whole call's size, so 16 and 24 rows of one
+     * shape differ (tests/test_backend_cpu.c). So every sgemm call is
+     * GEMM_ROWS rows, the last n % GEMM_ROWS padded with zeros. */
+    enum { ROWS = GEMM_ROWS };
     int body = n / ROWS * ROWS, tail = n - body;
     if (body) sgemm_nt(body, out, in, x, W, y);
     if (tail) {

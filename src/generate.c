@@ -343,78 +343,136 @@ qtts_status qtts_generator_start(qtts_generator *g, int slot, const float *promp
 
 qtts_status qtts_generator_start_shared(qtts_generator *g, int slot, const float *prompt, int P, const float *trailing, int Q,
                                         const float *tts_pad, const qtts_gen_params *p, qtts_kv_prefix *prefix, qtts_err *err) {
+    qtts_gen_start s = {.slot = slot, .prompt = prompt, .P = P, .trailing = trailing, .Q = Q, .tts_pad = tts_pad, .p = p, .prefix = prefix};
+    qtts_err e = {0};
+    if (qtts_generator_start_many(g, &s, 1, &e) == 1) return QTTS_OK;
+    if (err) *err = e;
+    return e.status;
+}
+
+int qtts_generator_prefill_tokens(const qtts_generator *g) { return g->max_ctx > g->max_batch ? g->max_ctx : g->max_batch; }
+
+/* Check a start and claim its slot (state ACTIVE at position P; the prefill
+ * follows): codes, trailing text and a clear seen row. */
+static qtts_status claim(qtts_generator *g, const qtts_gen_start *a, qtts_err *err) {
+    int slot = a->slot, P = a->P;
+    const qtts_gen_params *p = a->p;
     if (slot < 0 || slot >= g->max_batch) return qtts_fail(err, QTTS_ERR_INVALID_ARG, "slot %d out of range [0, %d)", slot, g->max_batch);
     if (g->slots[slot].state != QTTS_SEQ_FREE) return qtts_fail(err, QTTS_ERR_INVALID_ARG, "slot %d is busy", slot);
     if (P < 1 || p->max_frames < 1) return qtts_fail(err, QTTS_ERR_INVALID_ARG, "empty prompt or max_frames < 1");
-    int L = prefix ? prefix->len : 0;
+    int L = a->prefix ? a->prefix->len : 0;
     if (L < 0 || (L > 0 && L >= P)) return qtts_fail(err, QTTS_ERR_INVALID_ARG, "shared prefix of %d positions for a prompt of %d", L, P);
     if ((int64_t)P + p->max_frames + 1 > g->max_ctx)
         return qtts_fail(err, QTTS_ERR_INVALID_ARG, "prompt %d + %d frames exceeds the context of %d positions", P, p->max_frames,
                          g->max_ctx);
-    const qtts_ops *o = g->be->ops;
     slot_state *s = &g->slots[slot];
     size_t H = (size_t)g->H;
     memset(s, 0, sizeof *s);
     s->p = *p;
     s->P = P;
-    s->Q = Q;
+    s->Q = a->Q;
     s->codes = qtts_calloc((size_t)p->max_frames, (size_t)g->G * sizeof(int32_t), err, "codes");
-    s->trailing = malloc((Q ? (size_t)Q : 1) * H * sizeof(float));
+    s->trailing = malloc((a->Q ? (size_t)a->Q : 1) * H * sizeof(float));
     if (!s->codes || !s->trailing) {
         qtts_generator_release(g, slot);
         return qtts_fail(err, QTTS_ERR_OOM, "slot %d: out of memory for %d frames", slot, p->max_frames);
     }
-    if (Q) memcpy(s->trailing, trailing, (size_t)Q * H * sizeof(float));
-    memcpy(g->pad_h, tts_pad, H * sizeof(float));
-    o->to_device(g->be, g->seen_d + (size_t)slot * g->V, g->zeros_h, (size_t)g->V);
-
-    double t0 = stamp(g);
-    qtts_range_push(g->be, "prefill");
-    /* with a saved prefix only positions >= L are computed */
-    int first = (L > 0 && prefix->k) ? L : 0;
-    if (first) prefix_copy(g, slot, prefix, true);
-    o->to_device(g->be, g->x, prompt + (size_t)first * H, (size_t)(P - first) * H * sizeof(float));
-    for (int i = first; i < P; i++) {
-        g->slot_h[i - first] = slot;
-        g->pos_h[i - first] = i;
-    }
-    upload_batch(g, P - first);
-    qtts_batch b = talker_batch(g, P - first, P);
-    qtts_lm_forward(g->be, &g->m->talker, &g->kv_talker, &b, g->x, g->out, &g->s_talker, NULL);
-    if (L > 0 && !prefix->k) {
-        const qtts_kv_cache *c = &g->kv_talker;
-        size_t bytes = (size_t)c->n_layers * L * c->n_kv_heads * c->head_dim * sizeof(float);
-        prefix->k = o->alloc(g->be, bytes);
-        prefix->v = o->alloc(g->be, bytes);
-        if (!prefix->k || !prefix->v) {
-            qtts_kv_prefix_free(g, prefix);
-            qtts_generator_release(g, slot);
-            return qtts_fail(err, QTTS_ERR_OOM, "shared prompt prefix (%d positions): out of memory", L);
-        }
-        prefix_copy(g, slot, prefix, false);
-    }
-    o->copy(g->be, g->past_hidden + (size_t)slot * H, g->out + (size_t)(P - first - 1) * H, H * sizeof(float));
-    o->matmul(g->be, g->past_hidden + (size_t)slot * H, &g->m->codec_head, NULL, g->logits, 1);
-    qtts_range_pop(g->be);
-    double t1 = stamp(g);
+    if (a->Q) memcpy(s->trailing, a->trailing, (size_t)a->Q * H * sizeof(float));
+    memcpy(g->pad_h, a->tts_pad, H * sizeof(float));
+    g->be->ops->to_device(g->be, g->seen_d + (size_t)slot * g->V, g->zeros_h, (size_t)g->V);
     s->state = QTTS_SEQ_ACTIVE;
     s->pos = P;
-    g->act[0] = slot;
-    record_talker(g, 1);
-    qtts_range_push(g->be, "sampling");
-    g->rows[0] = c0_row(g, slot);
-    int32_t tok;
-    o->to_device(g->be, g->rows_d, g->rows, sizeof *g->rows);
-    o->sample(g->be, g->logits, 1, g->V, g->rows_d, g->seen_d, g->tok_d);
-    qtts_range_push(g->be, "host transfer");
-    o->to_host(g->be, &tok, g->tok_d, sizeof tok);
+    return QTTS_OK;
+}
+
+/* The first position of a start's prompt that its prefill computes: past a
+ * shared prefix already saved, else 0. */
+static int first_pos(const qtts_gen_start *a) {
+    const qtts_kv_prefix *pf = a->prefix;
+    return pf && pf->len > 0 && pf->k ? pf->len : 0;
+}
+
+/* Prefill the claimed starts a[0..n) (their tokens fit the talker scratch)
+ * as one ragged batch, then one codec head and one draw for their first c0. */
+static void prefill_group(qtts_generator *g, const qtts_gen_start *a, int n) {
+    const qtts_ops *o = g->be->ops;
+    size_t H = (size_t)g->H;
+    double t0 = stamp(g);
+    qtts_range_push(g->be, "prefill");
+    int tok = 0, bound = 1;
+    for (int j = 0; j < n; j++) {
+        int first = first_pos(&a[j]), P = a[j].P;
+        if (first) prefix_copy(g, a[j].slot, a[j].prefix, true);
+        o->to_device(g->be, g->x + (size_t)tok * H, a[j].prompt + (size_t)first * H, (size_t)(P - first) * H * sizeof(float));
+        for (int i = first; i < P; i++, tok++) {
+            g->slot_h[tok] = a[j].slot;
+            g->pos_h[tok] = i;
+        }
+        g->act[j] = tok - 1; /* the row of its last position, for the gather below */
+        bound = P > bound ? P : bound;
+    }
+    upload_batch(g, tok);
+    qtts_batch b = talker_batch(g, tok, bound); /* several tokens per slot: attention reads what the batch stores */
+    qtts_lm_forward(g->be, &g->m->talker, &g->kv_talker, &b, g->x, g->out, &g->s_talker, NULL);
+    /* the first start of a prefix not saved yet saves it; a failed
+     * allocation only means later starts compute it again */
+    for (int j = 0; j < n; j++) {
+        qtts_kv_prefix *pf = a[j].prefix;
+        if (!pf || pf->len <= 0 || pf->k) continue;
+        const qtts_kv_cache *c = &g->kv_talker;
+        size_t bytes = (size_t)c->n_layers * pf->len * c->n_kv_heads * c->head_dim * sizeof(float);
+        pf->k = o->alloc(g->be, bytes);
+        pf->v = o->alloc(g->be, bytes);
+        if (pf->k && pf->v) prefix_copy(g, a[j].slot, pf, false);
+        else qtts_kv_prefix_free(g, pf);
+    }
+    /* each start's last hidden state: rows 0..n-1 of x (free after the
+     * forward), then to its slot's past_hidden, and the codec head over them;
+     * slot_d and act_d carry the indices (the batch is done with them) */
+    o->to_device(g->be, g->slot_d, g->act, (size_t)n * sizeof(int32_t));
+    o->gather_rows(g->be, g->out, g->slot_d, n, (int)H, g->x);
+    for (int j = 0; j < n; j++) g->act[j] = a[j].slot;
+    o->to_device(g->be, g->act_d, g->act, (size_t)n * sizeof(int32_t));
+    o->scatter_rows(g->be, g->x, g->act_d, n, (int)H, g->past_hidden);
+    o->matmul(g->be, g->x, &g->m->codec_head, NULL, g->logits, n);
     qtts_range_pop(g->be);
-    accept_c0(g, slot, tok);
+    double t1 = stamp(g);
+    record_talker(g, n);
+    qtts_range_push(g->be, "sampling");
+    for (int j = 0; j < n; j++) g->rows[j] = c0_row(g, a[j].slot);
+    o->to_device(g->be, g->rows_d, g->rows, (size_t)n * sizeof *g->rows);
+    o->sample(g->be, g->logits, n, g->V, g->rows_d, g->seen_d, g->tok_d);
+    qtts_range_push(g->be, "host transfer");
+    o->to_host(g->be, g->tok_h, g->tok_d, (size_t)n * sizeof(int32_t));
+    qtts_range_pop(g->be);
+    for (int j = 0; j < n; j++) accept_c0(g, a[j].slot, g->tok_h[j]);
     qtts_range_pop(g->be);
     g->t.prefill += t1 - t0;
     g->t.sampling += qtts_now() - t1;
-    g->t.prefills++;
-    return QTTS_OK;
+    g->t.prefills += n;
+    g->t.prefill_batches++;
+}
+
+int qtts_generator_start_many(qtts_generator *g, const qtts_gen_start *starts, int n, qtts_err *errs) {
+    qtts_gen_start *ok = n > 0 ? malloc((size_t)n * sizeof *ok) : NULL;
+    int n_ok = 0;
+    for (int i = 0; i < n; i++) {
+        qtts_err e = {0};
+        if (!ok) qtts_fail(&e, QTTS_ERR_OOM, "out of memory");
+        else if (claim(g, &starts[i], &e) == QTTS_OK) ok[n_ok++] = starts[i];
+        if (errs) errs[i] = e;
+    }
+    /* groups of starts whose computed positions fit the talker scratch;
+     * the first of a group decides against a prefix that an earlier group saved */
+    int cap = qtts_generator_prefill_tokens(g);
+    for (int i = 0; i < n_ok;) {
+        int j = i, tok = 0;
+        while (j < n_ok && (j == i || tok + ok[j].P - first_pos(&ok[j]) <= cap)) tok += ok[j].P - first_pos(&ok[j]), j++;
+        prefill_group(g, ok + i, j - i);
+        i = j;
+    }
+    free(ok);
+    return n_ok;
 }
 
 /* The buffers of a predictor frame of nb rows (backend.h: qtts_predictor_frame). */

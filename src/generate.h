@@ -60,9 +60,38 @@ void qtts_kv_prefix_free(qtts_generator *g, qtts_kv_prefix *p);
 /* qtts_generator_start with a shared prefix (NULL or len 0: none). When
  * prefix->k is set, its KV is copied into the slot and only positions
  * >= len are prefilled; otherwise the whole prompt is prefilled and its first
- * len positions are saved into prefix. Requires len < P. */
+ * len positions are saved into prefix (when the memory for it cannot be had,
+ * it is not, and later starts compute it again). Requires len < P. */
 qtts_status qtts_generator_start_shared(qtts_generator *g, int slot, const float *prompt, int P, const float *trailing, int Q,
                                         const float *tts_pad, const qtts_gen_params *p, qtts_kv_prefix *prefix, qtts_err *err);
+
+/* One sequence to start: qtts_generator_start_shared's arguments. */
+typedef struct qtts_gen_start {
+    int slot;
+    const float *prompt; /* [P][H] host */
+    int P;
+    const float *trailing; /* [Q][H] host */
+    int Q;
+    const float *tts_pad;  /* [H] host */
+    const qtts_gen_params *p;
+    qtts_kv_prefix *prefix; /* NULL: none */
+} qtts_gen_start;
+
+/* Start n sequences with their prompts prefilled together: one talker pass
+ * over all their positions (a ragged batch; in groups of at most
+ * qtts_generator_prefill_tokens positions), one codec head over their last
+ * states and one draw of their first c0s. Each is checked as
+ * qtts_generator_start_shared checks it; one that fails leaves its slot free
+ * and the others start. errs (NULL, or n of them) get each start's outcome
+ * (status QTTS_OK: started). Returns how many started. Where a row's result
+ * does not depend on the rows beside it (the CPU backend) the sequences are
+ * the same as started one by one; the talker is causal per slot, so only
+ * the batch's rounding can differ elsewhere. Several starts that share a
+ * prefix not saved yet each compute it; the first saves it (if the memory
+ * for it cannot be had, later starts compute it again). */
+int qtts_generator_start_many(qtts_generator *g, const qtts_gen_start *starts, int n, qtts_err *errs);
+/* The most prompt positions one prefill pass takes (the talker scratch). */
+int qtts_generator_prefill_tokens(const qtts_generator *g);
 
 /* Advance every active slot by one frame. */
 qtts_status qtts_generator_step(qtts_generator *g, qtts_err *err);
@@ -83,6 +112,7 @@ const float *qtts_generator_hidden(const qtts_generator *g, int slot);
 typedef struct qtts_gen_timing {
     double prefill, talker, predictor, sampling;
     int64_t frames, steps, prefills; /* frames generated, generator steps, prompts prefilled */
+    int64_t prefill_batches;         /* talker passes those prefills took (qtts_generator_start_many batches them) */
     int64_t fused_steps;             /* steps whose code predictor was the backend's one-launch frame */
 } qtts_gen_timing;
 qtts_gen_timing qtts_generator_timing(const qtts_generator *g);

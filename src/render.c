@@ -36,6 +36,14 @@ typedef struct {
     double t_start;
 } utt_t;
 
+/* One utterance of a refill on its way into a slot: what its
+ * qtts_gen_start points into (host buffers, freed once started). */
+typedef struct {
+    qtts_gen_params gp;
+    float *emb, *trail, *pad;
+    int utt;
+} start_t;
+
 typedef struct {
     const qtts_job_session *s;
     const qtts_job_item *it;
@@ -102,6 +110,7 @@ qtts_render_params qtts_render_default_params(void) {
     return (qtts_render_params){.max_batch = 0,
                                 .fresh = false,
                                 .share_prefix = true,
+                                .prefill_batch = 0,
                                 .decode_chunk = QTTS_CODEC_CHUNK_DEFAULT,
                                 .decode_context = QTTS_CODEC_CONTEXT_DEFAULT,
                                 .progress = NULL,
@@ -240,6 +249,7 @@ static qtts_status write_manifest(render_ctx *c, qtts_err *err) {
     cJSON_AddNumberToObject(sg, "code_predictor_seconds", S->gen.predictor);
     cJSON_AddNumberToObject(sg, "sampling_seconds", S->gen.sampling);
     cJSON_AddNumberToObject(sg, "prefills", (double)S->gen.prefills);
+    cJSON_AddNumberToObject(sg, "prefill_batches", (double)S->gen.prefill_batches);
     cJSON_AddNumberToObject(sg, "steps", (double)S->gen.steps);
     cJSON_AddNumberToObject(sg, "frames", (double)S->gen.frames);
     cJSON_AddNumberToObject(sg, "predictor_fused_steps", (double)S->gen.fused_steps);
@@ -589,7 +599,9 @@ qtts_status qtts_render_run(const qtts_job *job, qtts_model *m, const qtts_token
     decoder dec = {0};
     int *pending = NULL, *slot_utt = NULL;
     qtts_kv_prefix *prefixes = NULL; /* [n_sessions] */
-    float *emb = NULL, *trail = NULL, *pad = NULL;
+    start_t *starts = NULL;          /* [max_batch]: a refill's utterances */
+    qtts_gen_start *st_args = NULL;  /* [max_batch]: their starts */
+    qtts_err *st_errs = NULL;
     memset(sum, 0, sizeof *sum);
     c.t0 = qtts_now();
     c.model_fp = model_fingerprint(m);
@@ -741,7 +753,10 @@ qtts_status qtts_render_run(const qtts_job *job, qtts_model *m, const qtts_token
         QTTS_TRY(qtts_generator_init(&g, m, max_batch, max_ctx, false, err));
         qtts_generator_set_sync_timing(g, p->sync_stages);
         slot_utt = malloc((size_t)max_batch * sizeof *slot_utt);
-        QTTS_CHECK(slot_utt, err, QTTS_ERR_OOM, "out of memory");
+        starts = calloc((size_t)max_batch, sizeof *starts);
+        st_args = calloc((size_t)max_batch, sizeof *st_args);
+        st_errs = calloc((size_t)max_batch, sizeof *st_errs);
+        QTTS_CHECK(slot_utt && starts && st_args && st_errs, err, QTTS_ERR_OOM, "out of memory");
         for (int i = 0; i < max_batch; i++) slot_utt[i] = -1;
         int next = 0, active = 0;
         while (next < n_pending || active > 0) {
@@ -750,35 +765,57 @@ qtts_status qtts_render_run(const qtts_job *job, qtts_model *m, const qtts_token
                                sum->utterances_generated + sum->utterances_resumed);
                 goto cleanup;
             }
-            /* refill free slots at once: prefills interleave with decode steps */
-            for (int s = 0; s < max_batch && next < n_pending; s++) {
-                if (slot_utt[s] >= 0) continue;
-                utt_t *u = &c.utts[pending[next++]];
-                item_t *it = &c.items[u->item];
-                if (it->failed) {
-                    s--;
-                    continue;
+            /* refill free slots at once, their prompts prefilled together
+             * (up to prefill_batch of them, and what the talker scratch
+             * takes): prefills interleave with decode steps */
+            int cap = qtts_generator_prefill_tokens(g), per = p->prefill_batch > 0 ? p->prefill_batch : max_batch;
+            for (int s = 0; s < max_batch && next < n_pending;) {
+                int n_st = 0, tokens = 0;
+                for (; s < max_batch && next < n_pending && n_st < per; s++) {
+                    if (slot_utt[s] >= 0) continue;
+                    utt_t *u = &c.utts[pending[next]];
+                    item_t *it = &c.items[u->item];
+                    if (it->failed) {
+                        next++;
+                        s--;
+                        continue;
+                    }
+                    if (n_st > 0 && tokens + u->prompt.n_pos > cap) break;
+                    next++;
+                    qtts_err e = {0};
+                    start_t *b = &starts[n_st];
+                    if (qtts_prompt_embed(m, &u->prompt, NULL, NULL, 0, &b->emb, &b->trail, &b->pad, &e) != QTTS_OK) {
+                        fail_item(&c, it, &e);
+                        s--;
+                        continue;
+                    }
+                    qtts_kv_prefix *pf = &prefixes[it->session];
+                    gen_params_for(&c, u, &b->gp);
+                    b->utt = (int)(u - c.utts);
+                    st_args[n_st] = (qtts_gen_start){.slot = s, .prompt = b->emb, .P = u->prompt.n_pos, .trailing = b->trail,
+                                                     .Q = u->prompt.n_trailing, .tts_pad = b->pad, .p = &b->gp,
+                                                     .prefix = pf->len > 0 && pf->len < u->prompt.n_pos ? pf : NULL};
+                    tokens += u->prompt.n_pos;
+                    n_st++;
                 }
-                qtts_gen_params gp;
-                gen_params_for(&c, u, &gp);
-                qtts_err e = {0};
-                qtts_status es = qtts_prompt_embed(m, &u->prompt, NULL, NULL, 0, &emb, &trail, &pad, &e);
-                qtts_kv_prefix *pf = &prefixes[it->session];
-                if (es == QTTS_OK)
-                    es = qtts_generator_start_shared(g, s, emb, u->prompt.n_pos, trail, u->prompt.n_trailing, pad, &gp,
-                                                     pf->len > 0 && pf->len < u->prompt.n_pos ? pf : NULL, &e);
-                free(emb);
-                free(trail);
-                free(pad);
-                emb = trail = pad = NULL;
-                if (es != QTTS_OK) {
-                    fail_item(&c, it, &e);
-                    s--;
-                    continue;
+                if (n_st == 0) break;
+                qtts_generator_start_many(g, st_args, n_st, st_errs);
+                double now = qtts_now();
+                for (int k = 0; k < n_st; k++) {
+                    utt_t *u = &c.utts[starts[k].utt];
+                    free(starts[k].emb);
+                    free(starts[k].trail);
+                    free(starts[k].pad);
+                    starts[k].emb = starts[k].trail = starts[k].pad = NULL;
+                    if (st_errs[k].status != QTTS_OK) {
+                        fail_item(&c, &c.items[u->item], &st_errs[k]);
+                        s = 0; /* its slot is free again */
+                        continue;
+                    }
+                    u->t_start = now;
+                    slot_utt[st_args[k].slot] = starts[k].utt;
+                    active++;
                 }
-                u->t_start = qtts_now();
-                slot_utt[s] = (int)(u - c.utts);
-                active++;
             }
             if (active == 0) continue;
             QTTS_TRY(qtts_generator_step(g, err));
@@ -884,9 +921,9 @@ cleanup:
     qtts_generator_free(g);
     free(slot_utt);
     free(pending);
-    free(emb);
-    free(trail);
-    free(pad);
+    free(starts);
+    free(st_args);
+    free(st_errs);
     for (int i = 0; c.utts && i < c.n_utts; i++) qtts_prompt_free(&c.utts[i].prompt);
     free(c.utts);
     for (int i = 0; c.items && i < c.n_items; i++) qtts_segmentation_free(&c.items[i].seg);

@@ -1,11 +1,12 @@
 /* qtts render: a whole job (many sessions x many items) to audio files.
  * Plan: segment every item into utterances; those already in the journal are
  * done. Generate: continuous batching of all remaining utterances of all
- * sessions on one generator (a finished slot is refilled at once, prefills
- * interleave with decode steps); each finished utterance's codes go to the
- * journal before any audio is assembled. Assemble: when an item's utterances
- * are all journaled, decode them in one batched call, join them with pauses
- * and write the file atomically; then the manifest. */
+ * sessions on one generator (finished slots are refilled at once, between
+ * decode steps, their prompts prefilled together); each finished
+ * utterance's codes go to the journal before any audio is assembled.
+ * Assemble: when an item's utterances are all journaled, decode them in one
+ * batched call, join them with pauses and write the file atomically; then
+ * the manifest. */
 #ifndef QTTS_RENDER_H
 #define QTTS_RENDER_H
 
@@ -23,6 +24,10 @@ typedef struct qtts_render_params {
     int max_batch;          /* slots; 0 = sized from memory (see render.c) */
     bool fresh;             /* forget the journal and previous outputs' state */
     bool share_prefix;      /* prefill a session's common prompt prefix once (exact; on by default) */
+    /* prompts prefilled in one talker pass when slots are refilled; 0 = as
+     * many as there are free slots (and the talker scratch takes), 1 = one by
+     * one. The files are the same bytes either way on the CPU backend. */
+    int prefill_batch;
     int decode_chunk;       /* codec windows (official 300 / 25); 0 = one call */
     int decode_context;
     /* decode and write items on a second thread while generation goes on;

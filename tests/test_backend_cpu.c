@@ -1,8 +1,8 @@
 /* CPU backend properties the renderer relies on: a row's matmul result must
  * not depend on how many rows share the call (batch invariance), checked at
- * the real model's shapes, where BLAS kernels differ (sgemv rounds unlike
- * sgemm; the tiny fixtures are too small to show it), nor on the thread
- * count. Plus the attention op against a two-pass softmax reference, with GQA
+ * the real model's shapes and the tiny fixture's, where BLAS kernels differ
+ * (sgemv rounds unlike sgemm, and sgemm's kernels follow the call's size),
+ * nor on the thread count. Plus the attention op against a two-pass softmax reference, with GQA
  * and a sliding window; embed with out-of-range ids; and every backend's op
  * table complete (CUDA's too, without a GPU). */
 #include <math.h>
@@ -23,11 +23,15 @@ static qtts_tensor weight(float *data, int out, int in) {
 }
 
 static void test_matmul_rows(qtts_backend *be) {
-    /* 1000 and 1031 outputs end in a partial column block (GEMM_BLOCK) */
-    int shapes[][2] = {{1024, 1024}, {3072, 1024}, {1024, 3072}, {2048, 2048}, {2048, 1024}, {1000, 1024}, {1031, 2048}};
+    /* 1000 and 1031 outputs end in a partial column block (GEMM_BLOCK); the
+     * last shapes are the tiny fixture talker's (q/k/v, o, gate/up, down,
+     * codec head), where OpenBLAS picks its small-matrix kernels by the
+     * whole call's size; up to 37 rows, as a batched prefill has */
+    int shapes[][2] = {{1024, 1024}, {3072, 1024}, {1024, 3072}, {2048, 2048}, {2048, 1024}, {1000, 1024}, {1031, 2048},
+                       {64, 64}, {32, 64}, {166, 64}, {64, 83}, {3072, 64}};
     uint64_t s = 1;
-    for (int k = 0; k < 7; k++) {
-        int out = shapes[k][0], in = shapes[k][1], N = 13;
+    for (int k = 0; k < (int)(sizeof shapes / sizeof shapes[0]); k++) {
+        int out = shapes[k][0], in = shapes[k][1], N = 37;
         float *W = malloc(sizeof(float) * out * in), *x = malloc(sizeof(float) * in * N);
         float *y1 = malloc(sizeof(float) * out), *yn = malloc(sizeof(float) * out * N);
         for (int i = 0; i < out * in; i++) W[i] = tu_rand_uniform(&s);

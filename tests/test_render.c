@@ -2,7 +2,8 @@
  *  - batch invariance: every output file is byte-identical with --max-batch 1, 3 and 8,
  *    with each session's prompt prefix prefilled once or per utterance, and
  *    on the cpu-replay backend (recorded op sequences, padded batches),
- *    and with the decoder thread (items decoded and written beside generation);
+ *    with the decoder thread (items decoded and written beside generation),
+ *    and with a refill's prompts prefilled in one pass, in pairs or one by one;
  *  - kill and resume: the renderer is SIGKILLed at seeded random moments again
  *    and again (with and without the decoder thread), rerun each time, and the
  *    final files equal an uninterrupted render;
@@ -128,7 +129,7 @@ static double stage(const cJSON *m, const char *key) {
 /* The summary's generator stages: every utterance generated was prefilled
  * (a runaway retry is prefilled again), each step made 1..max_batch frames,
  * and the stages are disjoint parts of the generation time. */
-static void check_stages(const cJSON *m, int max_batch, bool synced, const char *what) {
+static void check_stages(const cJSON *m, int max_batch, bool synced, bool one_by_one, const char *what) {
     const cJSON *st = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "summary"), "stages");
     CHECK(st && cJSON_IsBool(cJSON_GetObjectItem(st, "synced")) && cJSON_IsTrue(cJSON_GetObjectItem(st, "synced")) == synced,
           "%s: stages.synced", what);
@@ -137,6 +138,11 @@ static void check_stages(const cJSON *m, int max_batch, bool synced, const char 
           "%s: %.0f prefills for %d utterances", what, prefills, summary(m, "utterances_generated"));
     CHECK(steps >= 1 && frames >= steps && frames <= steps * max_batch, "%s: %.0f frames in %.0f steps of at most %d", what, frames,
           steps, max_batch);
+    /* a refill's prompts are prefilled in one pass (up to --prefill-batch):
+     * the first fills every slot at once */
+    double batches = stage(m, "prefill_batches");
+    if (max_batch == 1 || one_by_one) CHECK(batches == prefills, "%s: %.0f prefill passes for %.0f prefills", what, batches, prefills);
+    else CHECK(batches >= 1 && batches < prefills, "%s: %.0f prefill passes for %.0f prefills (batched)", what, batches, prefills);
     double sum = 0;
     const char *keys[] = {"prefill_seconds", "talker_seconds", "code_predictor_seconds", "sampling_seconds"};
     for (int k = 0; k < 4; k++) {
@@ -210,7 +216,8 @@ int main(void) {
      * CPU with CUDA-graph semantics (recorded talker and predictor
      * sequences, padded batch buckets) the same bytes as the CPU */
     const char *batches[] = {"1", "3", "4 --no-prefix-sharing", "8 --backend cpu-replay", "3 --backend cpu-replay",
-                             "3 --decode-thread on", "8 --backend cpu-replay --decode-thread on", "3 --sync-stages"};
+                             "3 --decode-thread on", "8 --backend cpu-replay --decode-thread on", "3 --sync-stages",
+                             "8 --prefill-batch 1", "8 --prefill-batch 2 --backend cpu-replay"};
     for (int b = 0; b < (int)(sizeof batches / sizeof batches[0]); b++) {
         char dir[1200], jb[1200], extra[96];
         snprintf(dir, sizeof dir, "%s/b%d", tmp, b);
@@ -225,7 +232,9 @@ int main(void) {
         const cJSON *dt = mb ? cJSON_GetObjectItem(cJSON_GetObjectItem(mb, "summary"), "decode_thread") : NULL;
         CHECK(cJSON_IsBool(dt) && cJSON_IsTrue(dt) == (strstr(batches[b], "--decode-thread on") != NULL), "batch %s: manifest decode_thread",
               batches[b]);
-        if (mb) check_stages(mb, atoi(batches[b]), strstr(batches[b], "--sync-stages") != NULL, extra);
+        if (mb)
+            check_stages(mb, atoi(batches[b]), strstr(batches[b], "--sync-stages") != NULL, strstr(batches[b], "--prefill-batch 1") != NULL,
+                         extra);
         cJSON_Delete(mb);
     }
 

@@ -410,6 +410,132 @@ static void test_eos(qtts_backend *be) {
     free(pad);
 }
 
+/* Prompts prefilled together (qtts_generator_start_many) against one by
+ * one: the same first logits and hidden states (exactly on the CPU, within
+ * TOL on a GPU, where cuBLAS rounds by batch shape), the same codes over a
+ * few greedy steps on the CPU. Also: a start that cannot fit fails alone;
+ * starts sharing a prefix not saved yet in one pass; groups cut by the
+ * talker scratch, a later group reusing the prefix an earlier one saved. */
+enum { SM_N = 5, SM_FRAMES = 3 };
+typedef struct {
+    qtts_generator *g;
+    qtts_gen_timing t;
+    float *logits[SM_N], *hidden[SM_N];
+    int32_t *codes[SM_N];
+    int frames[SM_N];
+} sm_run;
+
+static void sm_collect(sm_run *r, const qtts_model *m, const int *started, int steps) {
+    int H = m->cfg.talker.hidden_size, V = m->cfg.talker.vocab_size;
+    qtts_err e = {0};
+    for (int i = 0; i < SM_N; i++) {
+        if (!started[i]) continue;
+        r->logits[i] = malloc((size_t)V * sizeof(float));
+        r->hidden[i] = malloc((size_t)H * sizeof(float));
+        memcpy(r->logits[i], qtts_generator_talker_logits(r->g, i), (size_t)V * sizeof(float));
+        memcpy(r->hidden[i], qtts_generator_hidden(r->g, i), (size_t)H * sizeof(float));
+    }
+    for (int k = 0; k < steps; k++) CHECK(qtts_generator_step(r->g, &e) == QTTS_OK, "step: %s", e.msg);
+    for (int i = 0; i < SM_N; i++) {
+        if (!started[i]) continue;
+        const int32_t *c = qtts_generator_codes(r->g, i, &r->frames[i]);
+        r->codes[i] = malloc((size_t)r->frames[i] * 16 * sizeof(int32_t));
+        memcpy(r->codes[i], c, (size_t)r->frames[i] * 16 * sizeof(int32_t));
+    }
+    r->t = qtts_generator_timing(r->g);
+}
+
+static void sm_free(sm_run *r) {
+    for (int i = 0; i < SM_N; i++) {
+        free(r->logits[i]);
+        free(r->hidden[i]);
+        free(r->codes[i]);
+    }
+    qtts_generator_free(r->g);
+}
+
+static void test_start_many(qtts_backend *be) {
+    qtts_model *m = get_model(be, "custom_voice");
+    if (!m) return;
+    int H = m->cfg.talker.hidden_size, V = m->cfg.talker.vocab_size;
+    /* start 2 is too long for the context; starts 1 and 3 share 4 leading positions */
+    const int P[SM_N] = {9, 14, 300, 20, 11}, Q[SM_N] = {3, 0, 2, 5, 1}, prefix_len = 4;
+    float *prompt[SM_N], *trail[SM_N], *pad = malloc((size_t)H * sizeof(float));
+    uint64_t r = 77;
+    for (int d = 0; d < H; d++) pad[d] = 0.02f * tu_rand_uniform(&r);
+    for (int i = 0; i < SM_N; i++) {
+        prompt[i] = malloc((size_t)P[i] * H * sizeof(float));
+        trail[i] = malloc((size_t)(Q[i] + 1) * H * sizeof(float));
+        for (size_t k = 0; k < (size_t)P[i] * H; k++) prompt[i][k] = 0.05f * tu_rand_uniform(&r);
+        for (size_t k = 0; k < (size_t)Q[i] * H; k++) trail[i][k] = 0.05f * tu_rand_uniform(&r);
+    }
+    memcpy(prompt[3], prompt[1], (size_t)prefix_len * H * sizeof(float));
+    qtts_gen_params gp;
+    qtts_gen_params_from_config(&gp, &m->gen, true);
+    gp.max_frames = SM_FRAMES;
+    gp.ignore_eos = true;
+    int max_ctx = 20 + SM_FRAMES + 1; /* the longest fitting prompt: the scratch takes 24 positions */
+    const int started[SM_N] = {1, 1, 0, 1, 1};
+    qtts_err e = {0};
+    /* one by one (A), in groups the scratch cuts (B), all in one pass (C) */
+    sm_run run[3] = {0};
+    for (int k = 0; k < 3; k++) {
+        qtts_kv_prefix pf = {.len = prefix_len};
+        CHECK(qtts_generator_init(&run[k].g, m, SM_N, k == 2 ? 128 : max_ctx, true, &e) == QTTS_OK, "generator: %s", e.msg);
+        if (!run[k].g) return;
+        qtts_gen_start st[SM_N];
+        for (int i = 0; i < SM_N; i++)
+            st[i] = (qtts_gen_start){.slot = i, .prompt = prompt[i], .P = P[i], .trailing = trail[i], .Q = Q[i], .tts_pad = pad, .p = &gp,
+                                     .prefix = (i == 1 || i == 3) ? &pf : NULL};
+        if (k == 0) {
+            for (int i = 0; i < SM_N; i++) {
+                qtts_status s = qtts_generator_start_shared(run[k].g, i, prompt[i], P[i], trail[i], Q[i], pad, &gp, st[i].prefix, &e);
+                CHECK((s == QTTS_OK) == started[i], "one by one: start %d: %s", i, e.msg);
+            }
+        } else {
+            qtts_err errs[SM_N];
+            int n = qtts_generator_start_many(run[k].g, st, SM_N, errs);
+            CHECK(n == 4, "start_many: %d of 5 started, want 4", n);
+            for (int i = 0; i < SM_N; i++)
+                CHECK((errs[i].status == QTTS_OK) == started[i] && qtts_generator_state(run[k].g, i) == (started[i] ? QTTS_SEQ_ACTIVE : QTTS_SEQ_FREE),
+                      "start_many: start %d: %s", i, errs[i].msg);
+            CHECK(strstr(errs[2].msg, "exceeds the context"), "start_many: the long prompt's error: %s", errs[2].msg);
+        }
+        CHECK(pf.k != NULL, "run %d: the shared prefix was saved", k);
+        sm_collect(&run[k], m, started, SM_FRAMES);
+        qtts_kv_prefix_free(run[k].g, &pf);
+    }
+    /* B: 9 + 14 (saves the prefix), then 20 - 4, then 11 (16 + 11 > 24); C: one pass */
+    CHECK(run[0].t.prefills == 4 && run[0].t.prefill_batches == 4, "one by one: %lld passes", (long long)run[0].t.prefill_batches);
+    CHECK(run[1].t.prefills == 4 && run[1].t.prefill_batches == 3, "grouped: %lld passes for %lld prefills, want 3 for 4",
+          (long long)run[1].t.prefill_batches, (long long)run[1].t.prefills);
+    CHECK(run[2].t.prefills == 4 && run[2].t.prefill_batches == 1, "one pass: %lld passes", (long long)run[2].t.prefill_batches);
+    for (int k = 1; k < 3; k++)
+        for (int i = 0; i < SM_N; i++) {
+            if (!started[i]) continue;
+            char nm[96];
+            snprintf(nm, sizeof nm, "start_many run %d, start %d: first logits", k, i);
+            if (exact_codes) {
+                CHECK(!memcmp(run[k].logits[i], run[0].logits[i], (size_t)V * sizeof(float)) &&
+                          !memcmp(run[k].hidden[i], run[0].hidden[i], (size_t)H * sizeof(float)),
+                      "%s and hidden state identical to one by one", nm);
+                CHECK(run[k].frames[i] == SM_FRAMES && run[0].frames[i] == SM_FRAMES &&
+                          !memcmp(run[k].codes[i], run[0].codes[i], (size_t)SM_FRAMES * 16 * sizeof(int32_t)),
+                      "start_many run %d, start %d: codes identical to one by one", k, i);
+            } else {
+                CHECK(tu_close(nm, run[k].logits[i], run[0].logits[i], (size_t)V, TOL), "%s", nm);
+                snprintf(nm, sizeof nm, "start_many run %d, start %d: hidden state", k, i);
+                CHECK(tu_close(nm, run[k].hidden[i], run[0].hidden[i], (size_t)H, TOL), "%s", nm);
+            }
+        }
+    for (int k = 0; k < 3; k++) sm_free(&run[k]);
+    for (int i = 0; i < SM_N; i++) {
+        free(prompt[i]);
+        free(trail[i]);
+    }
+    free(pad);
+}
+
 /* Each decoder layer's weights lie in its one block (layer offload moves
  * blocks whole): inside it, 256-byte aligned, not overlapping. */
 static void test_layer_blocks(qtts_backend *be, const qtts_lm *lm, const char *what) {
@@ -534,6 +660,7 @@ int main(int argc, char **argv) {
         test_layer_blocks(&be, &models[i].m->talker, "talker");
         test_layer_blocks(&be, &models[i].m->predictor, "code predictor");
     }
+    test_start_many(&be);
     if (exact_codes) test_eos(&be); /* edits the codec head in host memory: CPU backend */
     else test_codec_golden(&be);
     CHECK(qtts_backend_check(&be, &e) == QTTS_OK, "backend: %s", e.msg);

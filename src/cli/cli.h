@@ -54,6 +54,10 @@ const char *cli_backend_resolve(const cli_backend *b, const char *cmd);
  * when this build has it and a GPU is present, else the CPU). */
 const char *cli_default_backend(void);
 
+/* A count option's value: a whole decimal number in [0, 1000000], nothing
+ * after it. False (out untouched) otherwise. */
+bool cli_parse_count(const char *s, int *out);
+
 /* Print "qtts: <status>: <msg>" to stderr and return CLI_FAIL. */
 int cli_report(const char *cmd, const qtts_err *err);
 

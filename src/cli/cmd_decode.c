@@ -28,15 +28,6 @@ static void decode_usage(FILE *f) {
     cli_backend_usage(f, 18);
 }
 
-static bool parse_nonneg(const char *s, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 0 || v > 1000000) return false;
-    *out = (int)v;
-    return true;
-}
-
 int qtts_cmd_decode(int argc, char **argv) {
     const char *model = NULL, *codes_path = NULL, *out = NULL;
     int chunk = QTTS_CODEC_CHUNK_DEFAULT, context = QTTS_CODEC_CONTEXT_DEFAULT;
@@ -59,7 +50,7 @@ int qtts_cmd_decode(int argc, char **argv) {
         case O_OUT: out = optarg; break;
         case O_CHUNK:
         case O_CTX:
-            if (!parse_nonneg(optarg, c == O_CHUNK ? &chunk : &context)) {
+            if (!cli_parse_count(optarg, c == O_CHUNK ? &chunk : &context)) {
                 fprintf(stderr, "qtts decode: --%s: expected a non-negative integer, got '%s'\n", c == O_CHUNK ? "chunk" : "context", optarg);
                 return CLI_USAGE;
             }

@@ -36,6 +36,8 @@ static void usage(FILE *f) {
                "                  The files are the same bytes either way\n"
                "  --sync-stages   wait for the device between generation stages, so that the stage times in\n"
                "                  the manifest's summary are device times (benchmarks; slower)\n"
+               "  --prefill-batch N  prompts prefilled in one pass when free slots are refilled (default 0:\n"
+               "                  all of them, as far as the context size allows; 1: one by one)\n"
                "The job format is described in jobs/README.md. A rerun of the same job resumes: finished\n"
                "utterances come from the journal in the output folder, unchanged items are kept.\n"
                "Backend:\n");
@@ -78,17 +80,19 @@ static bool job_model_dir(const char *job_path, char *out, size_t n) {
 }
 
 int qtts_cmd_render(int argc, char **argv) {
-    int max_batch = 0, fresh = 0, quiet = 0, no_share = 0, sync_stages = 0, chunk = QTTS_CODEC_CHUNK_DEFAULT, context = QTTS_CODEC_CONTEXT_DEFAULT;
+    int max_batch = 0, fresh = 0, quiet = 0, no_share = 0, sync_stages = 0, prefill_batch = 0;
+    int chunk = QTTS_CODEC_CHUNK_DEFAULT, context = QTTS_CODEC_CONTEXT_DEFAULT;
     cli_backend bk;
     cli_backend_init(&bk);
     const char *decode_thread = "auto";
-    enum { O_BATCH = 256, O_FRESH, O_QUIET, O_CHUNK, O_CTX, O_NOSHARE, O_DTHREAD, O_SYNC };
+    enum { O_BATCH = 256, O_FRESH, O_QUIET, O_CHUNK, O_CTX, O_NOSHARE, O_DTHREAD, O_SYNC, O_PREFILL };
     static const struct option opts[] = {{"max-batch", required_argument, 0, O_BATCH}, {"fresh", no_argument, 0, O_FRESH},
                                          {"quiet", no_argument, 0, O_QUIET},           {"chunk", required_argument, 0, O_CHUNK},
                                          {"context", required_argument, 0, O_CTX},     {"help", no_argument, 0, 'h'},
                                          {"no-prefix-sharing", no_argument, 0, O_NOSHARE},
                                          {"decode-thread", required_argument, 0, O_DTHREAD},
                                          {"sync-stages", no_argument, 0, O_SYNC},
+                                         {"prefill-batch", required_argument, 0, O_PREFILL},
                                          CLI_BACKEND_LONGOPTS,
                                          {0, 0, 0, 0}};
     optind = 1;
@@ -98,11 +102,18 @@ int qtts_cmd_render(int argc, char **argv) {
         if (taken < 0) return CLI_USAGE;
         if (taken) continue;
         switch (c) {
-        case O_BATCH: max_batch = atoi(optarg); break;
+        case O_BATCH:
+        case O_CHUNK:
+        case O_CTX:
+        case O_PREFILL:
+            if (!cli_parse_count(optarg, c == O_BATCH ? &max_batch : c == O_CHUNK ? &chunk : c == O_CTX ? &context : &prefill_batch)) {
+                fprintf(stderr, "qtts render: --%s: '%s' is not a non-negative integer\n",
+                        c == O_BATCH ? "max-batch" : c == O_CHUNK ? "chunk" : c == O_CTX ? "context" : "prefill-batch", optarg);
+                return CLI_USAGE;
+            }
+            break;
         case O_FRESH: fresh = 1; break;
         case O_QUIET: quiet = 1; break;
-        case O_CHUNK: chunk = atoi(optarg); break;
-        case O_CTX: context = atoi(optarg); break;
         case O_NOSHARE: no_share = 1; break;
         case O_DTHREAD: decode_thread = optarg; break;
         case O_SYNC: sync_stages = 1; break;
@@ -112,10 +123,6 @@ int qtts_cmd_render(int argc, char **argv) {
     }
     if (optind + 1 != argc) {
         usage(stderr);
-        return CLI_USAGE;
-    }
-    if (max_batch < 0 || chunk < 0 || context < 0) {
-        fprintf(stderr, "qtts render: --max-batch, --chunk and --context must be >= 0\n");
         return CLI_USAGE;
     }
     if (strcmp(decode_thread, "on") && strcmp(decode_thread, "off") && strcmp(decode_thread, "auto")) {
@@ -187,6 +194,7 @@ int qtts_cmd_render(int argc, char **argv) {
     rp.max_batch = max_batch;
     rp.fresh = fresh;
     rp.share_prefix = !no_share;
+    rp.prefill_batch = prefill_batch;
     rp.decode_chunk = chunk;
     rp.decode_context = context;
     rp.decode_thread = threaded;

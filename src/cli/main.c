@@ -1,4 +1,5 @@
 /* qtts entry point: dispatches `qtts <command> ...` to src/cli/cmd_*.c. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,15 @@ static const cli_command commands[] = {
 int cli_report(const char *cmd, const qtts_err *err) {
     fprintf(stderr, "qtts %s: %s: %s\n", cmd, qtts_status_str(err->status), err->msg);
     return CLI_FAIL;
+}
+
+bool cli_parse_count(const char *s, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 0 || v > 1000000) return false;
+    *out = (int)v;
+    return true;
 }
 
 static void usage(FILE *f) {
