@@ -10,7 +10,8 @@
 # ships the working tree but not a refreshed .git, so git there names an
 # older commit. QTTS_GPU_TESTS=0 skips the tests; QTTS_GPU_BENCH picks the
 # benchmarks: synth (bench_gpu.sh: plain, PDL, persistent), render
-# (bench_render.sh, and one --sync-stages render), "synth render" or 1 (both,
+# (bench_render.sh, and a --sync-stages render with prompts prefilled together and
+# one with them prefilled one by one), "synth render" or 1 (both,
 # the default), 0 (none). Each part can take ~300-600 s (the summary gives
 # every step's seconds), so within the device tool's 600 s per command run
 # three calls, which split the work without repeating it (a warm machine
@@ -144,6 +145,10 @@ if wants render; then
   QTTS_RENDER_ARGS=--sync-stages QTTS_BENCH_SUFFIX=sync QTTS_BUILD=build-gpu timeout 120 bash bench/bench_render.sh \
     /tmp/qtts-models/Qwen3-TTS-12Hz-$size-CustomVoice "$size" cuda ${QTTS_RENDER_SYNC_BATCH:-128} > "$out/bench_render_sync.log" 2>&1
   status "bench_render $size synced" "rc=$? $(grep -o '"stages": {.*}' "$out/bench_render_sync.log" | tail -1)"
+  # the same with each prompt prefilled alone (as before batched prefill): what batching the prefills saves
+  QTTS_RENDER_ARGS="--sync-stages --prefill-batch 1" QTTS_BENCH_SUFFIX=sync-prefill1 QTTS_BUILD=build-gpu timeout 120 bash bench/bench_render.sh \
+    /tmp/qtts-models/Qwen3-TTS-12Hz-$size-CustomVoice "$size" cuda ${QTTS_RENDER_SYNC_BATCH:-128} > "$out/bench_render_sync_prefill1.log" 2>&1
+  status "bench_render synced, prefill 1" "rc=$? $(grep -o '"stages": {.*}' "$out/bench_render_sync_prefill1.log" | tail -1)"
 fi
 if [ -n "$bench" ]; then
   # only what this run wrote (the device tool brings back at most 8 files)
