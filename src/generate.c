@@ -462,12 +462,17 @@ int qtts_generator_start_many(qtts_generator *g, const qtts_gen_start *starts, i
         else if (claim(g, &starts[i], &e) == QTTS_OK) ok[n_ok++] = starts[i];
         if (errs) errs[i] = e;
     }
-    /* groups of starts whose computed positions fit the talker scratch;
-     * the first of a group decides against a prefix that an earlier group saved */
+    /* groups of starts whose computed positions fit the talker scratch (one
+     * start always does: claim checked it against the context); a group
+     * computes less of a prompt whose prefix an earlier group saved */
     int cap = qtts_generator_prefill_tokens(g);
     for (int i = 0; i < n_ok;) {
         int j = i, tok = 0;
-        while (j < n_ok && (j == i || tok + ok[j].P - first_pos(&ok[j]) <= cap)) tok += ok[j].P - first_pos(&ok[j]), j++;
+        for (; j < n_ok; j++) {
+            int t = ok[j].P - first_pos(&ok[j]);
+            if (j > i && tok + t > cap) break;
+            tok += t;
+        }
         prefill_group(g, ok + i, j - i);
         i = j;
     }

@@ -2,8 +2,9 @@
  * (NVTX on the CUDA backend). A recording backend (CPU ops plus range hooks)
  * checks that every stage is marked, ranges nest and balance, and each
  * appears as often as the work implies: one "talker step" per frame step,
- * one "code predictor" per step, a "prefill" per sequence, a "decoder" per
- * decode window; and a generator step moves exactly one buffer to the host.
+ * one "code predictor" per step, a "prefill" per prefill pass (sequences
+ * started together share one), a "decoder" per decode window; and a
+ * generator step, or a prefill pass, moves exactly one buffer to the host.
  * NVTX itself is only linked on CUDA builds. */
 #include <stdlib.h>
 
@@ -82,13 +83,26 @@ int main(void) {
     /* at most one device-to-host transfer per frame: the step's codes */
     CHECK(to_host_calls - host_before == steps, "%d device-to-host transfers in %d steps", to_host_calls - host_before, steps);
     CHECK(counts[5] == 2 + steps, "host transfer ranges %d, want one per prefill and per step (%d)", counts[5], 2 + steps);
+    /* two prompts prefilled together: one prefill, one draw, one transfer */
+    int32_t *keep = malloc((size_t)frames * 16 * sizeof(int32_t)); /* slot 0's codes, decoded below */
+    int nk;
+    memcpy(keep, qtts_generator_codes(g, 0, &nk), (size_t)frames * 16 * sizeof(int32_t));
+    qtts_generator_release(g, 0);
+    qtts_generator_release(g, 1);
+    qtts_gen_start st[2] = {{.slot = 0, .prompt = prompt, .P = P, .tts_pad = pad, .p = &gp},
+                            {.slot = 1, .prompt = prompt, .P = P, .tts_pad = pad, .p = &gp}};
+    host_before = to_host_calls;
+    CHECK(qtts_generator_start_many(g, st, 2, NULL) == 2, "start_many");
+    CHECK(counts[0] == 3 && counts[3] == 3 + steps && counts[5] == 3 + steps && to_host_calls - host_before == 1,
+          "batched prefill of 2: %d prefill, %d sampling, %d host transfer ranges, %d transfers; want 3, %d, %d, 1", counts[0], counts[3],
+          counts[5], to_host_calls - host_before, 3 + steps, 3 + steps);
 
     char cdir[1100];
     snprintf(cdir, sizeof cdir, "%s/speech_tokenizer", dir);
     qtts_codec *c = NULL;
     CHECK(qtts_codec_load(&c, &be, cdir, &e) == QTTS_OK, "%s", e.msg);
-    int nf;
-    const int32_t *codes = qtts_generator_codes(g, 0, &nf);
+    int nf = nk;
+    const int32_t *codes = keep;
     float *wav = NULL;
     int before = counts[4];
     CHECK(c && qtts_codec_decode_chunked(c, codes, &nf, 1, 2, 1, &wav, &e) == QTTS_OK, "%s", e.msg);
@@ -96,6 +110,7 @@ int main(void) {
     CHECK(depth == 0 && unbalanced == 0, "ranges unbalanced: depth %d, %d extra pops", depth, unbalanced);
     CHECK(max_depth == 2, "ranges nest at most two deep (stage > host transfer): %d", max_depth);
     free(wav);
+    free(keep);
     qtts_codec_free(c);
     qtts_generator_free(g);
     qtts_model_free(m);
