@@ -766,8 +766,10 @@ qtts_status qtts_render_run(const qtts_job *job, qtts_model *m, const qtts_token
                 goto cleanup;
             }
             /* refill free slots at once, their prompts prefilled together
-             * (up to prefill_batch of them, and what the talker scratch
-             * takes): prefills interleave with decode steps */
+             * (up to prefill_batch of them): prefills interleave with decode
+             * steps. A call takes what one prefill pass takes, so the prompt
+             * embeddings held on the host stay within one pass's positions
+             * (start_many would cut the groups itself, after they are all made). */
             int cap = qtts_generator_prefill_tokens(g), per = p->prefill_batch > 0 ? p->prefill_batch : max_batch;
             for (int s = 0; s < max_batch && next < n_pending;) {
                 int n_st = 0, tokens = 0;

@@ -10,7 +10,8 @@
  *  - an item that cannot be written fails alone (inline and on the decoder
  *    thread) and a rerun writes it from the journal;
  *  - a changed item invalidates exactly its own utterances;
- *  - manifest contents; schema errors named by JSON path before any model work. */
+ *  - manifest contents; schema errors named by JSON path before any model work;
+ *    count options that are not counts refused. */
 #include <cJSON.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -338,6 +339,12 @@ int main(void) {
     CHECK(rc == 1 && strstr(out, "/proc/qtts-no-such-dir") && strstr(out, "cannot create") && !strstr(out, "loading"), "unwritable output: exit %d: %s", rc, out);
     rc = render("/nonexistent/job.json", "", out, sizeof out);
     CHECK(rc == 1 && strstr(out, "/nonexistent/job.json"), "missing job file: exit %d: %s", rc, out);
+    /* a count option that is not a count is a usage error naming it (it was read as 0: auto) */
+    const char *bad_opts[][2] = {{"--max-batch 8x", "--max-batch: "}, {"--prefill-batch -1", "--prefill-batch: "}, {"--chunk x", "--chunk: "}};
+    for (int k = 0; k < 3; k++) {
+        rc = render(uj, bad_opts[k][0], out, sizeof out);
+        CHECK(rc == 2 && strstr(out, bad_opts[k][1]) && strstr(out, "non-negative integer"), "%s: exit %d: %s", bad_opts[k][0], rc, out);
+    }
     snprintf(out, sizeof out, "rm -rf %s", tmp);
     CHECK(system(out) == 0, "cleanup");
     return tu_finish("test_render");

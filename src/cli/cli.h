@@ -54,9 +54,10 @@ const char *cli_backend_resolve(const cli_backend *b, const char *cmd);
  * when this build has it and a GPU is present, else the CPU). */
 const char *cli_default_backend(void);
 
-/* A count option's value: a whole decimal number in [0, 1000000], nothing
- * after it. False (out untouched) otherwise. */
-bool cli_parse_count(const char *s, int *out);
+/* The value of count option --`opt` of command `cmd`: a whole decimal number
+ * in [0, 1000000], nothing after it. Otherwise the problem is printed and
+ * the result is false (out untouched). */
+bool cli_count_option(const char *cmd, const char *opt, const char *arg, int *out);
 
 /* Print "qtts: <status>: <msg>" to stderr and return CLI_FAIL. */
 int cli_report(const char *cmd, const qtts_err *err);

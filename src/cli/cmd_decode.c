@@ -40,7 +40,8 @@ int qtts_cmd_decode(int argc, char **argv) {
                                          CLI_BACKEND_LONGOPTS,                     {0, 0, 0, 0}};
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    int li = 0; /* the long option's index: its name for messages */
+    while ((c = getopt_long(argc, argv, "h", opts, &li)) != -1) {
         int taken = cli_backend_option(&bk, c, optarg, "decode");
         if (taken < 0) return CLI_USAGE;
         if (taken) continue;
@@ -50,10 +51,7 @@ int qtts_cmd_decode(int argc, char **argv) {
         case O_OUT: out = optarg; break;
         case O_CHUNK:
         case O_CTX:
-            if (!cli_parse_count(optarg, c == O_CHUNK ? &chunk : &context)) {
-                fprintf(stderr, "qtts decode: --%s: expected a non-negative integer, got '%s'\n", c == O_CHUNK ? "chunk" : "context", optarg);
-                return CLI_USAGE;
-            }
+            if (!cli_count_option("decode", opts[li].name, optarg, c == O_CHUNK ? &chunk : &context)) return CLI_USAGE;
             break;
         case 'h': decode_usage(stdout); return CLI_OK;
         default: decode_usage(stderr); return CLI_USAGE;

@@ -97,7 +97,8 @@ int qtts_cmd_render(int argc, char **argv) {
                                          {0, 0, 0, 0}};
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    int li = 0; /* the long option's index: its name for messages */
+    while ((c = getopt_long(argc, argv, "h", opts, &li)) != -1) {
         int taken = cli_backend_option(&bk, c, optarg, "render");
         if (taken < 0) return CLI_USAGE;
         if (taken) continue;
@@ -106,11 +107,9 @@ int qtts_cmd_render(int argc, char **argv) {
         case O_CHUNK:
         case O_CTX:
         case O_PREFILL:
-            if (!cli_parse_count(optarg, c == O_BATCH ? &max_batch : c == O_CHUNK ? &chunk : c == O_CTX ? &context : &prefill_batch)) {
-                fprintf(stderr, "qtts render: --%s: '%s' is not a non-negative integer\n",
-                        c == O_BATCH ? "max-batch" : c == O_CHUNK ? "chunk" : c == O_CTX ? "context" : "prefill-batch", optarg);
+            if (!cli_count_option("render", opts[li].name, optarg,
+                                  c == O_BATCH ? &max_batch : c == O_CHUNK ? &chunk : c == O_CTX ? &context : &prefill_batch))
                 return CLI_USAGE;
-            }
             break;
         case O_FRESH: fresh = 1; break;
         case O_QUIET: quiet = 1; break;

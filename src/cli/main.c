@@ -44,11 +44,14 @@ int cli_report(const char *cmd, const qtts_err *err) {
     return CLI_FAIL;
 }
 
-bool cli_parse_count(const char *s, int *out) {
+bool cli_count_option(const char *cmd, const char *opt, const char *arg, int *out) {
     char *end;
     errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 0 || v > 1000000) return false;
+    long v = strtol(arg, &end, 10);
+    if (errno || end == arg || *end || v < 0 || v > 1000000) {
+        fprintf(stderr, "qtts %s: --%s: expected a non-negative integer, got '%s'\n", cmd, opt, arg);
+        return false;
+    }
     *out = (int)v;
     return true;
 }
