@@ -63,9 +63,11 @@ static __device__ __forceinline__ float block_max(float v, float *red) {
  * the stream is still running, which hides the launch gap between the
  * hundreds of small dependent kernels of a decode step. Every kernel here
  * therefore starts with pdl_prologue(): griddepcontrol.wait holds it until
- * the previous kernel has completed and its writes are visible (so nothing,
- * not even a write that a running kernel's read could race with, happens
- * before it), then launch_dependents lets the next kernel be scheduled.
+ * the previous kernel has completed and its writes are visible (so no
+ * access to activations, not even a write that a running kernel's read
+ * could race with, happens before it; the one thing before it is the
+ * GEMV's L2 prefetch of its weights, which no kernel writes), then
+ * launch_dependents lets the next kernel be scheduled.
  * Without the launch attribute both instructions are no-ops. */
 static __device__ __forceinline__ void pdl_prologue() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900

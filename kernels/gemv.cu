@@ -17,17 +17,17 @@
  * bf16 GEMM needs the activations rounded to bf16), so this path is exact up
  * to fp32 summation order.
  *
- * Geometry: one warp per output row (two rows, gate and up, for SWIGLU),
- * 8 warps (256 threads) per block, grid ceil(rows/8). The warp reads its W
- * row once and applies it to all n tokens (n is a template parameter so the
+ * Geometry: one warp per output row (two rows, gate and up, for SWIGLU,
+ * loaded side by side), 8 warps (256 threads) per block, grid ceil(rows/8).
+ * The warp reads its W row once and applies it to all n tokens (n is a template parameter so the
  * accumulators stay in registers). Vector path when in % 8 == 0 and x, W and
  * norm are 16-byte aligned: each lane loads 8 bf16 (one 16-byte load) and the
  * matching 2 float4 of each x row; otherwise a scalar path with lanes
  * striding the row. Lane partials meet in a warp shuffle sum.
  *
- * The norm: every block first computes each token's 1/rms over x (a block
- * reduction; x is a few KB and stays in L1/L2), then the warps take
- * sum_k W[r][k] * norm[k] * x[k] and scale it by 1/rms. That reads x once
+ * The norm: the warps take sum_k W[r][k] * norm[k] * x[k], then every block
+ * computes each token's 1/rms over x (a block reduction; x is a few KB and
+ * stays in L1/L2) and the warps scale their sums by it. That reads x once
  * more per block instead of launching a norm kernel and writing a normalised
  * copy. The CPU twin normalises first (src/backend_cpu.c); the two differ by
  * fp32 rounding (tests/test_cuda_ops.c: test_fused). */
@@ -35,14 +35,38 @@
 
 #define GEMV_WARPS 8
 
+/* Ask L2 for output row r's weight rows (two for SWIGLU), the warp's lanes
+ * taking 128-byte lines in turn. A hint: results do not change (the
+ * emulator skips it). */
+static __device__ __forceinline__ void prefetch_row(const qtts_k_gemv_job &j, int in, int r, int lane) {
+#ifdef __CUDA_ARCH__
+    gemv_seg s = gemv_find(j, r);
+    for (int k = 0; k < (j.mode == QTTS_GEMV_SWIGLU ? 2 : 1); k++) {
+        uintptr_t p = (uintptr_t)(s.w + (int64_t)(s.r + k * s.out) * in), end = p + (uintptr_t)in * 2;
+        for (uintptr_t a = (p & ~(uintptr_t)127) + (uintptr_t)lane * 128; a < end; a += 32 * 128)
+            asm volatile("prefetch.global.L2 [%0];" ::"l"(a));
+    }
+#else
+    (void)j, (void)in, (void)r, (void)lane;
+#endif
+}
+
+/* pre (the launch has PDL): the warp asks for its weight rows before the
+ * dependency wait, so that they stream from HBM while the kernel before
+ * finishes (weights are never written by a kernel). The dot product comes
+ * before the norm's 1/rms: the block reduction's barriers would otherwise
+ * hold every weight load back by an x read and two barriers. */
 template <int NT, bool NORM>
-__global__ void __launch_bounds__(32 * GEMV_WARPS) k_gemv(qtts_k_gemv_job j, int in, int vec, int rows) {
+__global__ void __launch_bounds__(32 * GEMV_WARPS) k_gemv(qtts_k_gemv_job j, int in, int vec, int rows, int pre) {
+    int r = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    if (pre && r < rows) prefetch_row(j, in, r, lane);
     pdl_prologue();
     __shared__ float red[32];
     __shared__ float rstd[NT];
-    if (NORM) gemv_rstd<NT>(j, in, red, rstd); /* every thread takes part: no warp may leave before this */
-    int r = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
-    if (r < rows) gemv_row<NT, NORM>(j, in, vec, r, rstd, threadIdx.x & 31); /* whole warp */
+    float a[2][NT] = {}; /* a[1]: SWIGLU only */
+    if (r < rows) gemv_row_dot<NT, NORM>(j, in, vec, r, lane, a); /* whole warp */
+    if (NORM) gemv_rstd<NT>(j, in, red, rstd);                    /* every thread takes part */
+    if (r < rows) gemv_row_out<NT, NORM>(j, r, rstd, lane, a);
 }
 
 template <bool NORM>
@@ -50,7 +74,7 @@ static cudaError_t launch_gemv(const qtts_k_gemv_job &j, int n, int in, int vec,
     dim3 grid((unsigned)((rows + GEMV_WARPS - 1) / GEMV_WARPS)), block(32 * GEMV_WARPS);
     switch (n) {
 #define CASE(N) \
-    case N: return launch(k_gemv<N, NORM>, grid, block, 0, s, j, in, vec, rows);
+    case N: return launch(k_gemv<N, NORM>, grid, block, 0, s, j, in, vec, rows, s.pdl);
         CASE(1) CASE(2) CASE(3) CASE(4)
 #undef CASE
     }

@@ -8,43 +8,56 @@
 
 #include "common.cuh"
 
-/* acc[t] = sum_k w[k] * (norm ? norm[k] : 1) * x[t][k], this lane's share.
- * x has no __restrict__: in the persistent predictor other blocks write it
- * between phases of one kernel, which the non-coherent load path that
+/* acc[r][t] = sum_k w_r[k] * (norm ? norm[k] : 1) * x[t][k], this lane's
+ * share, for NR rows at once (SWIGLU's gate and up: both rows' loads in
+ * flight together, and one read of x and norm for both). x has no
+ * __restrict__: in the persistent predictor other blocks write it between
+ * phases of one kernel, which the non-coherent load path that
  * const __restrict__ allows the compiler to use would not see. */
-template <int NT, bool NORM>
-static __device__ __forceinline__ void dot_row(const uint16_t *__restrict__ w, const float *x, const float *__restrict__ g,
-                                               int in, int vec, int lane, float *acc) {
+template <int NT, bool NORM, int NR>
+static __device__ __forceinline__ void dot_rows(const uint16_t *const *w, const float *x, const float *__restrict__ g, int in, int vec,
+                                                int lane, float (*acc)[NT]) {
 #pragma unroll
-    for (int t = 0; t < NT; t++) acc[t] = 0.0f;
+    for (int r = 0; r < NR; r++)
+#pragma unroll
+        for (int t = 0; t < NT; t++) acc[r][t] = 0.0f;
     if (vec) {
         int nv = in / 8;
-        const uint4 *wv = (const uint4 *)w;
 #pragma unroll 4
         for (int v = lane; v < nv; v += 32) {
-            uint4 q = wv[v];
-            float wf[8] = {__uint_as_float(q.x << 16), __uint_as_float(q.x & 0xffff0000u), __uint_as_float(q.y << 16),
-                           __uint_as_float(q.y & 0xffff0000u), __uint_as_float(q.z << 16), __uint_as_float(q.z & 0xffff0000u),
-                           __uint_as_float(q.w << 16), __uint_as_float(q.w & 0xffff0000u)};
+            uint4 q[NR];
+#pragma unroll
+            for (int r = 0; r < NR; r++) q[r] = ((const uint4 *)w[r])[v];
+            float4 ga, gb;
             if (NORM) {
                 const float4 *gp = (const float4 *)g + 2 * v;
-                float4 ga = gp[0], gb = gp[1];
-                wf[0] *= ga.x, wf[1] *= ga.y, wf[2] *= ga.z, wf[3] *= ga.w;
-                wf[4] *= gb.x, wf[5] *= gb.y, wf[6] *= gb.z, wf[7] *= gb.w;
+                ga = gp[0], gb = gp[1];
             }
 #pragma unroll
             for (int t = 0; t < NT; t++) {
                 const float4 *xp = (const float4 *)(x + (int64_t)t * in) + 2 * v;
                 float4 a = xp[0], b = xp[1];
-                acc[t] += wf[0] * a.x + wf[1] * a.y + wf[2] * a.z + wf[3] * a.w + wf[4] * b.x + wf[5] * b.y + wf[6] * b.z + wf[7] * b.w;
+                if (NORM) {
+                    a.x *= ga.x, a.y *= ga.y, a.z *= ga.z, a.w *= ga.w;
+                    b.x *= gb.x, b.y *= gb.y, b.z *= gb.z, b.w *= gb.w;
+                }
+#pragma unroll
+                for (int r = 0; r < NR; r++)
+                    acc[r][t] += __uint_as_float(q[r].x << 16) * a.x + __uint_as_float(q[r].x & 0xffff0000u) * a.y +
+                                 __uint_as_float(q[r].y << 16) * a.z + __uint_as_float(q[r].y & 0xffff0000u) * a.w +
+                                 __uint_as_float(q[r].z << 16) * b.x + __uint_as_float(q[r].z & 0xffff0000u) * b.y +
+                                 __uint_as_float(q[r].w << 16) * b.z + __uint_as_float(q[r].w & 0xffff0000u) * b.w;
             }
         }
     } else {
         for (int k = lane; k < in; k += 32) {
-            float wf = bf16f(w[k]);
-            if (NORM) wf *= g[k];
+            float gk = NORM ? g[k] : 1.0f;
 #pragma unroll
-            for (int t = 0; t < NT; t++) acc[t] += wf * x[(int64_t)t * in + k];
+            for (int t = 0; t < NT; t++) {
+                float xk = x[(int64_t)t * in + k] * gk;
+#pragma unroll
+                for (int r = 0; r < NR; r++) acc[r][t] += bf16f(w[r][k]) * xk;
+            }
         }
     }
 }
@@ -73,11 +86,15 @@ static __device__ __forceinline__ void gemv_rstd(const qtts_k_gemv_job &j, int i
     __syncthreads();
 }
 
-/* Output row r (numbered across the job's weights, j.out[k] = 0 past nw)
- * for NT tokens, by the calling warp; rstd from gemv_rstd when NORM. */
-template <int NT, bool NORM>
-static __device__ __forceinline__ void gemv_row(const qtts_k_gemv_job &j, int in, int vec, int r, const float *rstd, int lane) {
-    int seg = 0; /* which weight */
+/* Where output row r (numbered across the job's weights, j.out[k] = 0 past
+ * nw) lives: its weight, output and width, and its index in them. */
+struct gemv_seg {
+    const uint16_t *w;
+    float *y;
+    int out, r;
+};
+static __device__ __forceinline__ gemv_seg gemv_find(const qtts_k_gemv_job &j, int r) {
+    int seg = 0;
     if (r >= j.out[0]) {
         r -= j.out[0];
         seg = 1;
@@ -86,26 +103,51 @@ static __device__ __forceinline__ void gemv_row(const qtts_k_gemv_job &j, int in
             seg = 2;
         }
     }
-    const uint16_t *w = seg == 0 ? j.w[0] : seg == 1 ? j.w[1] : j.w[2];
-    float *y = seg == 0 ? j.y[0] : seg == 1 ? j.y[1] : j.y[2];
-    int out = seg == 0 ? j.out[0] : seg == 1 ? j.out[1] : j.out[2];
-    float a[NT], u[NT] = {}; /* u: the up row, SWIGLU only */
-    dot_row<NT, NORM>(w + (int64_t)r * in, j.x, j.norm, in, vec, lane, a);
-    if (j.mode == QTTS_GEMV_SWIGLU) dot_row<NT, NORM>(w + (int64_t)(r + out) * in, j.x, j.norm, in, vec, lane, u);
-    float b0 = j.bias ? j.bias[r] : 0.0f;
+    return {seg == 0 ? j.w[0] : seg == 1 ? j.w[1] : j.w[2], seg == 0 ? j.y[0] : seg == 1 ? j.y[1] : j.y[2],
+            seg == 0 ? j.out[0] : seg == 1 ? j.out[1] : j.out[2], r};
+}
+
+/* The lane partials of output row r for NT tokens (a[1] the up row, SWIGLU
+ * only), by the calling warp; no norm scale yet (gemv_row_out applies it). */
+template <int NT, bool NORM>
+static __device__ __forceinline__ void gemv_row_dot(const qtts_k_gemv_job &j, int in, int vec, int r, int lane, float (*a)[NT]) {
+    gemv_seg s = gemv_find(j, r);
+    const uint16_t *row = s.w + (int64_t)s.r * in, *w[2] = {row, row};
+    if (j.mode == QTTS_GEMV_SWIGLU) {
+        w[1] = row + (int64_t)s.out * in;
+        dot_rows<NT, NORM, 2>(w, j.x, j.norm, in, vec, lane, a);
+    } else {
+        dot_rows<NT, NORM, 1>(w, j.x, j.norm, in, vec, lane, a);
+    }
+}
+
+/* Output row r from gemv_row_dot's partials: the warp sums, the norm's
+ * 1/rms (rstd from gemv_rstd when NORM), then set, add or SwiGLU. */
+template <int NT, bool NORM>
+static __device__ __forceinline__ void gemv_row_out(const qtts_k_gemv_job &j, int r, const float *rstd, int lane, float (*a)[NT]) {
+    gemv_seg s = gemv_find(j, r);
+    float b0 = j.bias ? j.bias[s.r] : 0.0f;
 #pragma unroll
     for (int t = 0; t < NT; t++) {
-        float v = warp_sum(a[t]);
+        float v = warp_sum(a[0][t]);
         if (NORM) v *= rstd[t];
-        float *yt = y + (int64_t)t * out + r;
+        float *yt = s.y + (int64_t)t * s.out + s.r;
         if (j.mode == QTTS_GEMV_SWIGLU) {
-            float up = warp_sum(u[t]);
+            float up = warp_sum(a[1][t]);
             if (NORM) up *= rstd[t];
             if (lane == 0) *yt = silu_f(v) * up;
         } else if (lane == 0) {
             *yt = j.mode == QTTS_GEMV_ADD ? *yt + v : v + b0;
         }
     }
+}
+
+/* Output row r for NT tokens, by the calling warp (rstd already known). */
+template <int NT, bool NORM>
+static __device__ __forceinline__ void gemv_row(const qtts_k_gemv_job &j, int in, int vec, int r, const float *rstd, int lane) {
+    float a[2][NT] = {}; /* a[1]: SWIGLU only */
+    gemv_row_dot<NT, NORM>(j, in, vec, r, lane, a);
+    gemv_row_out<NT, NORM>(j, r, rstd, lane, a);
 }
 
 /* The rows a job has (its weights' outputs; SWIGLU: the gate rows). */

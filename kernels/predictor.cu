@@ -266,7 +266,7 @@ __global__ void __launch_bounds__(PRED_THREADS, 1) k_predict_frame(qtts_k_predic
 
 /* Floats of the phase area: the sampler's pairs or one attention item. */
 static size_t pred_area(const qtts_k_predictor *p) {
-    size_t s = 2 * (size_t)sample_pairs(p->vocab), a = rope_attend_smem(p->n_heads / p->n_kv, p->head_dim, p->n_groups);
+    size_t s = 2 * (size_t)sample_pairs(p->vocab), a = rope_attend_smem(p->n_heads / p->n_kv, p->head_dim, p->n_groups, PRED_THREADS);
     return s > a ? s : a;
 }
 

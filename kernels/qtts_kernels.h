@@ -79,28 +79,41 @@ typedef struct qtts_k_kv {
 } qtts_k_kv;
 cudaError_t qtts_k_kv_store(qtts_k_kv c, int layer, const float *k, const float *v, const int32_t *slot, const int32_t *pos, int n,
                             qtts_k_stream s);
-/* Positions per split of the context (one block covers at most this many). */
-#define QTTS_ATTN_CHUNK 256
-/* Workspace floats the attention needs for n tokens, n_heads heads and
- * n_splits = ceil(longest context / QTTS_ATTN_CHUNK) splits (0 when n_splits == 1). */
+/* Positions per split of the context (one block of the split attention
+ * covers at most `chunk`): the backend starts at QTTS_ATTN_SPLIT_MIN and
+ * doubles it, up to QTTS_ATTN_SPLIT_MAX, while tokens x heads x splits
+ * would exceed QTTS_ATTN_MAX_BLOCKS (backend_cuda.c: attn_chunk). */
+#define QTTS_ATTN_SPLIT_MIN 64
+#define QTTS_ATTN_SPLIT_MAX 1024
+#define QTTS_ATTN_MAX_BLOCKS 2048
 /* qtts_k_qk_norm_rope, then the rotated k rows and the v rows [n][n_kv*hd]
  * stored into layer `layer` of the cache at (slot[i], pos[i]) (one launch) */
 cudaError_t qtts_k_qk_norm_rope_store(float *q, float *k, const float *v, const float *qn, const float *kn, float eps, const int32_t *slot,
                                       const int32_t *pos, int n, int n_heads, int n_kv, int hd, float theta, qtts_k_kv cache, int layer,
                                       qtts_k_stream s);
+/* Workspace floats the attention needs for n tokens, n_heads heads and
+ * n_splits = ceil(longest context / chunk) splits (0 when n_splits == 1). */
 int64_t qtts_k_attention_ws(int n, int n_heads, int hd, int n_splits);
 /* qtts_k_qk_norm_rope_store, then qtts_k_attention without a window, in one
  * launch (attention.cu: k_rope_attend), for a batch whose tokens are one per
  * slot (tokens sharing a slot are identical rows at one position) and whose
- * positions are all < QTTS_ATTN_CHUNK; its shared memory
- * (qtts_k_rope_attend_smem) must be at most QTTS_ROPE_ATTEND_SMEM_MAX. */
+ * positions are all < QTTS_ROPE_ATTEND_CTX (the code predictor's passes; one
+ * block per (token, kv head) walks the whole context, so longer contexts
+ * take the split attention); its shared memory (qtts_k_rope_attend_smem)
+ * must be at most QTTS_ROPE_ATTEND_SMEM_MAX. */
+#define QTTS_ROPE_ATTEND_CTX 64
 #define QTTS_ROPE_ATTEND_SMEM_MAX (48 << 10)
 size_t qtts_k_rope_attend_smem(int n_heads, int n_kv, int hd);
 cudaError_t qtts_k_rope_attend(float *q, float *k, const float *v, const float *qn, const float *kn, float eps, const int32_t *slot,
                                const int32_t *pos, int n, int n_heads, float theta, qtts_k_kv cache, int layer, float scale, float *out,
                                qtts_k_stream s);
+/* Decode attention over each token's own slot (window 0: all positions),
+ * split along the context in blocks of `chunk` positions; shared memory
+ * qtts_k_attention_smem(hd, chunk) must be at most QTTS_ATTN_SMEM_MAX. */
+#define QTTS_ATTN_SMEM_MAX (48 << 10)
+size_t qtts_k_attention_smem(int hd, int chunk);
 cudaError_t qtts_k_attention(const float *q, qtts_k_kv c, int layer, const int32_t *slot, const int32_t *pos, int n, int n_heads,
-                             float scale, int window, int n_splits, float *ws, float *out, qtts_k_stream s);
+                             float scale, int window, int chunk, int n_splits, float *ws, float *out, qtts_k_stream s);
 
 /* ---- gemv.cu ---- */
 /* Tokens a single GEMV launch handles (the backend uses cuBLAS above this). */

@@ -4,8 +4,8 @@
 # kernel benchmarks, compute-sanitizer memcheck, the demo job on the CUDA
 # backend (and its batch invariance), then the GPU benchmarks on full-size
 # random-weight checkpoints (bench/bench_gpu.sh, bench/bench_render.sh).
-# $OUT gets logs.tgz, summary.txt and the bench JSON files (the device tool
-# brings back at most 8 files); a short table is printed last.
+# $OUT gets logs.tgz, summary.txt and bench-json.tgz (the bench JSON files:
+# the device tool brings back at most 8 files); a short table is printed last.
 # Run it as `QTTS_COMMIT=<hash> bash scripts/gpu_check.sh`: the device tool
 # ships the working tree but not a refreshed .git, so git there names an
 # older commit. QTTS_GPU_TESTS=0 skips the tests; QTTS_GPU_BENCH picks the
@@ -16,7 +16,8 @@
 # every step's seconds), so within the device tool's 600 s per command run
 # three calls, which split the work without repeating it (a warm machine
 # keeps build-gpu): QTTS_GPU_BENCH=0; then QTTS_GPU_TESTS=0 QTTS_GPU_BENCH=synth;
-# then QTTS_GPU_TESTS=0 QTTS_GPU_BENCH=render. QTTS_BENCH_SIZES,
+# then QTTS_GPU_TESTS=0 QTTS_GPU_BENCH=render. QTTS_GPU_BENCH=profile adds an
+# Nsight Compute table of device time per kernel (scripts/ncu_summary.py). QTTS_BENCH_SIZES,
 # QTTS_RENDER_SIZES, QTTS_RENDER_BATCHES, QTTS_PDL_BENCH_SIZES and
 # QTTS_BENCH_FRAMES choose what they run.
 # compute-sanitizer runs memcheck (kernels and goldens), racecheck and initcheck (kernels).
@@ -30,8 +31,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 final=${OUT:-out/gpu}
+mkdir -p "$final/logs"
+final=$(cd "$final" && pwd)
 out=$final/logs
-mkdir -p "$out"
 if [ -f .devdeps/unpack.sh ]; then eval "$(bash .devdeps/unpack.sh)"; export PATH="/opt/devdeps/usr/bin:$PATH"
   export PKG_CONFIG_PATH="$PKG_CONFIG_PATH:/opt/devdeps/usr/lib/x86_64-linux-gnu/openblas-pthread/pkgconfig"
   export PKG_CONFIG_SYSROOT_DIR=/opt/devdeps; fi
@@ -61,8 +63,12 @@ else
   status build FAILED; tail -40 "$out/configure.log" "$out/build.log"; cat "$out/summary.txt"; cp "$out"/*.log "$final/"; exit 1
 fi
 if [ "${QTTS_GPU_TESTS:-1}" = 1 ]; then
-  # the emulated-CUDA tests (_emu) are for machines without a GPU: not here
-  (cd build-gpu && timeout 180 ctest --output-on-failure -j8 -E "cuda|_emu") > "$out/ctest.log" 2>&1; status "ctest (all)" "rc=$?"
+  # the CPU suite's quick tests, to see that this build works here; the slow CPU goldens (minutes
+  # on this machine: they ran past 180 s at ecde60c) are CI's, which runs them on every push, and the
+  # emulated-CUDA tests (_emu) are for machines without a GPU
+  slow="test_render|test_replay|test_talker|test_talker_replay|test_talker_bf16_criteria|test_cli_synth|test_backend_cpu"
+  (cd build-gpu && OPENBLAS_NUM_THREADS=2 timeout 150 ctest --output-on-failure -j8 -E "cuda|_emu|^($slow)\$") > "$out/ctest.log" 2>&1
+  status "ctest (quick CPU tests)" "rc=$? $(grep -o '[0-9]*% tests passed.*' "$out/ctest.log")"
   timeout 120 build-gpu/test_cuda_ops > "$out/test_cuda_ops.log" 2>&1; status test_cuda_ops "rc=$? $(tail -1 "$out/test_cuda_ops.log")"
   timeout 120 build-gpu/test_talker --backend cuda > "$out/test_talker_cuda.log" 2>&1; status "test_talker --backend cuda" "rc=$? $(tail -1 "$out/test_talker_cuda.log")"
   # the same without CUDA graphs: tells a graph problem from a kernel problem
@@ -149,10 +155,31 @@ if wants render; then
   QTTS_RENDER_ARGS="--sync-stages --prefill-batch 1" QTTS_BENCH_SUFFIX=sync-prefill1 QTTS_BUILD=build-gpu timeout 120 bash bench/bench_render.sh \
     /tmp/qtts-models/Qwen3-TTS-12Hz-$size-CustomVoice "$size" cuda ${QTTS_RENDER_SYNC_BATCH:-128} > "$out/bench_render_sync_prefill1.log" 2>&1
   status "bench_render synced, prefill 1" "rc=$? $(grep -o '"stages": {.*}' "$out/bench_render_sync_prefill1.log" | tail -1)"
+  # the codec decoder inline on the generation thread (--decode-thread off) against its own thread (the default with cuda)
+  QTTS_RENDER_ARGS="--decode-thread off" QTTS_BENCH_SUFFIX=dthread-off QTTS_BUILD=build-gpu timeout 120 bash bench/bench_render.sh \
+    /tmp/qtts-models/Qwen3-TTS-12Hz-$size-CustomVoice "$size" cuda ${QTTS_RENDER_SYNC_BATCH:-128} > "$out/bench_render_dthread_off.log" 2>&1
+  status "bench_render, decode inline" "rc=$? $(grep -o '"max_batch": [0-9]*.*"x_realtime": [0-9.]*' "$out/bench_render_dthread_off.log" | sed 's/"items.*"x_realtime"/ x/')"
+fi
+if wants profile; then
+  # device time per kernel (Nsight Compute) over frames 5..7 of a 1.7B single-stream synth with the
+  # graphs off (the same kernels; ncu then counts launches as the generator issues them)
+  d=/tmp/qtts-models/Qwen3-TTS-12Hz-1.7B-CustomVoice
+  [ -f "$d/model.safetensors" ] || build-gpu/make_random_model "$d" --size 1.7B --tokenizer "$shared/data/qwen2-tokenizer" >> "$out/make_models.log" 2>&1
+  prof() { # $1: tag, then qtts synth options
+    local tag=$1; shift
+    timeout 150 ncu --csv --print-units base --metrics gpu__time_duration.sum --launch-skip "${QTTS_PROF_SKIP:-3000}" \
+      --launch-count "${QTTS_PROF_COUNT:-1800}" build-gpu/qtts synth --model "$d" --text "The quick brown fox jumps over the lazy dog." \
+      --speaker ryan --seed 1 --max-frames 12 --ignore-eos --backend cuda --cuda-graphs off --out /tmp/prof.wav --quiet "$@" \
+      > "$out/ncu_$tag.csv" 2> "$out/ncu_$tag.err"
+    local rc=$?
+    python3 scripts/ncu_summary.py "$out/ncu_$tag.csv" > "$out/ncu_summary_$tag.txt" 2>&1
+    status "ncu profile $tag" "rc=$rc $(head -1 "$out/ncu_summary_$tag.txt")"
+  }
+  prof plain
 fi
 if [ -n "$bench" ]; then
-  # only what this run wrote (the device tool brings back at most 8 files)
-  find bench/results -maxdepth 1 -name '*.json' -newer "$out/commit.txt" -exec cp {} "$final/" \;
+  # only what this run wrote, in one archive (the device tool brings back at most 8 files)
+  (cd bench/results && find . -maxdepth 1 -name '*.json' -newer "$out/commit.txt" -printf '%f\n' | tar czf "$final/bench-json.tgz" -T -)
 fi
 cp "$out/summary.txt" "$final/"
 tar czf "$final/logs.tgz" -C "$out" . && rm -rf "$out"

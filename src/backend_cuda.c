@@ -505,28 +505,40 @@ static int context_bound(const qtts_batch *b, const qtts_kv_cache *kv) {
     return longest;
 }
 
+/* Positions per split for n tokens of n_heads heads over contexts up to
+ * `longest`: short splits while the grid stays small (one decode token's
+ * 16 heads over 300 positions: 80 blocks, not 16 walking 300 positions
+ * each), longer ones once tokens x heads x splits would pass
+ * QTTS_ATTN_MAX_BLOCKS (more splits would only add partials to combine). */
+static int attn_chunk(int n, int n_heads, int longest) {
+    int chunk = QTTS_ATTN_SPLIT_MIN;
+    while (chunk < QTTS_ATTN_SPLIT_MAX && (int64_t)n * n_heads * ((longest + chunk - 1) / chunk) > QTTS_ATTN_MAX_BLOCKS) chunk *= 2;
+    return chunk;
+}
+
 static void cu_attention(qtts_backend *be, const float *q, const qtts_kv_cache *kv, int layer, const qtts_batch *b, int n_heads,
                          float scale, int window, float *out) {
     OP("attention");
     /* splits from the context bound; splits past a token's own context cost an empty partial */
     int longest = context_bound(b, kv);
     if (window > 0 && window < longest) longest = window;
-    int ns = (longest + QTTS_ATTN_CHUNK - 1) / QTTS_ATTN_CHUNK;
-    if (ns < 1) ns = 1;
+    if (longest < 1) longest = 1;
+    int chunk = attn_chunk(b->n, n_heads, longest), ns = (longest + chunk - 1) / chunk;
     int64_t wsn = qtts_k_attention_ws(b->n, n_heads, kv->head_dim, ns);
     float *ws = wsn ? workspace(c, (size_t)wsn * sizeof(float), op_) : NULL;
     if (!wsn || ws)
-        rec(c, qtts_k_attention(q, kv_view(kv), layer, b->slot, b->pos, b->n, n_heads, scale, window, ns, ws, out, c->ks), op_);
+        rec(c, qtts_k_attention(q, kv_view(kv), layer, b->slot, b->pos, b->n, n_heads, scale, window, chunk, ns, ws, out, c->ks), op_);
     range_pop(c);
 }
 
-/* One launch where every context fits one attention chunk (the code
- * predictor's passes, the talker's first 256 positions); the two kernels
- * otherwise (the split attention for long contexts). */
+/* One launch where every context is under QTTS_ROPE_ATTEND_CTX (the code
+ * predictor's passes); the two kernels otherwise (the talker: its context
+ * bound is at least 256, and the split attention spreads a long context
+ * over many blocks where the one launch has a block per kv head walk it). */
 static void cu_qk_norm_rope_attend(qtts_backend *be, float *q, float *k, const float *v, const qtts_tensor *qn, const qtts_tensor *kn,
                                    float eps, const qtts_batch *b, int n_heads, int n_kv, int hd, float theta, qtts_kv_cache *kv, int layer,
                                    float scale, float *out) {
-    if (!b->one_per_slot || context_bound(b, kv) > QTTS_ATTN_CHUNK ||
+    if (!b->one_per_slot || context_bound(b, kv) > QTTS_ROPE_ATTEND_CTX ||
         qtts_k_rope_attend_smem(n_heads, n_kv, hd) > QTTS_ROPE_ATTEND_SMEM_MAX) {
         cu_qk_norm_rope_store(be, q, k, v, qn, kn, eps, b, n_heads, n_kv, hd, theta, kv, layer);
         cu_attention(be, q, kv, layer, b, n_heads, scale, 0, out);

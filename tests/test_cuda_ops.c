@@ -24,7 +24,7 @@
 int main(void) { return tu_skip("no CUDA device: built without the CUDA backend (QTTS_HAVE_CUDA undefined)"); }
 #else
 
-#include "qtts_kernels.h" /* QTTS_GEMV_MAX_N, QTTS_ATTN_CHUNK: to pick shapes on both sides of each switch */
+#include "qtts_kernels.h" /* QTTS_GEMV_MAX_N, QTTS_ROPE_ATTEND_CTX: to pick shapes on both sides of each switch */
 #include "config.h"
 #include "modelfix.h" /* the released config.json files */
 
@@ -574,14 +574,15 @@ static void test_attention(void) {
 
 /* The fused q/k norm + RoPE + KV append + attention of decode steps (one
  * token per slot) against the CPU's two ops: the one-launch path (contexts
- * within one attention chunk: the predictor's, the talker's first 256
- * positions), its fallback to the two kernels (longer contexts), GQA groups
+ * under QTTS_ROPE_ATTEND_CTX: the predictor's, and one at the limit), its
+ * fallback to the two kernels (longer contexts: the talker's), GQA groups
  * of 1, 2 and 8, an odd head size, and two identical padding rows sharing a
  * slot at position 0 (as the generator pads a step). */
 static void test_rope_attend(void) {
     /* n, heads, kv heads, hd, max_len, ctx_bound (0: none, from the host mirror), padding rows */
     int shapes[][7] = {{1, 16, 8, 128, 17, 16, 0}, {5, 16, 8, 128, 20, 16, 0}, {3, 4, 2, 83, 300, 256, 0},
-                       {4, 16, 2, 64, 700, 0, 0},  {6, 8, 8, 64, 40, 40, 2},   {2, 16, 2, 128, 300, 512, 0}};
+                       {4, 16, 2, 64, 700, 0, 0},  {6, 8, 8, 64, 40, 40, 2},   {2, 16, 2, 128, 300, 512, 0},
+                       {3, 16, 8, 128, 64, 64, 1}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int n = shapes[s][0], nh = shapes[s][1], nkv = shapes[s][2], hd = shapes[s][3], L = shapes[s][4], bound = shapes[s][5];
         int pad = shapes[s][6], rows = n + pad, slots = n + 1, layers = 2, layer = 1;
@@ -616,7 +617,7 @@ static void test_rope_attend(void) {
         gpu.ops->qk_norm_rope_attend(&gpu, qd, kd, vd, &wq.g, &wk.g, 1e-6f, &bg, nh, nkv, hd, 1e6f, &cg, layer, scale, od);
         char sh[160];
         snprintf(sh, sizeof sh, "n=%d+%d heads=%d/%d hd=%d len=%d bound=%d (%s)", n, pad, nh, nkv, hd, L, bound,
-                 (bound > 0 ? bound : top) <= QTTS_ATTN_CHUNK ? "fused" : "two kernels");
+                 (bound > 0 ? bound : top) <= QTTS_ROPE_ATTEND_CTX ? "fused" : "two kernels");
         compare("qk_norm_rope_attend out", sh, od, ref, ql, TOL_F32);
         compare("qk_norm_rope_attend q", sh, qd, q, ql, TOL_F32);
         compare("qk_norm_rope_attend k", sh, kd, k, kl, TOL_F32);
@@ -1103,8 +1104,20 @@ static void bench(void) {
             gpu.ops->qk_norm_rope_store(&gpu, x, y, y, &wn.g, &wn.g, 1e-6f, &b1, nh, nkv, hd, 1e6f, &kv, 0);
             gpu.ops->attention(&gpu, x, &kv, 0, &b1, nh, 0.088f, 0, o1);
         });
+        /* a single-stream talker step's attention at position 299 (its graphs' bound: 512), and one at 1500 */
+        int32_t p299 = 299, p1500 = 1500;
+        int32_t *p299_d = dev(&p299, sizeof p299), *p1500_d = dev(&p1500, sizeof p1500);
+        qtts_batch bt = {.n = 1, .slot = s0_d, .pos = p299_d, .h_slot = &s0, .h_pos = &p299, .ctx_bound = 512, .one_per_slot = true};
+        BENCH("qk_norm_rope_attend n=1 16/8 heads ctx=300", 100,
+              gpu.ops->qk_norm_rope_attend(&gpu, x, y, y, &wn.g, &wn.g, 1e-6f, &bt, nh, nkv, hd, 1e6f, &kv, 0, 0.088f, o1));
+        bt.pos = p1500_d;
+        bt.h_pos = &p1500;
+        bt.ctx_bound = 2048;
+        BENCH("attention n=1 16/8 heads ctx=1501", 100, gpu.ops->attention(&gpu, x, &kv, 0, &bt, nh, 0.088f, 0, o1));
         gpu.ops->free(&gpu, p15_d);
         gpu.ops->free(&gpu, s0_d);
+        gpu.ops->free(&gpu, p299_d);
+        gpu.ops->free(&gpu, p1500_d);
     }
     BENCH("attention n=64 16/8 heads hd=128 ctx=1501", 20, gpu.ops->attention(&gpu, x, &kv, 0, &b, nh, 0.088f, 0, y));
     {

@@ -183,7 +183,7 @@ struct attn_case {
  * (several chunks and the combine) against the CPU's attention. */
 static void test_attention(void) {
     /* n, heads, kv heads, hd, max_len, padding rows */
-    int shapes[][6] = {{3, 4, 2, 16, 20, 0}, {2, 8, 8, 10, 12, 2}, {1, 16, 8, 128, 17, 0}, {2, 4, 1, 33, 256, 1}};
+    int shapes[][6] = {{3, 4, 2, 16, 20, 0}, {2, 8, 8, 10, 12, 2}, {1, 16, 8, 128, 17, 0}, {2, 4, 1, 33, QTTS_ROPE_ATTEND_CTX, 1}};
     for (auto &sh : shapes) {
         attn_case c;
         c.n = sh[0], c.nh = sh[1], c.nkv = sh[2], c.hd = sh[3], c.L = sh[4];
@@ -236,19 +236,23 @@ static void test_attention(void) {
         expect_close("rope_attend cache K " + tag, K2, c.K, 1e-5);
         expect_close("rope_attend cache V " + tag, V2, c.V, 1e-6);
 
-        /* the split attention on the updated cache: chunks of QTTS_ATTN_CHUNK, a window or none */
-        for (int window : {0, 7}) {
-            int longest = c.L, ns = (longest + QTTS_ATTN_CHUNK - 1) / QTTS_ATTN_CHUNK;
-            for (int splits : {ns, ns + 2}) { /* more splits than needed: empty partials */
-                std::vector<float> ws((size_t)std::max<int64_t>(1, qtts_k_attention_ws(rows, c.nh, hd, splits)));
-                cpu.ops->attention(&cpu, q.data(), &cc, layer, &b, c.nh, scale, window, ref.data());
-                std::fill(got.begin(), got.end(), -1.0f);
-                CHECK(qtts_k_attention(q.data(), c.kcache(c.K, c.V), layer, c.slot.data(), c.pos.data(), rows, c.nh, scale, window, splits,
-                                       splits > 1 ? ws.data() : nullptr, got.data(), S0) == cudaSuccess,
-                      "attention launch");
-                expect_close("attention " + tag + " window=" + std::to_string(window) + " splits=" + std::to_string(splits), got, ref, 1e-5);
+        /* the split attention on the updated cache: chunks of a few positions
+         * (many splits) and of the smallest size the backend picks; a window or none */
+        for (int window : {0, 7})
+            for (int chunk : {5, QTTS_ATTN_SPLIT_MIN}) {
+                int longest = c.L, ns = (longest + chunk - 1) / chunk;
+                for (int splits : {ns, ns + 2}) { /* more splits than needed: empty partials */
+                    std::vector<float> ws((size_t)std::max<int64_t>(1, qtts_k_attention_ws(rows, c.nh, hd, splits)));
+                    cpu.ops->attention(&cpu, q.data(), &cc, layer, &b, c.nh, scale, window, ref.data());
+                    std::fill(got.begin(), got.end(), -1.0f);
+                    CHECK(qtts_k_attention(q.data(), c.kcache(c.K, c.V), layer, c.slot.data(), c.pos.data(), rows, c.nh, scale, window,
+                                           chunk, splits, splits > 1 ? ws.data() : nullptr, got.data(), S0) == cudaSuccess,
+                          "attention launch");
+                    expect_close("attention " + tag + " window=" + std::to_string(window) + " chunk=" + std::to_string(chunk) +
+                                     " splits=" + std::to_string(splits),
+                                 got, ref, 1e-5);
+                }
             }
-        }
     }
 }
 
