@@ -37,7 +37,8 @@ import json, os, subprocess, sys
 plain, sync = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 # QTTS_COMMIT: the device tool ships the working tree but not a refreshed .git, so the caller names the commit
 commit = os.environ.get("QTTS_COMMIT") or subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"],
+# (a git status there compares the tree with that stale .git: only meaningful without QTTS_COMMIT)
+dirty = not os.environ.get("QTTS_COMMIT") and subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"],
                        capture_output=True, text=True).stdout.strip() != ""
 n = plain["frames"]
 res = {"benchmark": "gpu-synth", "commit": commit + ("-dirty" if dirty else ""), "device": sys.argv[4],

@@ -35,7 +35,8 @@ python3 - "$out" "$model" "$backend" "$device" "$results" <<'PY'
 import json, os, subprocess, sys
 # QTTS_COMMIT: the device tool ships the working tree but not a refreshed .git, so the caller names the commit
 commit = os.environ.get("QTTS_COMMIT") or subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"],
+# (a git status there compares the tree with that stale .git: only meaningful without QTTS_COMMIT)
+dirty = not os.environ.get("QTTS_COMMIT") and subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"],
                        capture_output=True, text=True).stdout.strip() != ""
 json.dump({"benchmark": "render-throughput", "commit": commit + ("-dirty" if dirty else ""), "model": sys.argv[2],
            "backend": sys.argv[3], "device": sys.argv[4], "render_args": os.environ.get("QTTS_RENDER_ARGS", ""),
