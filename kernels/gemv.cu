@@ -19,8 +19,8 @@
  *
  * Geometry: one warp per output row (two rows, gate and up, for SWIGLU,
  * loaded side by side), 8 warps (256 threads) per block, grid ceil(rows/8).
- * The warp reads its W row once and applies it to all n tokens (n is a template parameter so the
- * accumulators stay in registers). Vector path when in % 8 == 0 and x, W and
+ * The warp reads its W row once and applies it to all n tokens (n is a
+ * template parameter so the accumulators stay in registers). Vector path when in % 8 == 0 and x, W and
  * norm are 16-byte aligned: each lane loads 8 bf16 (one 16-byte load) and the
  * matching 2 float4 of each x row; otherwise a scalar path with lanes
  * striding the row. Lane partials meet in a warp shuffle sum.
