@@ -76,6 +76,19 @@ static __device__ __forceinline__ void pdl_prologue() {
 #endif
 }
 
+/* Ask L2 for the 128-byte lines covering [p, p + bytes), lines first,
+ * first + step, ... of them (a thread's share). A hint: results do not
+ * change (the emulator skips it). */
+static __device__ __forceinline__ void l2_prefetch(const void *p, int64_t bytes, int64_t first, int64_t step) {
+#ifdef __CUDA_ARCH__
+    uintptr_t base = (uintptr_t)p & ~(uintptr_t)127;
+    int64_t lines = (int64_t)(((uintptr_t)p + (uintptr_t)bytes - base + 127) / 128);
+    for (int64_t i = first; i < lines; i += step) asm volatile("prefetch.global.L2 [%0];" ::"l"(base + (uintptr_t)i * 128));
+#else
+    (void)p, (void)bytes, (void)first, (void)step;
+#endif
+}
+
 /* kernel<<<grid, block, smem, s>>>(args...), with programmatic stream
  * serialization when PDL is on; returns the launch's error. */
 template <typename... Params, typename... Args>

@@ -35,20 +35,11 @@
 
 #define GEMV_WARPS 8
 
-/* Ask L2 for output row r's weight rows (two for SWIGLU), the warp's lanes
- * taking 128-byte lines in turn. A hint: results do not change (the
- * emulator skips it). */
-static __device__ __forceinline__ void prefetch_row(const qtts_k_gemv_job &j, int in, int r, int lane) {
-#ifdef __CUDA_ARCH__
-    gemv_seg s = gemv_find(j, r);
-    for (int k = 0; k < (j.mode == QTTS_GEMV_SWIGLU ? 2 : 1); k++) {
-        uintptr_t p = (uintptr_t)(s.w + (int64_t)(s.r + k * s.out) * in), end = p + (uintptr_t)in * 2;
-        for (uintptr_t a = (p & ~(uintptr_t)127) + (uintptr_t)lane * 128; a < end; a += 32 * 128)
-            asm volatile("prefetch.global.L2 [%0];" ::"l"(a));
-    }
-#else
-    (void)j, (void)in, (void)r, (void)lane;
-#endif
+/* Ask L2 for output row s's weight rows (two for SWIGLU), the warp's lanes
+ * taking 128-byte lines in turn. */
+static __device__ __forceinline__ void prefetch_row(const qtts_k_gemv_job &j, const gemv_seg &s, int in, int lane) {
+    for (int k = 0; k < (j.mode == QTTS_GEMV_SWIGLU ? 2 : 1); k++)
+        l2_prefetch(s.w + (int64_t)(s.r + k * s.out) * in, (int64_t)in * 2, lane, 32);
 }
 
 /* pre (the launch has PDL): the warp asks for its weight rows before the
@@ -59,14 +50,15 @@ static __device__ __forceinline__ void prefetch_row(const qtts_k_gemv_job &j, in
 template <int NT, bool NORM>
 __global__ void __launch_bounds__(32 * GEMV_WARPS) k_gemv(qtts_k_gemv_job j, int in, int vec, int rows, int pre) {
     int r = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5), lane = threadIdx.x & 31;
-    if (pre && r < rows) prefetch_row(j, in, r, lane);
+    gemv_seg sg = gemv_find(j, r < rows ? r : 0);
+    if (pre && r < rows) prefetch_row(j, sg, in, lane);
     pdl_prologue();
     __shared__ float red[32];
     __shared__ float rstd[NT];
     float a[2][NT] = {}; /* a[1]: SWIGLU only */
-    if (r < rows) gemv_row_dot<NT, NORM>(j, in, vec, r, lane, a); /* whole warp */
-    if (NORM) gemv_rstd<NT>(j, in, red, rstd);                    /* every thread takes part */
-    if (r < rows) gemv_row_out<NT, NORM>(j, r, rstd, lane, a);
+    if (r < rows) gemv_row_dot<NT, NORM>(j, sg, in, vec, lane, a); /* whole warp */
+    if (NORM) gemv_rstd<NT>(j, in, red, rstd);                     /* every thread takes part */
+    if (r < rows) gemv_row_out<NT, NORM>(j, sg, rstd, lane, a);
 }
 
 template <bool NORM>

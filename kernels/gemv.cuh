@@ -107,11 +107,11 @@ static __device__ __forceinline__ gemv_seg gemv_find(const qtts_k_gemv_job &j, i
             seg == 0 ? j.out[0] : seg == 1 ? j.out[1] : j.out[2], r};
 }
 
-/* The lane partials of output row r for NT tokens (a[1] the up row, SWIGLU
- * only), by the calling warp; no norm scale yet (gemv_row_out applies it). */
+/* The lane partials of output row s (gemv_find) for NT tokens (a[1] the up
+ * row, SWIGLU only), by the calling warp; no norm scale yet (gemv_row_out
+ * applies it). */
 template <int NT, bool NORM>
-static __device__ __forceinline__ void gemv_row_dot(const qtts_k_gemv_job &j, int in, int vec, int r, int lane, float (*a)[NT]) {
-    gemv_seg s = gemv_find(j, r);
+static __device__ __forceinline__ void gemv_row_dot(const qtts_k_gemv_job &j, const gemv_seg &s, int in, int vec, int lane, float (*a)[NT]) {
     const uint16_t *row = s.w + (int64_t)s.r * in, *w[2] = {row, row};
     if (j.mode == QTTS_GEMV_SWIGLU) {
         w[1] = row + (int64_t)s.out * in;
@@ -121,11 +121,11 @@ static __device__ __forceinline__ void gemv_row_dot(const qtts_k_gemv_job &j, in
     }
 }
 
-/* Output row r from gemv_row_dot's partials: the warp sums, the norm's
+/* Output row s from gemv_row_dot's partials: the warp sums, the norm's
  * 1/rms (rstd from gemv_rstd when NORM), then set, add or SwiGLU. */
 template <int NT, bool NORM>
-static __device__ __forceinline__ void gemv_row_out(const qtts_k_gemv_job &j, int r, const float *rstd, int lane, float (*a)[NT]) {
-    gemv_seg s = gemv_find(j, r);
+static __device__ __forceinline__ void gemv_row_out(const qtts_k_gemv_job &j, const gemv_seg &s, const float *rstd, int lane,
+                                                    float (*a)[NT]) {
     float b0 = j.bias ? j.bias[s.r] : 0.0f;
 #pragma unroll
     for (int t = 0; t < NT; t++) {
@@ -146,8 +146,9 @@ static __device__ __forceinline__ void gemv_row_out(const qtts_k_gemv_job &j, in
 template <int NT, bool NORM>
 static __device__ __forceinline__ void gemv_row(const qtts_k_gemv_job &j, int in, int vec, int r, const float *rstd, int lane) {
     float a[2][NT] = {}; /* a[1]: SWIGLU only */
-    gemv_row_dot<NT, NORM>(j, in, vec, r, lane, a);
-    gemv_row_out<NT, NORM>(j, r, rstd, lane, a);
+    gemv_seg s = gemv_find(j, r);
+    gemv_row_dot<NT, NORM>(j, s, in, vec, lane, a);
+    gemv_row_out<NT, NORM>(j, s, rstd, lane, a);
 }
 
 /* The rows a job has (its weights' outputs; SWIGLU: the gate rows). */

@@ -99,14 +99,7 @@ static __device__ void grid_sync(unsigned *bar) {
  * them while the grid drains, instead of idling through every barrier. A
  * hint: results do not change (the emulator skips it). */
 static __device__ __forceinline__ void grid_prefetch(const void *w, int64_t bytes) {
-#ifdef __CUDA_ARCH__
-    const char *c = (const char *)w;
-    int64_t lines = (bytes + 127) / 128;
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < lines; i += (int64_t)gridDim.x * blockDim.x)
-        asm volatile("prefetch.global.L2 [%0];" ::"l"(c + i * 128));
-#else
-    (void)w, (void)bytes;
-#endif
+    l2_prefetch(w, bytes, blockIdx.x * (int64_t)blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x);
 }
 
 /* Layer l's q, k and v projections. */
